@@ -1,0 +1,71 @@
+// A child process bpfault starts: the tracee, or a tool such as `go build`.
+// No shell: argv arrays only. The child gets its own process group and dies with bpfault
+// (PR_SET_PDEATHSIG), so an interrupted harness never leaves a tracee behind.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "diag/error.h"
+
+namespace bpfault::process {
+
+struct Command {
+  std::vector<std::string> argv;               // argv[0] is the program (a path, or found in PATH)
+  std::map<std::string, std::string> env;      // added to (or replacing) the inherited environment
+  std::vector<std::string> unset_env;          // removed from the inherited environment
+  std::filesystem::path cwd;                   // empty: inherit
+  std::string stdin_data;                      // written to the child's stdin, which is then closed
+  std::chrono::milliseconds timeout{0};        // 0: none; on expiry the process group is killed
+  std::optional<uid_t> uid;                    // run as this user (and its group) when set
+  std::optional<gid_t> gid;
+};
+
+struct Outcome {
+  int exit_code = -1;        // when it exited
+  int signal = 0;            // when a signal ended it
+  bool timed_out = false;    // killed by bpfault after Command::timeout
+  std::string out, err;      // everything it wrote
+  double wall_ms = 0;        // from release to exit
+
+  bool ok() const { return exit_code == 0 && signal == 0 && !timed_out; }
+  std::string describe() const;  // "exit 0", "killed by SIGKILL", "timed out after 10000 ms"
+};
+
+class Child {
+ public:
+  // Forks a child that waits just before exec until release(): the caller attaches probes to
+  // its pid first, so nothing the program does runs unobserved. With held == false, it execs at once.
+  static Result<Child> spawn(const Command& cmd, bool held);
+
+  Child(Child&& other) noexcept;
+  Child& operator=(Child&&) = delete;
+  Child(const Child&) = delete;
+  ~Child();  // kills the process group if it still runs
+
+  pid_t pid() const { return pid_; }
+  Result<void> release();  // exec now; reports an exec failure (no such file, not executable)
+
+  // Feeds stdin, collects stdout/stderr and waits for the exit or the timeout. `tick` runs every
+  // `tick_every` and once after the exit (the ring buffer drain: see kernel/ring.h).
+  Outcome wait(const std::function<void()>& tick = {}, std::chrono::milliseconds tick_every = std::chrono::milliseconds(10));
+
+ private:
+  Child() = default;
+  pid_t pid_ = -1;
+  int go_fd_ = -1, error_fd_ = -1, in_fd_ = -1, out_fd_ = -1, err_fd_ = -1, pid_fd_ = -1;
+  Command cmd_;
+  bool reaped_ = false;
+};
+
+// Runs a command to completion (no probes): `go build`, `go version`.
+Result<Outcome> run(const Command& cmd);
+
+}  // namespace bpfault::process
