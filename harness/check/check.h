@@ -1,0 +1,15 @@
+// Judges a run against the scenario's expectations: one Verdict per expectation, each with
+// what was expected and what happened, and the record's status (passed or failed).
+#pragma once
+
+#include "run/record.h"
+#include "scenario/scenario.h"
+
+namespace bpfault::check {
+
+// Fills r.verdicts and sets r.status. Expectations a scenario does not state still hold:
+// the tracee exits 0 unless an exit code or signal is expected, it does not time out, and
+// no event is lost.
+void evaluate(const scenario::Scenario& s, run::RunRecord& r);
+
+}  // namespace bpfault::check

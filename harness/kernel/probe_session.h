@@ -1,0 +1,63 @@
+// The BPF side of one run: bpf/probe.bpf.c opened, configured, loaded and attached to the
+// sites of one binary, filtered to one tracee, with its ring buffer drained into `events`.
+// Move-only; the destructor detaches every link and frees every map (the kernel would too,
+// when bpfault exits: links are file descriptors).
+#pragma once
+
+#include <sys/types.h>
+
+#include <filesystem>
+#include <memory>
+#include <vector>
+
+#include "diag/error.h"
+#include "probe.h"
+
+struct probe_bpf;
+struct bpf_link;
+struct ring_buffer;
+
+namespace bpfault::kernel {
+
+struct Site {
+  probe_site config;     // what the BPF program does here (the cookie is the site's index)
+  uint64_t file_offset;  // where: offset in the binary's file
+};
+
+struct SessionConfig {
+  std::filesystem::path binary;
+  std::vector<Site> sites;
+  uint64_t goid_offset = 0;
+  uint64_t stack_hi_offset = 8;
+  bool uprobe_multi = true;  // one link for all sites (kernel >= 6.6); else one perf-event uprobe per site
+};
+
+class ProbeSession {
+ public:
+  // open -> configure -> load: everything but the attach, which needs the tracee's pid.
+  static Result<ProbeSession> load(const SessionConfig& config);
+  ProbeSession(ProbeSession&&) noexcept;
+  ProbeSession& operator=(ProbeSession&&) = delete;
+  ~ProbeSession();
+
+  Result<void> attach(pid_t tgid);  // only this process's hits count (its threads included)
+  void drain();                     // moves what the ring buffer holds into events()
+
+  const std::vector<probe_event>& events() const { return *events_; }
+  uint64_t drops() const;
+  uint64_t site_hits(uint32_t site) const;
+  uint64_t probe_calls(uint32_t probe) const;
+
+ private:
+  ProbeSession() = default;
+  static int on_sample(void* ctx, void* data, size_t size);
+
+  SessionConfig config_;
+  probe_bpf* skel_ = nullptr;
+  std::vector<bpf_link*> links_;
+  ring_buffer* ring_ = nullptr;
+  // heap-held so the ring buffer's callback context survives a move of the session
+  std::unique_ptr<std::vector<probe_event>> events_ = std::make_unique<std::vector<probe_event>>();
+};
+
+}  // namespace bpfault::kernel

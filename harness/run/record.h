@@ -1,0 +1,68 @@
+// What one scenario run produced: the tracee's outcome, what every probe saw, and the
+// verdicts of the checks. The same record comes back from the VM (as JSON) as from a native
+// run, so every report is built from this type alone.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "diag/error.h"
+
+namespace bpfault::run {
+
+struct Hit {              // one recorded probe hit, decoded
+  std::string site;       // "call" (after the prologue) or "ret"
+  uint64_t call = 0;      // the function's call number this hit belongs to (1 = first)
+  uint64_t time_ns = 0;   // CLOCK_MONOTONIC
+  uint32_t tid = 0;
+  int64_t goid = -1;      // goroutine id, -1 when unknown
+  nlohmann::json values = nlohmann::json::object();  // recorded argument or result -> value
+};
+
+struct ProbeRecord {
+  std::string function;
+  uint64_t calls = 0;     // exact: counted after the stack-check prologue
+  uint64_t returns = 0;   // hits of the RET sites
+  std::vector<Hit> hits;  // recorded hits, in order
+};
+
+struct Verdict {
+  std::string check;      // "exit_code", "stdout contains", "events main.f count"
+  bool passed = false;
+  std::string expected, actual;
+  std::string pointer;    // where the expectation is in the scenario file
+};
+
+enum class Status { passed, failed, skipped, error };
+std::string_view status_name(Status s);
+
+struct RunRecord {
+  std::string file;       // the scenario file
+  std::string name;
+  Status status = Status::error;
+  std::string where = "native";  // "native" or "vm"
+  std::string kernel;     // uname -r of the kernel that ran it
+  std::string binary;     // the Go executable that ran
+  std::string go_version;
+  std::optional<int> exit_code;
+  std::optional<int> signal;
+  bool timed_out = false;
+  std::string stdout_text, stderr_text;
+  double tracee_ms = 0;   // the tracee's wall time
+  double duration_ms = 0; // the whole scenario: build, analysis, load, attach, run, detach
+  std::vector<ProbeRecord> probes;
+  uint64_t drops = 0;     // events the ring buffer lost: a run with drops fails
+  std::vector<Verdict> verdicts;
+  std::optional<Error> error;  // why it is an error (bad input) or skipped (a missing capability)
+};
+
+nlohmann::json to_json(const RunRecord& r);
+Result<RunRecord> record_from_json(const nlohmann::json& j);  // a record streamed back from the VM
+nlohmann::json to_json(const Error& e);
+Error error_from_json(const nlohmann::json& j);
+
+}  // namespace bpfault::run

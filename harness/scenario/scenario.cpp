@@ -1,0 +1,228 @@
+#include "scenario/scenario.h"
+
+#include <csignal>
+#include <cstring>
+#include <fstream>
+#include <regex>
+#include <sstream>
+
+#include <fmt/format.h>
+
+#include "scenario/validate.h"
+
+namespace bpfault::scenario {
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+namespace {
+
+constexpr size_t kMaxFileBytes = 4 << 20;  // a scenario is a page of JSON; 4 MiB is a mistake
+
+// "line 3, column 5" from a byte offset, for syntax errors
+std::string position(const std::string& text, size_t offset) {
+  size_t line = 1, col = 1;
+  for (size_t i = 0; i < offset && i < text.size(); ++i) {
+    if (text[i] == '\n') ++line, col = 1;
+    else ++col;
+  }
+  return fmt::format("{}:{}", line, col);
+}
+
+std::vector<std::string> strings(const json& v) {
+  if (v.is_string()) return {v.get<std::string>()};
+  return v.get<std::vector<std::string>>();
+}
+
+TextExpect text_expect(const json& v, std::string pointer) {
+  TextExpect t;
+  t.pointer = std::move(pointer);
+  if (v.contains("contains")) t.contains = strings(v["contains"]);
+  if (v.contains("not_contains")) t.not_contains = strings(v["not_contains"]);
+  if (v.contains("matches")) t.matches = strings(v["matches"]);
+  if (v.contains("equals")) t.equals = v["equals"].get<std::string>();
+  return t;
+}
+
+// Rules the schema cannot say. Each error points at the offending value.
+void check_semantics(const json& doc, const Scenario& s, const std::string& file, std::vector<Error>& errors) {
+  auto add = [&](const std::string& ptr, std::string what, std::string hint) {
+    errors.push_back(Error{ErrorKind::bad_input, file + ":" + ptr, std::move(what), std::move(hint), {}});
+  };
+  const json& t = doc["target"];
+  if (t.contains("fixture") == t.contains("binary"))
+    add("/target", t.contains("fixture") ? "both \"fixture\" and \"binary\" are set" : "neither \"fixture\" nor \"binary\" is set",
+        "name exactly one: \"fixture\": \"demo\" builds fixtures/demo; \"binary\": \"path/to/prog\" runs a Go program you built");
+  if (t.contains("binary") && (t.contains("go") || t.contains("goarch") || t.contains("stripped")))
+    add("/target", "\"go\", \"goarch\" and \"stripped\" choose how a fixture is built; this target is a prebuilt binary",
+        "drop them, or use \"fixture\"");
+  for (const TextExpect* te : {&s.expect.stdout_text, &s.expect.stderr_text})
+    for (size_t i = 0; i < te->matches.size(); ++i) {
+      try {
+        std::regex re(te->matches[i], std::regex::ECMAScript);
+      } catch (const std::regex_error& e) {
+        std::string ptr = te->pointer + "/matches" + (doc.at(json::json_pointer(te->pointer + "/matches")).is_array() ? fmt::format("/{}", i) : "");
+        add(ptr, fmt::format("invalid regular expression /{}/: {}", te->matches[i], e.what()),
+            "the syntax is ECMAScript's (as in JavaScript); escape ( ) [ ] . * + ? with a backslash to match them literally");
+      }
+    }
+  if (doc.contains("expect") && doc["expect"].contains("signal") && !s.expect.signal)
+    add("/expect/signal", fmt::format("unknown signal \"{}\"", doc["expect"]["signal"].get<std::string>()),
+        "use a Linux signal name such as SIGKILL, SIGABRT, SIGSEGV, SIGTERM");
+  if (s.expect.exit_code && s.expect.signal)
+    add("/expect", "both \"exit_code\" and \"signal\" are expected; a process either exits or is killed", "keep one");
+  for (const auto& ev : s.expect.events) {
+    bool probed = false;
+    for (const auto& p : s.probes) probed |= p.function == ev.function;
+    if (!probed)
+      add(ev.pointer + "/function", fmt::format("events of {} are expected, but no probe names it", ev.function),
+          fmt::format("add {{\"function\": \"{}\"}} to \"probes\"", ev.function));
+    if (ev.count && (ev.min_count || ev.max_count))
+      add(ev.pointer, "\"count\" with \"min_count\"/\"max_count\"", "an exact count already bounds both sides: keep one");
+    if (ev.min_count && ev.max_count && *ev.min_count > *ev.max_count)
+      add(ev.pointer, fmt::format("min_count {} is above max_count {}", *ev.min_count, *ev.max_count), "");
+    for (const auto* values : {&ev.args, &ev.results})
+      for (const auto& [name, v] : *values) {
+        bool recorded = false;
+        for (const auto& p : s.probes)
+          if (p.function == ev.function)
+            for (const auto& r : p.record) recorded |= r == name;
+        if (!recorded && probed)
+          add(ev.pointer + (values == &ev.args ? "/args/" : "/results/") + name,
+              fmt::format("\"{}\" is compared but not recorded", name),
+              fmt::format("add \"{}\" to \"record\" of the probe on {}", name, ev.function));
+      }
+  }
+  for (size_t i = 0; i < s.probes.size(); ++i)
+    for (size_t j = 0; j < i; ++j)
+      if (s.probes[i].function == s.probes[j].function)
+        add(s.probes[i].pointer + "/function", fmt::format("{} is probed twice (also at {})", s.probes[i].function, s.probes[j].pointer),
+            "merge the two probes into one");
+}
+
+}  // namespace
+
+Result<Scenario> parse(const std::string& text, const fs::path& file) {
+  const std::string where = file.string();
+  json doc;
+  try {
+    doc = json::parse(text);
+  } catch (const json::parse_error& e) {
+    std::string what = e.what();
+    auto colon = what.find("syntax error");
+    return fail(ErrorKind::bad_input, where + ":" + position(text, e.byte ? e.byte - 1 : 0),
+                "invalid JSON: " + (colon == std::string::npos ? what : what.substr(colon)),
+                "a scenario is one JSON object; check for a missing comma, quote or bracket just before this point");
+  }
+  if (!doc.is_object())
+    return fail(ErrorKind::bad_input, where + ":/", fmt::format("expected a JSON object, got {}", doc.type_name()),
+                "a scenario starts with { \"version\": 1, \"name\": ..., \"target\": ... }");
+  if (doc.contains("version") && doc["version"] != kVersion)
+    return fail(ErrorKind::bad_input, where + ":/version", fmt::format("expected 1, got {}", doc["version"].dump()),
+                "this bpfault reads scenario format version 1; a newer file needs a newer bpfault");
+  std::vector<Error> errors = validate_schema(doc, where);
+  if (!errors.empty()) {
+    Error first = errors.front();
+    first.also.assign(errors.begin() + 1, errors.end());
+    return tl::unexpected(first);
+  }
+
+  Scenario s;
+  s.file = file;
+  s.name = doc["name"];
+  s.description = doc.value("description", "");
+  const json& t = doc["target"];
+  s.target.fixture = t.value("fixture", "");
+  if (t.contains("binary")) {
+    fs::path b = t["binary"].get<std::string>();
+    s.target.binary = b.is_absolute() ? b : fs::absolute(file).parent_path() / b;
+  }
+  if (t.contains("args")) s.target.args = t["args"].get<std::vector<std::string>>();
+  if (t.contains("env")) s.target.env = t["env"].get<std::map<std::string, std::string>>();
+  s.target.stdin_data = t.value("stdin", "");
+  s.target.timeout = std::chrono::milliseconds(t.value("timeout_ms", 10000));
+  s.target.go = t.value("go", "");
+  s.target.goarch = t.value("goarch", "amd64");
+  s.target.stripped = t.value("stripped", false);
+  if (doc.contains("probes"))
+    for (size_t i = 0; i < doc["probes"].size(); ++i) {
+      const json& p = doc["probes"][i];
+      Probe probe{p["function"], {}, fmt::format("/probes/{}", i)};
+      if (p.contains("record")) probe.record = p["record"].get<std::vector<std::string>>();
+      s.probes.push_back(std::move(probe));
+    }
+  if (doc.contains("expect")) {
+    const json& e = doc["expect"];
+    if (e.contains("exit_code")) s.expect.exit_code = e["exit_code"].get<int>();
+    if (e.contains("signal")) s.expect.signal = signal_number(e["signal"].get<std::string>());
+    if (e.contains("stdout")) s.expect.stdout_text = text_expect(e["stdout"], "/expect/stdout");
+    if (e.contains("stderr")) s.expect.stderr_text = text_expect(e["stderr"], "/expect/stderr");
+    if (e.contains("events"))
+      for (size_t i = 0; i < e["events"].size(); ++i) {
+        const json& v = e["events"][i];
+        EventExpect ev;
+        ev.function = v["function"];
+        ev.pointer = fmt::format("/expect/events/{}", i);
+        if (v.contains("count")) ev.count = v["count"].get<uint64_t>();
+        if (v.contains("min_count")) ev.min_count = v["min_count"].get<uint64_t>();
+        if (v.contains("max_count")) ev.max_count = v["max_count"].get<uint64_t>();
+        if (v.contains("args")) ev.args = v["args"].get<std::map<std::string, json>>();
+        if (v.contains("results")) ev.results = v["results"].get<std::map<std::string, json>>();
+        s.expect.events.push_back(std::move(ev));
+      }
+  }
+  check_semantics(doc, s, where, errors);
+  if (!errors.empty()) {
+    Error first = errors.front();
+    first.also.assign(errors.begin() + 1, errors.end());
+    return tl::unexpected(first);
+  }
+  return s;
+}
+
+Result<Scenario> load(const fs::path& file) {
+  std::error_code ec;
+  if (!fs::exists(file, ec)) return fail(ErrorKind::bad_input, file.string(), "no such file", "check the path");
+  if (fs::is_directory(file, ec)) return fail(ErrorKind::bad_input, file.string(), "is a folder, not a scenario file", "");
+  auto size = fs::file_size(file, ec);
+  if (!ec && size > kMaxFileBytes)
+    return fail(ErrorKind::bad_input, file.string(), fmt::format("{} bytes is too big for a scenario (limit {} bytes)", size, kMaxFileBytes),
+                "is this the right file?");
+  std::ifstream in(file, std::ios::binary);
+  if (!in) return fail(ErrorKind::bad_input, file.string(), fmt::format("cannot read: {}", strerror(errno)), "check its permissions");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return parse(ss.str(), file);
+}
+
+Result<std::vector<fs::path>> expand(const std::vector<std::string>& args) {
+  std::vector<fs::path> out;
+  for (const auto& a : args) {
+    std::error_code ec;
+    if (fs::is_directory(a, ec)) {
+      std::vector<fs::path> found;
+      for (const auto& e : fs::directory_iterator(a, ec)) {
+        std::string n = e.path().filename().string();
+        if (e.is_regular_file() && n.size() > 5 && n.ends_with(".json") && !n.ends_with(".schema.json")) found.push_back(e.path());
+      }
+      std::sort(found.begin(), found.end());
+      if (found.empty()) return fail(ErrorKind::bad_input, a, "no *.json scenario files in this folder", "");
+      out.insert(out.end(), found.begin(), found.end());
+    } else {
+      out.emplace_back(a);  // a missing file is reported by load(), with the rest of the suite still run
+    }
+  }
+  return out;
+}
+
+std::optional<int> signal_number(std::string_view name) {
+  for (int sig = 1; sig < NSIG; ++sig)
+    if (const char* abbrev = sigabbrev_np(sig); abbrev && name == fmt::format("SIG{}", abbrev)) return sig;
+  return std::nullopt;
+}
+
+std::string signal_name(int sig) {
+  const char* abbrev = sigabbrev_np(sig);
+  return abbrev ? fmt::format("SIG{}", abbrev) : fmt::format("signal {}", sig);
+}
+
+}  // namespace bpfault::scenario
