@@ -17,11 +17,13 @@
 namespace bpfault::binary {
 
 enum class Arch : uint8_t { amd64, i386 };
+std::string_view arch_name(Arch a);  // "amd64", "386"
 
 // Go's integer argument registers on amd64 in ABI order (abi-internal.md). The BPF side
 // captures them in this order, so a register is named by its ABI index everywhere.
 enum class Reg : uint8_t { rax, rbx, rcx, rdi, rsi, r8, r9, r10, r11 };
 inline constexpr int kIntRegs = 9;
+inline constexpr int kFloatRegs = 15;  // X0..X14; X15 is the fixed zero register
 std::string_view reg_name(Reg r);  // "rax"
 
 // Where one scalar piece of a value lives at a probe point.
@@ -38,6 +40,7 @@ struct Loc {
   int32_t sp_offset = 0;
 
   std::string describe() const;  // "rax", "sp+16", "xmm0", "?"
+  bool operator==(const Loc&) const = default;
 };
 
 enum class TypeKind : uint8_t {
@@ -53,6 +56,10 @@ struct Field {
 };
 
 // A Go type, as far as bpfault needs it: size and layout, element and fields.
+// Types live in one table per binary: `Value::type` keeps that table alive, and the types it
+// reaches (elem, fields) stay valid as long as some Value::type or the BinaryInfo is held.
+// (Links inside the table do not own, so recursive types like `type Node struct{ Next *Node }`
+// form no ownership cycle.)
 struct Type {
   std::string name;  // Go spelling: "int", "string", "*main.Point", "error", "[]uint8"
   TypeKind kind = TypeKind::other;
@@ -62,42 +69,57 @@ struct Type {
   std::shared_ptr<const Type> elem;      // pointer, slice, array, chan, map value
   uint64_t len = 0;                      // array length
   std::vector<Field> fields;             // struct fields in order
+
+  const Field* field(std::string_view name) const;
 };
 
 // One scalar leaf of a value, in field order: strings have ptr and len, slices ptr/len/cap,
-// interfaces type and data, structs their fields' leaves.
+// interfaces type and data, complex numbers real and imag, structs their fields' leaves.
+// An array too long to spell out leaf by leaf (always on the stack) is one piece of kind array.
 struct Piece {
-  std::string path;  // "" for a scalar, ".ptr", ".len", ".cap", ".type", ".data", ".X", ".X.ptr"
-  uint32_t offset = 0;
+  std::string path;  // "" for a scalar, ".ptr", ".len", ".cap", ".type", ".data", ".X", ".X.ptr", "[1]"
+  uint32_t offset = 0;  // within the value's memory layout
   uint32_t size = 0;
   TypeKind kind = TypeKind::other;
   bool is_signed = false;
-  Loc loc;  // params: at the probe point after the prologue; results: at every RET
+  Loc loc;  // params: at the probe point `Function::body`; results: at every RET
 };
 
 struct Value {  // a parameter or a result
   std::string name;  // Go name; "~r0" for an unnamed result; ".dict" for the generic dictionary
   std::shared_ptr<const Type> type;
-  bool hidden = false;  // inserted by the compiler (.dict, a blank `_` parameter)
+  bool hidden = false;    // inserted by the compiler (.dict, a blank `_` parameter)
+  bool on_stack = false;  // the ABI put the whole value in memory (386, ABI0, spill-over, arrays)
   std::vector<Piece> pieces;
+
+  std::string describe_loc() const;  // "rcx,rdi", "sp+16" (the value's start), "xmm0"
 };
 
 struct Function {
-  std::string name;  // as Go prints it: main.(*T).M, main.F[...], main.main.func1
+  std::string name;    // as Go prints it: main.(*T).M, main.F[...], main.main.func1, main.asmAdd
+  std::string symbol;  // the ELF symbol ("main.asmAdd.abi0" for an assembly body); "" when stripped
   uint64_t entry = 0, end = 0;  // virtual addresses; 0 for a function inlined everywhere
   uint64_t body = 0;            // first instruction after the stack-check prologue: counts calls
+  int32_t body_sp_delta = 0;    // SP at `body` = SP at entry - body_sp_delta (8 after `push rbp`)
   std::vector<uint64_t> rets;   // every RET instruction
   bool abi0 = false;            // assembly body: stack ABI
   bool wrapper = false;         // compiler-made ABI or method wrapper
   bool has_signature = false;   // DWARF described it (false when stripped)
+  int32_t args_size = 0;        // bytes of stack arguments and results (pclntab), for ABI0 bodies
   std::vector<Value> params;    // receiver first
   std::vector<Value> results;
   std::string not_probeable;    // empty when probe-able; else why ("no RET: ...", "inlined everywhere: ...")
+  std::vector<std::string> inlined_at;  // call sites ("main.go:12") where a copy was inlined
   std::vector<std::string> warnings;  // "also inlined at 2 call sites (main.go:12, ...)", DWARF disagreements
 
+  bool probeable() const { return not_probeable.empty(); }
   const Value* param(std::string_view name) const;
   const Value* result(std::string_view name) const;  // by name or "r0"/"~r0"-style index
 };
+
+// "main.ebpfDemo(a1 int @rax, a2 bool @rbx, a3 float32 @xmm0) (r1 int64 @rax, r2 int32 @rbx, r3 string @rcx,rdi)"
+// Parameters at `body`, results at the RETs; stack locations as the probe sees SP there.
+std::string signature(const Function& f);
 
 struct Frame {  // a symbolized program counter
   std::string function;
@@ -115,22 +137,30 @@ struct BinaryInfo {
   bool has_dwarf = false;
   bool pie = false;
   bool external_link = false;
-  uint64_t goid_offset = 0;      // runtime.g.goid
+  uint64_t text_base = 0;        // where pclntab entry offsets start (moduledata.text)
+  uint64_t goid_offset = 0;      // runtime.g.goid; 0 when unknown (see warnings)
   uint64_t stack_hi_offset = 8;  // runtime.g.stack.hi
   std::vector<Function> functions;  // by entry; functions inlined everywhere last
+  std::vector<std::string> warnings;  // about the whole binary (e.g. a guessed goid offset)
 
-  const Function* find(std::string_view name) const;  // exact Go name
-  std::vector<const Function*> match(std::string_view glob) const;  // "main.*", "*Demo"
+  int ptr_size() const { return arch == Arch::amd64 ? 8 : 4; }
+  const Function* find(std::string_view name) const;  // exact Go name (or ELF symbol); prefers the body over wrappers
+  std::vector<const Function*> match(std::string_view glob) const;  // "main.*", "*Demo"; `*` and `?`
+  const Function* function_at(uint64_t pc) const;  // the function whose [entry, end) holds pc
   Result<uint64_t> file_offset(uint64_t vaddr) const;  // for attaching uprobes, via PT_LOAD
   std::optional<Frame> symbolize(uint64_t pc) const;   // from .gopclntab: works when stripped
   std::optional<uint64_t> variable(std::string_view name) const;  // package-level variable's address (io.EOF)
 
-  // Implementation state (parsed pclntab, ELF image) lives behind this pointer.
+  // Implementation state (the mapped file, parsed pclntab) lives behind this pointer.
   std::shared_ptr<const struct Image> image;
 };
 
 // Analyses a Go executable; a non-ELF or non-Go file gets a clear error, never a crash.
 // Results are cached in memory per build id: a suite over one binary analyses it once.
 Result<std::shared_ptr<const BinaryInfo>> analyse(const std::filesystem::path& file);
+
+// `*` matches any run of characters, `?` one; everything else (brackets too) is literal,
+// because Go names are full of them: "main.(*T).*".
+bool glob_match(std::string_view glob, std::string_view name);
 
 }  // namespace bpfault::binary

@@ -1,0 +1,497 @@
+// analyse(): ELF → BinaryInfo. Functions come from .gopclntab (it survives stripping), names
+// from .symtab when present, code facts from Zydis, signatures from DWARF with locations
+// computed by the ABI rules and cross-checked against DWARF's, then a cache per build id.
+#include <algorithm>
+#include <cstring>
+#include <map>
+#include <mutex>
+#include <unordered_map>
+#include <unordered_set>
+
+#include <fmt/format.h>
+#include <xxhash.h>
+
+#include "binary/abi.h"
+#include "binary/binary_info.h"
+#include "binary/code.h"
+#include "binary/dwarf.h"
+#include "binary/go_type.h"
+#include "binary/image.h"
+
+namespace bpfault::binary {
+namespace fs = std::filesystem;
+namespace {
+
+// "go1.27.4" → 27; 0 when unknown.
+int go_minor(std::string_view v) {
+  auto at = v.find("go1.");
+  if (at == std::string_view::npos) return 0;
+  int m = 0;
+  for (size_t i = at + 4; i < v.size() && v[i] >= '0' && v[i] <= '9'; ++i) m = m * 10 + (v[i] - '0');
+  return m;
+}
+
+// .go.buildinfo: "\xff Go buildinf:", ptrsize, flags; since Go 1.18 (flags & 2) the version
+// follows inline at +32 as a varint-prefixed string, before that through two pointers.
+std::string read_go_version(const ElfFile& elf) {
+  const ElfFile::Section* s = elf.section(".go.buildinfo");
+  if (!s) return {};
+  auto b = elf.bytes(*s);
+  static constexpr char kMagic[] = "\xff Go buildinf:";
+  if (b.size() < 32 || std::memcmp(b.data(), kMagic, 14) != 0) return {};
+  const int w = b[14];
+  const uint8_t flags = b[15];
+  if (flags & 2) {
+    uint64_t len = 0, off = 32;
+    for (int shift = 0; off < b.size() && shift < 63; shift += 7) {
+      const uint8_t c = b[off++];
+      len |= uint64_t(c & 0x7f) << shift;
+      if (!(c & 0x80)) break;
+    }
+    if (len > 64 || off + len > b.size()) return {};
+    return std::string(reinterpret_cast<const char*>(b.data() + off), len);
+  }
+  if (w != 4 && w != 8) return {};
+  auto hdr_addr = read_le(b, 16, w);
+  if (!hdr_addr) return {};
+  auto hdr = elf.at_vaddr(*hdr_addr, 2 * w);
+  auto str = read_le(hdr, 0, w), len = read_le(hdr, w, w);
+  if (!str || !len || *len > 64) return {};
+  auto text = elf.at_vaddr(*str, *len);
+  return std::string(reinterpret_cast<const char*>(text.data()), text.size());
+}
+
+// The Go build id from .note.go.buildid (an ELF note named "Go", type 4); else the GNU build
+// id; else a hash of the whole file.
+std::string read_build_id(const ElfFile& elf) {
+  for (const char* name : {".note.go.buildid", ".note.gnu.build-id"}) {
+    const ElfFile::Section* s = elf.section(name);
+    if (!s) continue;
+    auto b = elf.bytes(*s);
+    auto namesz = read_le(b, 0, 4), descsz = read_le(b, 4, 4);
+    if (!namesz || !descsz) continue;
+    const uint64_t desc = 12 + ((*namesz + 3) & ~uint64_t(3));
+    if (desc + *descsz > b.size() || *descsz == 0) continue;
+    auto d = b.subspan(desc, *descsz);
+    if (std::string_view(name) == ".note.go.buildid") return "go:" + std::string(reinterpret_cast<const char*>(d.data()), d.size());
+    std::string hex = "gnu:";
+    for (uint8_t c : d) hex += fmt::format("{:02x}", c);
+    return hex;
+  }
+  auto f = elf.file();
+  XXH128_hash_t h = XXH3_128bits(f.data(), f.size());
+  return fmt::format("xxh3:{:016x}{:016x}", h.high64, h.low64);
+}
+
+// runtime.g.goid for binaries without DWARF, measured per release (notes/go-binaries.md §4;
+// 386 from the unstripped 386 builds the tests make). 0: unknown.
+uint64_t goid_fallback(Arch arch, int minor) {
+  // 386 measured for 1.19 (80), 1.24 (84), 1.27 (80); the other releases follow amd64's
+  // pattern (one more word in 1.23/1.24), since the field list is the same.
+  if (arch == Arch::amd64) return (minor == 23 || minor == 24) ? 160 : 152;
+  if (minor >= 19 && minor <= 27) return (minor == 23 || minor == 24) ? 84 : 80;
+  return 0;
+}
+
+bool is_closure_name(std::string_view name) {
+  // main.main.func1, main.F.func1.2, main.main.gowrap1, ...deferwrap1, method values (-fm)
+  if (name.ends_with("-fm")) return true;
+  auto last = name.rfind('.');
+  if (last == std::string_view::npos) return false;
+  auto tail = name.substr(last + 1);
+  if (!tail.empty() && std::all_of(tail.begin(), tail.end(), [](char c) { return c >= '0' && c <= '9'; })) return true;
+  for (std::string_view p : {"func", "gowrap", "deferwrap"})
+    if (tail.starts_with(p) && tail.size() > p.size() &&
+        std::all_of(tail.begin() + p.size(), tail.end(), [](char c) { return c >= '0' && c <= '9'; }))
+      return true;
+  return false;
+}
+
+// A shape instantiation compiled with a dictionary: "main.Gen[go.shape.int]",
+// "main.(*Box[go.shape.string]).Put". Not the type-algorithm helpers (type:.eq.*) nor closures.
+bool takes_dictionary(std::string_view name) {
+  return name.find("[go.shape.") != std::string_view::npos && !name.starts_with("type:") && !name.starts_with("type..") &&
+         !is_closure_name(name);
+}
+
+bool is_method_name(std::string_view name) {
+  const auto close = name.rfind(']');
+  return close != std::string_view::npos && close + 1 < name.size();  // "...]).Put" or "...].Get"
+}
+
+// Go 1.19's pclntab names every instantiation "main.Gen[...]" or "main.(*Box[...]).Put";
+// .symtab spells the shape out ("main.(*Box[go.shape.string_0]).Put").
+bool same_instantiation(std::string_view pcln, std::string_view sym) {
+  const auto dots = pcln.find("[...]");
+  if (dots == std::string_view::npos) return false;
+  const auto head = pcln.substr(0, dots + 1), tail = pcln.substr(dots + 4);
+  return sym.size() > head.size() + tail.size() && sym.starts_with(head) && sym.ends_with(tail);
+}
+
+// "main.(*Point).String" → "*main.Point"; "" when the name is not a pointer method.
+std::string pointer_receiver(std::string_view name) {
+  if (is_closure_name(name)) return {};  // a method value (-fm) gets its receiver through the closure
+  const auto open = name.find(".(*");
+  const auto close = name.find(").", open == std::string_view::npos ? 0 : open);
+  if (open == std::string_view::npos || close == std::string_view::npos) return {};
+  return fmt::format("*{}.{}", name.substr(0, open), name.substr(open + 3, close - open - 3));
+}
+
+struct Built {
+  std::vector<Value> params, results;
+  std::vector<std::string> warnings;
+  int disagreements = 0;
+};
+
+class SignatureBuilder {
+ public:
+  SignatureBuilder(const BinaryInfo& info, TypeTable& types, int minor)
+      : info_(info), types_(types), minor_(minor), w_(info.ptr_size()) {
+    Type dict;
+    dict.name = "unsafe.Pointer";
+    dict.kind = TypeKind::unsafe_pointer;
+    dict.size = w_;
+    dict_type_ = &types_.add(std::move(dict));
+  }
+
+  // Fills f's params and results from DWARF and the ABI.
+  void build(Function& f, const DwarfFunction& df, bool stack_abi) {
+    std::vector<const DwarfParam*> params, results;
+    bool has_dict = false;
+    for (const auto& p : df.params) {
+      (p.result ? results : params).push_back(&p);
+      has_dict |= !p.result && p.name == ".dict";
+    }
+    f.has_signature = true;
+    // Go 1.19 leaves a wrapper's receiver (".this") out of DWARF: put back a pointer of the
+    // type its name spells. Later releases list it.
+    std::optional<DwarfParam> receiver;
+    if (const std::string recv = pointer_receiver(f.name); f.wrapper && !recv.empty() &&
+                                                         (params.empty() || !params[0]->type || params[0]->type->name != recv)) {
+      Type t;
+      t.name = recv;
+      t.kind = TypeKind::pointer;
+      t.size = w_;
+      receiver = DwarfParam{".this", &types_.add(std::move(t)), false, std::nullopt};
+      params.insert(params.begin(), &*receiver);
+    }
+    const bool dict = !f.abi0 && !has_dict && takes_dictionary(f.name);  // 386 passes it too, on the stack
+    Built best;
+    if (!dict) {
+      best = assign(params, results, stack_abi, f.body_sp_delta, -1);
+    } else {
+      // The dictionary comes first for functions; for methods Go 1.19 put it before the
+      // receiver and later releases after it. DWARF's receiver location decides when it can.
+      const int preferred = is_method_name(f.name) && (minor_ == 0 || minor_ >= 20) ? 1 : 0;
+      best = assign(params, results, stack_abi, f.body_sp_delta, preferred);
+      if (best.disagreements > 0 && is_method_name(f.name)) {
+        Built other = assign(params, results, stack_abi, f.body_sp_delta, 1 - preferred);
+        if (other.disagreements < best.disagreements) best = std::move(other);
+      }
+    }
+    f.params = std::move(best.params);
+    f.results = std::move(best.results);
+    for (auto& w : best.warnings) f.warnings.push_back(std::move(w));
+  }
+
+ private:
+  Value make_value(const DwarfParam& p) {
+    Value v;
+    v.name = p.name;
+    v.hidden = p.name == ".dict" || p.name == "_" || p.name.starts_with("~p");
+    const Type* t = p.name == ".dict" ? dict_type_ : p.type;
+    if (t) v.type = types_.owning(t);
+    return v;
+  }
+
+  // dict_at: where to insert the hidden dictionary (-1: none).
+  Built assign(const std::vector<const DwarfParam*>& params, const std::vector<const DwarfParam*>& results, bool stack_abi,
+               int body_sp_delta, int dict_at) {
+    Built out;
+    const int param_base = w_ + body_sp_delta;
+    AbiAssigner abi(info_.arch, stack_abi, param_base);
+    auto check = [&](const Value& v, const DwarfParam* p, int sp_base) {
+      if (!p || !p->entry_loc || stack_abi != (info_.arch != Arch::amd64)) return;  // ABI0 bodies borrow a wrapper's DWARF
+      if (auto d = cross_check(v, *p->entry_loc, sp_base)) {
+        ++out.disagreements;
+        out.warnings.push_back(*d);
+      }
+    };
+    for (size_t i = 0; i <= params.size(); ++i) {
+      if (int(i) == dict_at) {
+        Value d;
+        d.name = ".dict";
+        d.hidden = true;
+        d.type = types_.owning(dict_type_);
+        abi.assign(d);
+        out.params.push_back(std::move(d));
+      }
+      if (i == params.size()) break;
+      const DwarfParam* p = params[i];
+      Value v = make_value(*p);
+      infer_blank(abi, v, *p, out);
+      abi.assign(v);
+      check(v, p, param_base);
+      out.params.push_back(std::move(v));
+    }
+    abi.start_results(w_);
+    for (const DwarfParam* p : results) {
+      Value v = make_value(*p);
+      abi.assign(v);
+      check(v, p, w_);
+      out.results.push_back(std::move(v));
+    }
+    return out;
+  }
+
+  // Go 1.19-1.21 leave blank `_` parameters out of DWARF, so every later parameter looks
+  // shifted; DWARF's entry register for the next parameter reveals how many registers the
+  // blank took. (1.22+ lists them as ~p0.)
+  void infer_blank(AbiAssigner& abi, const Value& v, const DwarfParam& p, Built& out) {
+    if (minor_ == 0 || minor_ >= 22 || !p.entry_loc || p.entry_loc->empty() || !v.type) return;
+    const DwarfPiece& first = p.entry_loc->front();
+    if (abi.stack_abi()) {  // 386: the blank took stack bytes
+      const uint64_t at = (abi.stack_size() + alignment(*v.type, w_) - 1) / alignment(*v.type, w_) * alignment(*v.type, w_);
+      if (first.kind != DwarfPiece::Kind::cfa || first.cfa_off <= int64_t(at) || info_.arch == Arch::amd64) return;
+      Type blank;
+      blank.name = "?";
+      blank.size = first.cfa_off - at;
+      Value b;
+      b.name = "_";
+      b.hidden = true;
+      b.type = types_.owning(&types_.add(std::move(blank)));
+      abi.assign(b);
+      out.params.push_back(std::move(b));
+      return;
+    }
+    if (first.kind != DwarfPiece::Kind::reg) return;
+    const Leaves l = leaves(*v.type, w_);
+    int gap_int = 0, gap_fp = 0;
+    if (const int d = abi_int_index(first.dwreg); d > abi.next_int()) gap_int = d - abi.next_int();
+    if (const int x = abi_xmm_index(first.dwreg); x > abi.next_float()) gap_fp = x - abi.next_float();
+    if ((!gap_int && !gap_fp) || !l.register_ok || abi.next_int() + gap_int + l.ints > kIntRegs ||
+        abi.next_float() + gap_fp + l.floats > kFloatRegs)
+      return;
+    Type blank;
+    blank.name = "?";
+    blank.size = uint64_t(gap_int + gap_fp) * w_;
+    Value b;
+    b.name = "_";
+    b.hidden = true;
+    b.type = types_.owning(&types_.add(std::move(blank)));
+    abi.skip_registers(b, gap_int, gap_fp);
+    out.params.push_back(std::move(b));
+  }
+
+  const BinaryInfo& info_;
+  TypeTable& types_;
+  int minor_;
+  int w_;
+  const Type* dict_type_ = nullptr;
+};
+
+std::string join_sites(const std::vector<std::string>& sites, size_t max) {
+  std::string s;
+  for (size_t i = 0; i < sites.size() && i < max; ++i) s += (i ? ", " : "") + sites[i];
+  if (sites.size() > max) s += fmt::format(", ... {} more", sites.size() - max);
+  return s;
+}
+
+Result<std::shared_ptr<BinaryInfo>> analyse_file(ElfFile elf, std::string build_id) {
+  auto info = std::make_shared<BinaryInfo>();
+  info->path = elf.path();
+  info->arch = elf.arch();
+  info->pie = elf.pie();
+  info->stripped = !elf.has_symtab();
+  info->build_id = std::move(build_id);
+  info->go_version = read_go_version(elf);
+  const int minor = go_minor(info->go_version);
+  const std::string where = elf.path().string();
+
+  // Function symbols by address: .symtab names tell ABI0 bodies (".abi0") and, in Go 1.19,
+  // generic instantiations (pclntab says "main.Gen[...]" for all of them) apart.
+  std::vector<std::pair<uint64_t, std::string_view>> syms;
+  std::optional<uint64_t> runtime_text;
+  elf.for_each_symbol([&](const ElfFile::Symbol& s) {
+    if (s.type == 2 /*STT_FUNC*/) syms.emplace_back(s.value, s.name);
+    if (s.name == "runtime.text") runtime_text = s.value;
+    return true;
+  });
+  std::sort(syms.begin(), syms.end());
+
+  auto pcln = Pclntab::parse(elf, runtime_text);
+  if (!pcln) return tl::unexpected(pcln.error());
+  if (info->go_version.empty())
+    info->warnings.push_back("no Go version in .go.buildinfo: per-version facts (goid offset) are guesses");
+  for (auto& w : pcln->warnings) info->warnings.push_back(w);
+  info->text_base = pcln->text_base();
+  const ElfFile::Section* text = elf.section(".text");
+  info->external_link = elf.section(".init") != nullptr || (text && text->addr != pcln->text_base());
+
+  std::optional<DwarfInfo> dwarf;
+  if (auto d = read_dwarf(elf)) dwarf = std::move(*d);
+  else info->warnings.push_back(d.error().what + " (analysed without signatures)");
+  info->has_dwarf = dwarf.has_value();
+  auto types = dwarf ? dwarf->types : std::make_shared<TypeTable>();
+
+  const CodeDecoder decoder(info->arch);
+  const uint8_t wrapper_id = pcln->wrapper_func_id();
+  info->functions.reserve(pcln->funcs().size());
+  std::vector<const DwarfFunction*> dwarf_of;  // by index into info->functions
+  for (const PclnFunc& pf : pcln->funcs()) {
+    Function f;
+    f.name = std::string(pf.name);
+    f.entry = pf.entry;
+    f.end = pf.end;
+    f.abi0 = pf.flag & kFuncFlagAsm;
+    f.wrapper = wrapper_id != 0 && pf.func_id == wrapper_id;
+    f.args_size = pf.args;
+    auto [lo, hi] = std::equal_range(syms.begin(), syms.end(), std::pair<uint64_t, std::string_view>(pf.entry, {}),
+                                     [](auto& a, auto& b) { return a.first < b.first; });
+    for (auto it = lo; it != hi; ++it) {
+      const std::string_view s = it->second;
+      const bool abi0_name = s.ends_with(".abi0") && s.substr(0, s.size() - 5) == pf.name;
+      const bool generic_1_19 = same_instantiation(pf.name, s);
+      if (s == pf.name || abi0_name || generic_1_19) {
+        f.symbol = std::string(s);
+        if (generic_1_19) f.name = f.symbol;
+        break;
+      }
+      if (f.symbol.empty()) f.symbol = std::string(s);
+    }
+    dwarf_of.push_back(dwarf ? dwarf->function_at(pf.entry) : nullptr);
+
+    auto code = elf.at_vaddr(pf.entry, pf.end - pf.entry);
+    if (code.empty() && pf.end > pf.entry) {
+      f.not_probeable = "its code is not in the file (no PT_LOAD covers it)";
+      info->functions.push_back(std::move(f));
+      continue;
+    }
+    const CodeScan scan = decoder.scan(code, pf.entry);
+    f.rets = scan.rets;
+    f.body = scan.body;
+    if (dwarf) {
+      auto pe = std::lower_bound(dwarf->prologue_ends.begin(), dwarf->prologue_ends.end(), pf.entry);
+      if (pe != dwarf->prologue_ends.end() && *pe < pf.end) {
+        if (*pe != scan.body)
+          f.warnings.push_back(fmt::format("prologue_end in .debug_line is +{:#x}, decoding finds +{:#x}; using .debug_line",
+                                           *pe - pf.entry, scan.body - pf.entry));
+        f.body = *pe;
+      }
+    }
+    if (f.body != f.entry) f.body_sp_delta = pcln->pc_value(pf.pcsp, pf.entry, f.body).value_or(0);
+    if (scan.stop) {
+      f.not_probeable = fmt::format("cannot decode the instruction at +{:#x} ({}): a RET could hide behind it, so no RET probe is safe",
+                                    *scan.stop - pf.entry, scan.stop_bytes);
+    } else if (f.rets.empty()) {
+      std::string how = "it never returns to its caller (it panics, exits or loops)";
+      if (scan.tail_target) {
+        const PclnFunc* t = pcln->lookup(*scan.tail_target);
+        how = fmt::format("it ends with a tail jump to {}", t ? std::string(t->name) : fmt::format("{:#x}", *scan.tail_target));
+      }
+      f.not_probeable = fmt::format("no RET: {}; its results cannot be observed (entry probes still work)", how);
+    }
+    if (dwarf)
+      if (auto it = dwarf->inlined_at.find(f.name); it != dwarf->inlined_at.end()) {
+        f.inlined_at = it->second;
+        f.warnings.push_back(fmt::format("also inlined at {} call site(s) ({}): a probe here misses those calls", it->second.size(),
+                                         join_sites(it->second, 4)));
+      }
+    info->functions.push_back(std::move(f));
+  }
+
+  // ABI wrappers share their function's name and take the other calling convention: an
+  // assembly body (ABI0) gets an ABIInternal wrapper for Go callers, a Go function called
+  // from assembly gets an ABI0 wrapper (".abi0" in .symtab).
+  std::unordered_map<std::string_view, std::vector<size_t>> by_name;
+  for (size_t i = 0; i < info->functions.size(); ++i) by_name[info->functions[i].name].push_back(i);
+  for (auto& [name, group] : by_name) {
+    if (group.size() < 2) continue;
+    bool body_is_abi0 = false;
+    for (size_t i : group) body_is_abi0 |= !info->functions[i].wrapper && info->functions[i].abi0;
+    for (size_t i : group)
+      if (info->functions[i].wrapper) info->functions[i].abi0 = !body_is_abi0;
+  }
+
+  if (dwarf) {
+    SignatureBuilder signatures(*info, *types, minor);
+    for (size_t i = 0; i < info->functions.size(); ++i) {
+      Function& f = info->functions[i];
+      const bool stack_abi = f.abi0 || info->arch != Arch::amd64;
+      const DwarfFunction* df = dwarf_of[i];
+      if (df && !df->params.empty()) {
+        signatures.build(f, *df, stack_abi);
+        continue;
+      }
+      // An assembly body has no DWARF parameters; its ABIInternal wrapper's are the same.
+      for (size_t j : by_name[f.name])
+        if (j != i && dwarf_of[j] && !dwarf_of[j]->params.empty() && f.abi0) {
+          signatures.build(f, *dwarf_of[j], true);
+          break;
+        }
+      if (!f.has_signature && df && (!f.abi0 || f.args_size == 0)) f.has_signature = true;  // nothing in, nothing out
+    }
+    std::unordered_set<std::string_view> names;
+    for (const Function& f : info->functions) names.insert(f.name);
+    std::unordered_set<std::string> seen;
+    std::vector<Function> inlined;
+    for (const std::string& name : dwarf->abstract_only) {
+      if (names.count(name) || !seen.insert(name).second) continue;
+      Function f;
+      f.name = name;
+      auto it = dwarf->inlined_at.find(name);
+      if (it != dwarf->inlined_at.end()) f.inlined_at = it->second;
+      f.not_probeable = f.inlined_at.empty()
+                            ? "inlined everywhere: no out-of-line copy and no call site left"
+                            : fmt::format("inlined everywhere: no out-of-line copy; inlined at {} call site(s) ({}); "
+                                          "mark it //go:noinline or build with -gcflags=all=-l to probe it",
+                                          f.inlined_at.size(), join_sites(f.inlined_at, 4));
+      inlined.push_back(std::move(f));
+    }
+    std::sort(inlined.begin(), inlined.end(), [](auto& a, auto& b) { return a.name < b.name; });
+    for (auto& f : inlined) info->functions.push_back(std::move(f));
+  }
+
+  if (dwarf && dwarf->goid_offset) {
+    info->goid_offset = *dwarf->goid_offset;
+  } else {
+    info->goid_offset = goid_fallback(info->arch, minor);
+    if (!info->goid_offset)
+      info->warnings.push_back(fmt::format("runtime.g.goid offset unknown for {} {} without DWARF", info->go_version, arch_name(info->arch)));
+    else if (minor < 19 || minor > 27)
+      info->warnings.push_back(fmt::format("runtime.g.goid offset {} guessed: {} was not measured", info->goid_offset,
+                                           info->go_version.empty() ? "this Go version" : info->go_version));
+  }
+  info->stack_hi_offset = dwarf && dwarf->stack_hi_offset ? *dwarf->stack_hi_offset : info->ptr_size();
+
+  info->image = std::make_shared<const Image>(Image{std::move(elf), std::move(*pcln)});
+  return info;
+}
+
+}  // namespace
+
+Result<std::shared_ptr<const BinaryInfo>> analyse(const fs::path& file) {
+  auto elf = ElfFile::open(file);
+  if (!elf) return tl::unexpected(elf.error());
+  std::string build_id = read_build_id(*elf);
+  // The size joins the key: tools like strip(1) keep the Go build id but change the file.
+  const std::string key = fmt::format("{}/{}", build_id, elf->file().size());
+  static std::mutex mu;
+  static std::map<std::string, std::shared_ptr<const BinaryInfo>> cache;
+  {
+    std::lock_guard lock(mu);
+    if (auto it = cache.find(key); it != cache.end()) {
+      if (it->second->path == file) return it->second;
+      auto copy = std::make_shared<BinaryInfo>(*it->second);  // same bytes at another path
+      copy->path = file;
+      return std::shared_ptr<const BinaryInfo>(std::move(copy));
+    }
+  }
+  auto info = analyse_file(std::move(*elf), std::move(build_id));
+  if (!info) return tl::unexpected(info.error());
+  std::lock_guard lock(mu);
+  auto [it, inserted] = cache.emplace(key, std::move(*info));
+  return it->second;
+}
+
+}  // namespace bpfault::binary

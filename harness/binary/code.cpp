@@ -1,0 +1,129 @@
+#include "binary/code.h"
+
+#include <fmt/format.h>
+
+namespace bpfault::binary {
+namespace {
+
+struct Insn {
+  uint64_t pc = 0;
+  ZydisDecodedInstruction in{};
+  ZydisDecodedOperand ops[ZYDIS_MAX_OPERAND_COUNT]{};
+};
+
+std::optional<uint64_t> branch_target(const ZydisDecodedInstruction& in, uint64_t pc) {
+  for (const auto& imm : in.raw.imm)
+    if (imm.size && imm.is_relative) return pc + in.length + imm.value.s;
+  return std::nullopt;
+}
+
+bool is_reg(const ZydisDecodedOperand& op, ZydisRegister r) { return op.type == ZYDIS_OPERAND_TYPE_REGISTER && op.reg.value == r; }
+
+// `sub rsp, N` (or `add rsp, -N`): Go's ADJSP, where the compiler puts prologue_end.
+bool is_adjsp(const Insn& x, ZydisRegister sp) {
+  if (x.in.operand_count_visible < 2 || !is_reg(x.ops[0], sp) || x.ops[1].type != ZYDIS_OPERAND_TYPE_IMMEDIATE) return false;
+  if (x.in.mnemonic == ZYDIS_MNEMONIC_SUB) return x.ops[1].imm.value.s > 0;
+  if (x.in.mnemonic == ZYDIS_MNEMONIC_ADD) return x.ops[1].imm.value.s < 0;
+  return false;
+}
+
+}  // namespace
+
+CodeDecoder::CodeDecoder(Arch arch) : arch_(arch) {
+  const bool is64 = arch == Arch::amd64;
+  ZydisDecoderInit(&full_, is64 ? ZYDIS_MACHINE_MODE_LONG_64 : ZYDIS_MACHINE_MODE_LEGACY_32,
+                   is64 ? ZYDIS_STACK_WIDTH_64 : ZYDIS_STACK_WIDTH_32);
+  minimal_ = full_;
+  ZydisDecoderEnableMode(&minimal_, ZYDIS_DECODER_MODE_MINIMAL, ZYAN_TRUE);
+}
+
+// Mirrors cmd/internal/obj/x86/obj6.go (preprocess): the stack check comes first (a compare
+// against g.stackguard0, then a conditional jump to a block at the end that calls
+// runtime.morestack and jumps back to the entry); then, since Go 1.21, `push rbp; mov rbp, rsp`;
+// then `sub rsp, N`. prologue_end marks that SUB, else the `mov rbp, rsp`; Go 1.19 puts the SUB
+// first and marks it. Without a mark (frameless leaves) the body is the first instruction after
+// the check, which for NOSPLIT leaves is the entry itself.
+uint64_t CodeDecoder::prologue_end(std::span<const uint8_t> code, uint64_t entry, bool& stack_check) const {
+  constexpr size_t kHead = 12;
+  std::vector<Insn> head;
+  for (uint64_t off = 0; head.size() < kHead && off < code.size();) {
+    Insn x;
+    x.pc = entry + off;
+    if (!ZYAN_SUCCESS(ZydisDecoderDecodeFull(&full_, code.data() + off, code.size() - off, &x.in, x.ops))) break;
+    off += x.in.length;
+    head.push_back(x);
+  }
+  auto returns_to_entry = [&](uint64_t block) {
+    uint64_t off = block - entry;
+    for (int n = 0; n < 96 && off < code.size(); ++n) {
+      ZydisDecodedInstruction in;
+      if (!ZYAN_SUCCESS(ZydisDecoderDecodeInstruction(&minimal_, nullptr, code.data() + off, code.size() - off, &in))) return false;
+      if (in.mnemonic == ZYDIS_MNEMONIC_JMP) return branch_target(in, entry + off) == entry;
+      if (in.mnemonic == ZYDIS_MNEMONIC_RET) return false;
+      off += in.length;
+    }
+    return false;
+  };
+  // The check only compares and loads (lea r12, [rsp-N]; mov ecx, gs:0 on 386); the first
+  // other instruction starts the frame or the body. A later branch can also reach the
+  // morestack block (a wrapper's nil-receiver panic path falls through into it).
+  const ZydisRegister sp = arch_ == Arch::amd64 ? ZYDIS_REGISTER_RSP : ZYDIS_REGISTER_ESP;
+  size_t pos = 0;
+  for (size_t k = 0; k < head.size() && k < 8; ++k) {
+    const Insn& x = head[k];
+    if (x.in.meta.category == ZYDIS_CATEGORY_COND_BR) {
+      auto t = branch_target(x.in, x.pc);
+      if (!t || *t <= x.pc || *t >= entry + code.size() || !returns_to_entry(*t)) break;
+      pos = k + 1, stack_check = true;
+      continue;
+    }
+    const bool prep = x.in.mnemonic == ZYDIS_MNEMONIC_CMP || x.in.mnemonic == ZYDIS_MNEMONIC_LEA ||
+                      x.in.mnemonic == ZYDIS_MNEMONIC_MOV || (x.in.mnemonic == ZYDIS_MNEMONIC_SUB && !is_reg(x.ops[0], sp));
+    const bool writes_frame = x.in.mnemonic != ZYDIS_MNEMONIC_CMP && (is_reg(x.ops[0], ZYDIS_REGISTER_RBP) || is_reg(x.ops[0], sp));
+    if (!prep || writes_frame) break;
+  }
+  // Wrappers (and 386 functions) load g first: `mov r14, fs:[-8]`, `mov ecx, gs:[0]; mov ecx, [ecx-4]`.
+  const ZydisRegister g = arch_ == Arch::amd64 ? ZYDIS_REGISTER_R14 : ZYDIS_REGISTER_ECX;
+  while (pos < head.size() && head[pos].in.mnemonic == ZYDIS_MNEMONIC_MOV && is_reg(head[pos].ops[0], g)) ++pos;
+  if (pos >= head.size()) return head.empty() ? entry : head.back().pc;
+  if (arch_ == Arch::amd64 && pos + 1 < head.size() && head[pos].in.mnemonic == ZYDIS_MNEMONIC_PUSH &&
+      is_reg(head[pos].ops[0], ZYDIS_REGISTER_RBP) && head[pos + 1].in.mnemonic == ZYDIS_MNEMONIC_MOV &&
+      is_reg(head[pos + 1].ops[0], ZYDIS_REGISTER_RBP) && is_reg(head[pos + 1].ops[1], ZYDIS_REGISTER_RSP)) {
+    if (pos + 2 < head.size() && is_adjsp(head[pos + 2], ZYDIS_REGISTER_RSP)) return head[pos + 2].pc;
+    return head[pos + 1].pc;
+  }
+  return head[pos].pc;
+}
+
+CodeScan CodeDecoder::scan(std::span<const uint8_t> code, uint64_t entry) const {
+  CodeScan s;
+  uint64_t off = 0;
+  std::optional<uint64_t> last_jmp_target;
+  bool last_was_jmp = false;
+  while (off < code.size()) {
+    ZydisDecodedInstruction in;
+    if (!ZYAN_SUCCESS(ZydisDecoderDecodeInstruction(&minimal_, nullptr, code.data() + off, code.size() - off, &in))) break;
+    const uint64_t pc = entry + off;
+    if (in.mnemonic == ZYDIS_MNEMONIC_RET) s.rets.push_back(pc);
+    if (in.mnemonic == ZYDIS_MNEMONIC_INT3) {
+      off += in.length;
+      continue;  // padding between functions: does not count as the last instruction
+    }
+    last_was_jmp = in.mnemonic == ZYDIS_MNEMONIC_JMP;
+    if (last_was_jmp) last_jmp_target = branch_target(in, pc);
+    off += in.length;
+  }
+  // A sweep that stops early could have missed RETs: only padding may remain.
+  uint64_t rest = off;
+  while (rest < code.size() && (code[rest] == 0xcc || code[rest] == 0)) ++rest;
+  if (rest < code.size()) {
+    s.stop = entry + off;
+    for (uint64_t i = off; i < code.size() && i < off + 8; ++i) s.stop_bytes += fmt::format("{}{:02x}", i == off ? "" : " ", code[i]);
+  }
+  if (last_was_jmp && last_jmp_target && (*last_jmp_target < entry || *last_jmp_target >= entry + code.size()))
+    s.tail_target = last_jmp_target;
+  s.body = prologue_end(code, entry, s.stack_check);
+  return s;
+}
+
+}  // namespace bpfault::binary

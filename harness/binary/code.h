@@ -1,0 +1,41 @@
+// Machine-code questions about one function, answered with Zydis (it decodes all of Go's text,
+// AVX-512 and kmov included, where capstone 4 stops): where are the RETs, where does the
+// stack-check prologue end, does the sweep reach the end, and where does a RET-less function jump.
+#pragma once
+
+#include <Zydis/Zydis.h>
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "binary/binary_info.h"
+
+namespace bpfault::binary {
+
+struct CodeScan {
+  std::vector<uint64_t> rets;
+  uint64_t body = 0;                    // the instruction Go marks prologue_end (see prologue_end())
+  bool stack_check = false;             // a morestack check was found at the entry
+  std::optional<uint64_t> stop;         // where decoding failed before the end (not padding)
+  std::string stop_bytes;               // "62 f1 7d 48 ..." at `stop`
+  std::optional<uint64_t> tail_target;  // last instruction is a JMP out of the function
+};
+
+class CodeDecoder {
+ public:
+  explicit CodeDecoder(Arch arch);
+  // `code` holds the bytes of [entry, entry + code.size()).
+  CodeScan scan(std::span<const uint8_t> code, uint64_t entry) const;
+
+ private:
+  uint64_t prologue_end(std::span<const uint8_t> code, uint64_t entry, bool& stack_check) const;
+
+  Arch arch_;
+  ZydisDecoder full_;     // operands too: for the few prologue instructions
+  ZydisDecoder minimal_;  // mnemonic, length and raw immediates: for the whole-function sweep
+};
+
+}  // namespace bpfault::binary

@@ -1,0 +1,338 @@
+#include "binary/dwarf.h"
+
+#include <dwarf.h>
+#include <elfutils/libdw.h>
+
+#include <algorithm>
+#include <filesystem>
+
+#include <fmt/format.h>
+
+namespace bpfault::binary {
+namespace {
+
+// Go's own DWARF attributes (cmd/internal/dwarf): the reflect.Kind of a type, a map's key,
+// the element of maps, chans and slices.
+constexpr unsigned kGoKind = 0x2900;
+constexpr unsigned kGoElem = 0x2902;
+
+// reflect.Kind values (stable since Go 1).
+enum GoKind : uint64_t {
+  kBool = 1, kInt = 2, kInt64 = 6, kUint = 7, kUintptr = 12, kFloat32 = 13, kFloat64 = 14, kComplex64 = 15,
+  kComplex128 = 16, kArray = 17, kChan = 18, kFunc = 19, kInterface = 20, kMap = 21, kPointer = 22, kSlice = 23,
+  kString = 24, kStruct = 25, kUnsafePointer = 26,
+};
+
+struct DwarfCloser {
+  void operator()(Dwarf* d) const { dwarf_end(d); }
+};
+
+bool ref(Dwarf_Die* die, unsigned attr, Dwarf_Die& out) {
+  Dwarf_Attribute a;
+  return dwarf_attr_integrate(die, attr, &a) && dwarf_formref_die(&a, &out);
+}
+
+std::optional<uint64_t> udata(Dwarf_Die* die, unsigned attr) {
+  Dwarf_Attribute a;
+  Dwarf_Word v;
+  if (!dwarf_attr_integrate(die, attr, &a) || dwarf_formudata(&a, &v) != 0) return std::nullopt;
+  return v;
+}
+
+std::string name_of(Dwarf_Die* die) {
+  const char* n = dwarf_diename(die);
+  return n ? n : "";
+}
+
+class TypeBuilder {
+ public:
+  TypeBuilder(TypeTable& table, int ptr_size) : table_(table), ptr_(ptr_size) {}
+
+  const Type* get(Dwarf_Die die, int depth = 0) {
+    const Dwarf_Off first = dwarf_dieoffset(&die);
+    if (auto it = cache_.find(first); it != cache_.end()) return it->second;
+    // Typedefs without a Go kind are aliases (".param0" for a generic shape, the second
+    // "error" DIE): the type is what they name.
+    for (int i = 0; i < 16 && dwarf_tag(&die) == DW_TAG_typedef && !dwarf_hasattr(&die, kGoKind); ++i) {
+      Dwarf_Die next;
+      if (!ref(&die, DW_AT_type, next)) break;
+      die = next;
+    }
+    const Dwarf_Off off = dwarf_dieoffset(&die);
+    if (auto it = cache_.find(off); it != cache_.end()) return cache_[first] = it->second;
+    Type& t = table_.add({});
+    cache_[first] = cache_[off] = &t;
+    fill(t, die, depth);
+    return &t;
+  }
+
+ private:
+  const Type* child(Dwarf_Die* die, unsigned attr, int depth) {
+    Dwarf_Die d;
+    if (depth > 48 || !ref(die, attr, d)) return nullptr;  // a deeper chain is left unexpanded
+    return get(d, depth + 1);
+  }
+
+  void fill(Type& t, Dwarf_Die die, int depth) {
+    t.name = name_of(&die);
+    const int tag = dwarf_tag(&die);
+    uint64_t kind = udata(&die, kGoKind).value_or(0);
+    if (!kind) {  // not from the Go compiler (C code in a cgo binary, or hand-made DWARF)
+      const uint64_t enc = udata(&die, DW_AT_encoding).value_or(0);
+      if (tag == DW_TAG_base_type)
+        kind = enc == DW_ATE_boolean ? kBool
+               : enc == DW_ATE_float ? kFloat64
+               : enc == DW_ATE_complex_float ? kComplex128
+               : (enc == DW_ATE_signed || enc == DW_ATE_signed_char) ? kInt
+                                                                      : kUint;
+      else if (tag == DW_TAG_pointer_type) kind = dwarf_hasattr(&die, DW_AT_type) ? kPointer : kUnsafePointer;
+      else if (tag == DW_TAG_structure_type) kind = kStruct;
+      else if (tag == DW_TAG_array_type) kind = kArray;
+      else if (tag == DW_TAG_subroutine_type) kind = kFunc;
+    }
+    const uint64_t w = ptr_;
+    auto size = udata(&die, DW_AT_byte_size);
+    if (kind == kBool) t.kind = TypeKind::bool_;
+    else if (kind >= kInt && kind <= kInt64) t.kind = TypeKind::int_, t.is_signed = true;
+    else if (kind >= kUint && kind <= kUintptr) t.kind = TypeKind::uint_;
+    else if (kind == kFloat32 || kind == kFloat64) t.kind = TypeKind::float_;
+    else if (kind == kComplex64 || kind == kComplex128) t.kind = TypeKind::complex_;
+    else if (kind == kString) t.kind = TypeKind::string, size = 2 * w;
+    else if (kind == kSlice) t.kind = TypeKind::slice, size = 3 * w;
+    else if (kind == kInterface) t.kind = TypeKind::interface, size = 2 * w, t.is_error = t.name == "error";
+    else if (kind == kMap) t.kind = TypeKind::map, size = w;
+    else if (kind == kChan) t.kind = TypeKind::chan, size = w;
+    else if (kind == kFunc) t.kind = TypeKind::func, size = w;
+    else if (kind == kPointer) t.kind = TypeKind::pointer, size = w;
+    else if (kind == kUnsafePointer) t.kind = TypeKind::unsafe_pointer, size = w;
+    else if (kind == kArray) t.kind = TypeKind::array;
+    else if (kind == kStruct) t.kind = TypeKind::struct_;
+    if (!size) {
+      Dwarf_Word s = 0;
+      if (dwarf_aggregate_size(&die, &s) == 0) size = s;
+    }
+    t.size = size.value_or(0);
+
+    switch (t.kind) {
+      case TypeKind::pointer:
+        // A pointer DIE without a pointee is unsafe.Pointer-like (the .dict is `uintptr (*)[N]`).
+        if (const Type* e = child(&die, DW_AT_type, depth)) t.elem = TypeTable::link(e);
+        break;
+      case TypeKind::slice:
+      case TypeKind::chan:
+      case TypeKind::map:
+        if (const Type* e = child(&die, kGoElem, depth)) t.elem = TypeTable::link(e);
+        break;
+      case TypeKind::array: {
+        if (const Type* e = child(&die, DW_AT_type, depth)) t.elem = TypeTable::link(e);
+        Dwarf_Die sub;
+        if (dwarf_child(&die, &sub) == 0) do {
+            if (dwarf_tag(&sub) != DW_TAG_subrange_type) continue;
+            if (auto c = udata(&sub, DW_AT_count)) t.len = *c;
+            else if (auto u = udata(&sub, DW_AT_upper_bound)) t.len = *u + 1;
+            break;
+          } while (dwarf_siblingof(&sub, &sub) == 0);
+        break;
+      }
+      case TypeKind::struct_: {
+        Dwarf_Die m;
+        if (dwarf_child(&die, &m) == 0) do {
+            if (dwarf_tag(&m) != DW_TAG_member) continue;
+            Field f;
+            f.name = name_of(&m);
+            f.offset = udata(&m, DW_AT_data_member_location).value_or(0);
+            if (const Type* ft = child(&m, DW_AT_type, depth)) f.type = TypeTable::link(ft);
+            t.fields.push_back(std::move(f));
+          } while (dwarf_siblingof(&m, &m) == 0);
+        break;
+      }
+      default: break;
+    }
+  }
+
+  TypeTable& table_;
+  int ptr_;
+  std::unordered_map<Dwarf_Off, const Type*> cache_;
+};
+
+// The location of `die` valid at `pc`, decoded from the ops Go emits.
+std::optional<std::vector<DwarfPiece>> location_at(Dwarf_Die* die, uint64_t pc) {
+  Dwarf_Attribute a;
+  if (!dwarf_attr(die, DW_AT_location, &a)) return std::nullopt;
+  // Go writes single location expressions as DW_FORM_block1 even in DWARF 4/5 units, and
+  // libdw refuses block forms there ("not a location list value"). A block1 shorter than 128
+  // bytes is byte-identical to an exprloc (same one-byte length), so relabel it.
+  if (a.form == DW_FORM_block1) {
+    if (!a.valp || *a.valp >= 0x80) return std::nullopt;
+    a.form = DW_FORM_exprloc;
+  }
+  Dwarf_Op* ops = nullptr;
+  size_t n = 0;
+  if (dwarf_getlocation_addr(&a, pc, &ops, &n, 1) <= 0 || n == 0) return std::nullopt;
+  std::vector<DwarfPiece> out;
+  std::optional<DwarfPiece> cur;
+  for (size_t i = 0; i < n; ++i) {
+    const unsigned op = ops[i].atom;
+    if (op >= DW_OP_reg0 && op <= DW_OP_reg31) cur = DwarfPiece{DwarfPiece::Kind::reg, int(op - DW_OP_reg0), 0, 0};
+    else if (op == DW_OP_regx) cur = DwarfPiece{DwarfPiece::Kind::reg, int(ops[i].number), 0, 0};
+    else if (op == DW_OP_call_frame_cfa) cur = DwarfPiece{DwarfPiece::Kind::cfa, 0, 0, 0};
+    else if (op == DW_OP_fbreg) cur = DwarfPiece{DwarfPiece::Kind::cfa, 0, static_cast<int64_t>(ops[i].number), 0};
+    else if (op == DW_OP_piece) {
+      DwarfPiece p = cur.value_or(DwarfPiece{});
+      p.size = ops[i].number;
+      out.push_back(p);
+      cur.reset();
+    } else
+      cur = DwarfPiece{DwarfPiece::Kind::other, 0, 0, 0};
+  }
+  if (cur) out.push_back(*cur);
+  return out;
+}
+
+class Reader {
+ public:
+  Reader(Dwarf* dw, DwarfInfo& info, int ptr_size) : dw_(dw), info_(info), types_(*info.types, ptr_size) {}
+
+  void run() {
+    Dwarf_Off off = 0, next;
+    size_t hsize;
+    while (dwarf_nextcu(dw_, off, &next, &hsize, nullptr, nullptr, nullptr) == 0) {
+      Dwarf_Die cu;
+      if (dwarf_offdie(dw_, off + hsize, &cu)) unit(cu);
+      off = next;
+    }
+    std::sort(info_.functions.begin(), info_.functions.end(), [](auto& a, auto& b) { return a.low_pc < b.low_pc; });
+    std::sort(info_.prologue_ends.begin(), info_.prologue_ends.end());
+  }
+
+ private:
+  void unit(Dwarf_Die& cu) {
+    if (info_.producer.empty()) {
+      Dwarf_Attribute a;
+      if (dwarf_attr(&cu, DW_AT_producer, &a))
+        if (const char* p = dwarf_formstring(&a)) info_.producer = p;
+    }
+    files_ = nullptr;
+    nfiles_ = 0;
+    Dwarf_Lines* lines;
+    size_t nlines;
+    if (dwarf_getsrclines(&cu, &lines, &nlines) == 0) {
+      for (size_t i = 0; i < nlines; ++i) {
+        Dwarf_Line* l = dwarf_onesrcline(lines, i);
+        bool pe = false;
+        Dwarf_Addr addr;
+        if (dwarf_lineprologueend(l, &pe) == 0 && pe && dwarf_lineaddr(l, &addr) == 0) info_.prologue_ends.push_back(addr);
+      }
+      dwarf_getsrcfiles(&cu, &files_, &nfiles_);
+    }
+    Dwarf_Die c;
+    if (dwarf_child(&cu, &c) != 0) return;
+    do {
+      const int tag = dwarf_tag(&c);
+      if (tag == DW_TAG_subprogram) subprogram(c);
+      else if (tag == DW_TAG_structure_type) structure(c);
+    } while (dwarf_siblingof(&c, &c) == 0);
+  }
+
+  void subprogram(Dwarf_Die& sp) {
+    Dwarf_Addr low;
+    if (dwarf_lowpc(&sp, &low) != 0) {
+      if (dwarf_hasattr(&sp, DW_AT_inline)) info_.abstract_only.push_back(name_of(&sp));
+      return;
+    }
+    DwarfFunction f;
+    f.low_pc = low;
+    f.name = name_of(&sp);
+    Dwarf_Die c;
+    std::vector<Dwarf_Die> stack;
+    if (dwarf_child(&sp, &c) == 0) do {
+        const int tag = dwarf_tag(&c);
+        if (tag == DW_TAG_formal_parameter) f.params.push_back(param(c, low));
+        else if (tag == DW_TAG_lexical_block || tag == DW_TAG_inlined_subroutine) stack.push_back(c);
+      } while (dwarf_siblingof(&c, &c) == 0);
+    // Inlined call sites anywhere below (blocks nest, inlined bodies contain inlined calls).
+    while (!stack.empty()) {
+      Dwarf_Die d = stack.back();
+      stack.pop_back();
+      if (dwarf_tag(&d) == DW_TAG_inlined_subroutine) inlined(d);
+      if (stack.size() > 4096 || dwarf_child(&d, &c) != 0) continue;
+      do {
+        const int tag = dwarf_tag(&c);
+        if (tag == DW_TAG_lexical_block || tag == DW_TAG_inlined_subroutine) stack.push_back(c);
+      } while (dwarf_siblingof(&c, &c) == 0);
+    }
+    info_.functions.push_back(std::move(f));
+  }
+
+  DwarfParam param(Dwarf_Die& die, uint64_t entry) {
+    DwarfParam p;
+    p.name = name_of(&die);
+    Dwarf_Attribute a;
+    bool result = false;
+    if (dwarf_attr_integrate(&die, DW_AT_variable_parameter, &a)) dwarf_formflag(&a, &result);
+    p.result = result;
+    Dwarf_Die t;
+    if (ref(&die, DW_AT_type, t)) p.type = types_.get(t);
+    p.entry_loc = location_at(&die, entry);
+    return p;
+  }
+
+  void inlined(Dwarf_Die& d) {
+    Dwarf_Die origin;
+    if (!ref(&d, DW_AT_abstract_origin, origin)) return;
+    std::string site = "?";
+    const auto file = udata(&d, DW_AT_call_file);
+    const auto line = udata(&d, DW_AT_call_line);
+    if (file && files_ && *file < nfiles_)
+      if (const char* path = dwarf_filesrc(files_, *file, nullptr, nullptr))
+        site = fmt::format("{}:{}", std::filesystem::path(path).filename().string(), line.value_or(0));
+    info_.inlined_at[name_of(&origin)].push_back(std::move(site));
+  }
+
+  void structure(Dwarf_Die& s) {
+    const char* n = dwarf_diename(&s);
+    if (!n || std::string_view(n) != "runtime.g") return;
+    Dwarf_Die m;
+    if (dwarf_child(&s, &m) != 0) return;
+    do {
+      const std::string field = name_of(&m);
+      const auto at = udata(&m, DW_AT_data_member_location);
+      if (field == "goid") info_.goid_offset = at;
+      if (field != "stack" || !at) continue;
+      // g.stack is a runtime.stack{lo, hi uintptr}
+      Dwarf_Die st, sm;
+      if (!ref(&m, DW_AT_type, st) || dwarf_child(&st, &sm) != 0) continue;
+      do {
+        if (name_of(&sm) == "hi")
+          if (auto hi = udata(&sm, DW_AT_data_member_location)) info_.stack_hi_offset = *at + *hi;
+      } while (dwarf_siblingof(&sm, &sm) == 0);
+    } while (dwarf_siblingof(&m, &m) == 0);
+  }
+
+  Dwarf* dw_;
+  DwarfInfo& info_;
+  TypeBuilder types_;
+  Dwarf_Files* files_ = nullptr;
+  size_t nfiles_ = 0;
+};
+
+}  // namespace
+
+const DwarfFunction* DwarfInfo::function_at(uint64_t low_pc) const {
+  auto it = std::lower_bound(functions.begin(), functions.end(), low_pc, [](const DwarfFunction& f, uint64_t v) { return f.low_pc < v; });
+  return it != functions.end() && it->low_pc == low_pc ? &*it : nullptr;
+}
+
+Result<std::optional<DwarfInfo>> read_dwarf(const ElfFile& elf) {
+  if (!elf.section(".debug_info") && !elf.section(".zdebug_info")) return std::nullopt;
+  std::unique_ptr<Dwarf, DwarfCloser> dw(dwarf_begin(elf.fd(), DWARF_C_READ));
+  if (!dw)
+    return fail(ErrorKind::bad_input, elf.path().string(), fmt::format("cannot read DWARF: {}", dwarf_errmsg(-1)),
+                "rebuild the program, or strip its DWARF (-ldflags=-w) to analyse without signatures");
+  DwarfInfo info;
+  info.types = std::make_shared<TypeTable>();
+  Reader(dw.get(), info, elf.ptr_size()).run();
+  return std::optional<DwarfInfo>(std::move(info));
+}
+
+}  // namespace bpfault::binary

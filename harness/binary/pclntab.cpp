@@ -1,0 +1,168 @@
+#include "binary/pclntab.h"
+
+#include <elf.h>
+
+#include <algorithm>
+#include <array>
+#include <cstring>
+
+#include <fmt/format.h>
+
+namespace bpfault::binary {
+namespace {
+
+constexpr uint32_t kMagic118 = 0xfffffff0;  // Go 1.18, 1.19
+constexpr uint32_t kMagic120 = 0xfffffff1;  // Go 1.20 and later
+
+std::optional<uint32_t> read_uvarint(std::span<const uint8_t> b, uint64_t& off) {
+  uint32_t v = 0;
+  for (int shift = 0; shift < 35; shift += 7) {
+    if (off >= b.size()) return std::nullopt;
+    uint8_t c = b[off++];
+    v |= uint32_t(c & 0x7f) << shift;
+    if (!(c & 0x80)) return v;
+  }
+  return std::nullopt;
+}
+
+// moduledata.text: the Go ≥1.26 pcHeader no longer carries the text start, and with external
+// linking `.text` starts with C code, so the runtime's own moduledata is the reliable base.
+// moduledata begins {pcHeader *, funcnametab []byte, ...} and has `text` at word 22 (1.18-1.27).
+std::optional<uint64_t> moduledata_text(const ElfFile& elf, uint64_t pcln_addr, uint64_t funcname_addr) {
+  const int w = elf.ptr_size();
+  constexpr int kTextWord = 22;
+  for (const auto& s : elf.sections()) {
+    if (s.type != SHT_PROGBITS || !(s.flags & SHF_WRITE)) continue;
+    auto b = elf.bytes(s);
+    for (uint64_t o = 0; o + (kTextWord + 1) * w <= b.size(); o += w) {
+      if (read_le(b, o, w) == pcln_addr && read_le(b, o + w, w) == funcname_addr) return read_le(b, o + kTextWord * w, w);
+    }
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+Result<Pclntab> Pclntab::parse(const ElfFile& elf, std::optional<uint64_t> runtime_text) {
+  const std::string where = elf.path().string();
+  const ElfFile::Section* sec = elf.section(".gopclntab");
+  if (!sec) sec = elf.section(".data.rel.ro.gopclntab");  // Go 1.19 PIE
+  if (!sec)
+    return fail(ErrorKind::bad_input, where, "not a Go program: no .gopclntab section",
+                "bpfault analyses Go executables (Go 1.18 or newer)");
+  Pclntab t;
+  t.data_ = elf.bytes(*sec);
+  const auto& d = t.data_;
+  auto corrupt = [&](std::string what) {
+    return fail(ErrorKind::bad_input, where, "corrupt .gopclntab: " + what, "rebuild the program; the file is damaged");
+  };
+  if (d.size() < 8) return corrupt("shorter than its header");
+  const uint32_t magic = *read_le(d, 0, 4);
+  if (magic != kMagic118 && magic != kMagic120)
+    return fail(ErrorKind::bad_input, where, fmt::format("unsupported .gopclntab magic {:#x}", magic),
+                "bpfault reads Go 1.18 and newer (magic 0xfffffff0/0xfffffff1); rebuild with a newer Go");
+  t.min_lc_ = d[6];
+  const int w = d[7];
+  if (w != elf.ptr_size() || (t.min_lc_ != 1 && t.min_lc_ != 2 && t.min_lc_ != 4)) return corrupt("bad header sizes");
+  auto word = [&](int i) { return read_le(d, 8 + uint64_t(i) * w, w); };
+  auto nfunc = word(0), text_start = word(2), funcname = word(3), cu = word(4), filetab = word(5), pctab = word(6), pcln = word(7);
+  if (!pcln) return corrupt("shorter than its header");
+  for (uint64_t off : {*funcname, *cu, *filetab, *pctab, *pcln})
+    if (off > d.size()) return corrupt("a table offset points past the section");
+  // Each function needs at least an 8-byte functab slot and a 40-byte _func.
+  if (*nfunc == 0 || *nfunc > d.size() / 48) return corrupt(fmt::format("implausible function count {}", *nfunc));
+  t.cu_off_ = *cu;
+  t.filetab_off_ = *filetab;
+  t.pctab_off_ = *pctab;
+
+  // Text base: runtime.text, else moduledata.text, else the header, else .text (internal linking).
+  const auto md_text = moduledata_text(elf, sec->addr, sec->addr + *funcname);
+  if (runtime_text) t.text_base_ = *runtime_text;
+  else if (md_text) t.text_base_ = *md_text;
+  else if (*text_start) t.text_base_ = *text_start;
+  else if (const auto* text = elf.section(".text")) t.text_base_ = text->addr;
+  else return corrupt("cannot find the text base (no moduledata, no .text)");
+  if (md_text && *md_text != t.text_base_)
+    t.warnings.push_back(fmt::format("moduledata.text {:#x} differs from runtime.text {:#x}", *md_text, t.text_base_));
+  if (*text_start && *text_start != t.text_base_)
+    t.warnings.push_back(fmt::format("pcHeader.textStart {:#x} differs from the text base {:#x}", *text_start, t.text_base_));
+
+  const uint64_t ftab = *pcln;
+  if (ftab + (*nfunc + 1) * 8 > d.size()) return corrupt("the function table runs past the section");
+  const int fid_off = magic == kMagic118 ? 36 : 40;
+  t.funcs_.reserve(*nfunc);
+  std::array<uint32_t, 256> id_count{};
+  for (uint64_t i = 0; i < *nfunc; ++i) {
+    const uint64_t entry_off = *read_le(d, ftab + i * 8, 4), func_off = *read_le(d, ftab + i * 8 + 4, 4);
+    const uint64_t next_off = *read_le(d, ftab + (i + 1) * 8, 4);
+    const uint64_t f = ftab + func_off;
+    if (f + 44 > d.size()) return corrupt(fmt::format("function {} lies outside the section", i));
+    if (next_off < entry_off) return corrupt(fmt::format("function {} ends before it starts", i));
+    PclnFunc fn;
+    fn.entry = t.text_base_ + entry_off;
+    fn.end = t.text_base_ + next_off;
+    if (*read_le(d, f, 4) != entry_off) return corrupt(fmt::format("function {}: _func.entryOff disagrees with the table", i));
+    const int32_t name_off = static_cast<int32_t>(*read_le(d, f + 4, 4));
+    const uint64_t name_at = *funcname + uint64_t(int64_t(name_off));
+    if (name_off < 0 || name_at >= d.size()) return corrupt(fmt::format("function {}: name outside the section", i));
+    const char* name = reinterpret_cast<const char*>(d.data() + name_at);
+    const void* nul = std::memchr(name, 0, d.size() - name_at);
+    if (!nul) return corrupt(fmt::format("function {}: unterminated name", i));
+    fn.name = std::string_view(name, static_cast<const char*>(nul) - name);
+    fn.args = static_cast<int32_t>(*read_le(d, f + 8, 4));
+    fn.pcsp = *read_le(d, f + 16, 4);
+    fn.pcfile = *read_le(d, f + 20, 4);
+    fn.pcln = *read_le(d, f + 24, 4);
+    fn.cu_offset = *read_le(d, f + 32, 4);
+    fn.func_id = d[f + fid_off];
+    fn.flag = d[f + fid_off + 1];
+    ++id_count[fn.func_id];
+    t.funcs_.push_back(fn);
+  }
+  uint32_t best = 0;
+  for (int id = 1; id < 256; ++id)
+    if (id_count[id] > best) best = id_count[id], t.wrapper_id_ = static_cast<uint8_t>(id);
+  return t;
+}
+
+const PclnFunc* Pclntab::lookup(uint64_t pc) const {
+  auto it = std::upper_bound(funcs_.begin(), funcs_.end(), pc, [](uint64_t v, const PclnFunc& f) { return v < f.end; });
+  if (it == funcs_.end() || pc < it->entry) return nullptr;
+  return &*it;
+}
+
+std::optional<int32_t> Pclntab::pc_value(uint32_t table, uint64_t entry, uint64_t pc) const {
+  if (table == 0 || pctab_off_ + table >= data_.size()) return std::nullopt;
+  uint64_t off = pctab_off_ + table;
+  int32_t val = -1;
+  uint64_t cur = entry;
+  for (bool first = true;; first = false) {
+    auto uvdelta = read_uvarint(data_, off);
+    if (!uvdelta || (*uvdelta == 0 && !first)) return std::nullopt;
+    val += static_cast<int32_t>(-(*uvdelta & 1) ^ (*uvdelta >> 1));  // zig-zag
+    auto pcdelta = read_uvarint(data_, off);
+    if (!pcdelta) return std::nullopt;
+    cur += uint64_t(*pcdelta) * min_lc_;
+    if (pc < cur) return val;
+  }
+}
+
+std::string_view Pclntab::file_name(const PclnFunc& f, int32_t index) const {
+  if (index < 0) return {};
+  auto file_off = read_le(data_, cu_off_ + (uint64_t(f.cu_offset) + uint64_t(index)) * 4, 4);
+  if (!file_off || *file_off == 0xffffffff) return {};
+  const uint64_t at = filetab_off_ + *file_off;
+  if (at >= data_.size()) return {};
+  const char* s = reinterpret_cast<const char*>(data_.data() + at);
+  const void* nul = std::memchr(s, 0, data_.size() - at);
+  return nul ? std::string_view(s, static_cast<const char*>(nul) - s) : std::string_view{};
+}
+
+std::optional<std::pair<std::string_view, int>> Pclntab::file_line(const PclnFunc& f, uint64_t pc) const {
+  auto file = pc_value(f.pcfile, f.entry, pc);
+  auto line = pc_value(f.pcln, f.entry, pc);
+  if (!file || !line) return std::nullopt;
+  return std::pair{file_name(f, *file), *line};
+}
+
+}  // namespace bpfault::binary
