@@ -1,13 +1,11 @@
 // The capability probes on this host (label bpf). The expected table is the measured one of
 // the CI host: 6.18 with lockdown=integrity and without the uprobe ctx-write series, so reads
-// work and every write is refused, each with the verifier's own reason. On another kernel the
-// read expectations still hold; the write ones are checked where BPFAULT_EXPECT_HOST_WRITES says.
+// work and every write is refused, each with the verifier's own reason. On another host the
+// read expectations still hold, and the write refusals are checked only under lockdown.
 #include "kernel/caps.h"
 
 #include <unistd.h>
 
-#include <chrono>
-#include <cstdlib>
 #include <string>
 
 #include <gtest/gtest.h>
@@ -70,15 +68,14 @@ TEST_F(CapsTest, ProbedOncePerProcess) {
   EXPECT_EQ(&a, &b);
 }
 
-// It runs at the start of every `bpfault run`.
+// It runs at the start of every `bpfault run`: the first probe of a process, cold (libbpf's
+// own feature probes included), must stay well under 100 ms. Releasing the self-test links is
+// slow in the kernel (a tasks-trace RCU grace period each) and happens in the background.
 TEST_F(CapsTest, ProbingIsFast) {
-  probe_capabilities();  // warm: libbpf's one-off kernel feature probes
-  auto start = std::chrono::steady_clock::now();
-  Capabilities caps = probe_capabilities();
-  double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
-  RecordProperty("probe_ms", std::to_string(ms));
-  EXPECT_LT(ms, 100);
-  EXPECT_TRUE(caps.has(Cap::uprobe));
+  const Capabilities& caps = capabilities();
+  RecordProperty("probe_ms", std::to_string(caps.probe_ms));
+  EXPECT_GT(caps.probe_ms, 0);
+  EXPECT_LT(caps.probe_ms, 100);
 }
 
 }  // namespace

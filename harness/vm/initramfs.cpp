@@ -1,0 +1,317 @@
+#include "vm/initramfs.h"
+
+#include <elf.h>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/sendfile.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include <fmt/format.h>
+#include <xxhash.h>
+
+#include "process/child.h"
+#include "vm/cpio.h"
+#include "vm/vm_exit_blob.h"
+
+namespace bpfault::vm {
+namespace fs = std::filesystem;
+
+// The host reads "bpfault-vm:" lines on the console (ttyS0), the command's stdout on ttyS1,
+// and the exit code from qemu's status (isa-debug-exit). A missing filesystem is reported,
+// not fatal: the command then says what it lacks.
+const char* const init_script = R"(#!/bin/sh
+# /init of bpfault's VM (harness/vm/initramfs.cpp)
+export PATH=/bpfault:/bin HOME=/root TMPDIR=/tmp LD_LIBRARY_PATH=/bpfault/lib
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+for m in securityfs:/sys/kernel/security bpf:/sys/fs/bpf tracefs:/sys/kernel/tracing tmpfs:/tmp; do
+	mount -t "${m%%:*}" "${m%%:*}" "${m#*:}" || echo "bpfault-vm: cannot mount ${m%%:*} on ${m#*:}"
+done
+read -r up idle </proc/uptime
+read -r release </proc/sys/kernel/osrelease
+echo "bpfault-vm: init $release $up"
+stty -F /dev/ttyS1 raw -echo
+cd /
+. /bpfault/command
+"$@" >/dev/ttyS1
+rc=$?
+# stty sets modes with tcsetattr(TCSADRAIN): it returns when the UART has sent everything, so
+# the last lines are out before the exit device stops qemu
+stty -F /dev/ttyS1 raw -echo
+echo "bpfault-vm: done $rc"
+stty -echo
+exec /bin/bpfault-vm-exit $rc
+)";
+
+namespace {
+
+constexpr int kBaseFormat = 1;  // bump when the base archive's layout changes
+constexpr size_t kKeepBases = 4;
+
+Result<std::string> read_file(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return fail(ErrorKind::bad_input, path.string(), fmt::format("cannot read: {}", strerror(errno)));
+  std::ostringstream s;
+  s << in.rdbuf();
+  return std::move(s).str();
+}
+
+// PT_INTERP of an ELF executable: "" for a static one.
+std::string interpreter(std::string_view elf) {
+  if (elf.size() < sizeof(Elf64_Ehdr) || elf.substr(0, 4) != ELFMAG) return "";
+  Elf64_Ehdr eh;
+  memcpy(&eh, elf.data(), sizeof eh);
+  for (unsigned i = 0; i < eh.e_phnum; ++i) {
+    size_t at = eh.e_phoff + size_t{i} * eh.e_phentsize;
+    if (at + sizeof(Elf64_Phdr) > elf.size()) break;
+    Elf64_Phdr ph;
+    memcpy(&ph, elf.data() + at, sizeof ph);
+    if (ph.p_type == PT_INTERP && ph.p_offset + ph.p_filesz <= elf.size())
+      return std::string(elf.substr(ph.p_offset, ph.p_filesz).data());  // NUL-terminated inside
+  }
+  return "";
+}
+
+struct Library {
+  std::string name;  // as the executable asks for it (its soname)
+  fs::path host;
+};
+
+// The shared libraries a dynamic executable loads, as ld.so resolves them on this host.
+Result<std::vector<Library>> libraries(const fs::path& exe) {
+  auto r = process::run({.argv = {"ldd", exe.string()}});
+  if (!r) return tl::unexpected(r.error());
+  if (!r->ok())
+    return fail(ErrorKind::environment, exe.string(), fmt::format("ldd failed ({}): {}", r->describe(), r->err),
+                "bpfault packs its shared libraries into the VM; a static build needs none");
+  std::vector<Library> out;
+  std::istringstream lines(r->out);
+  std::string line;
+  while (std::getline(lines, line)) {
+    // "\tlibbpf.so.1 => /lib/x86_64-linux-gnu/libbpf.so.1 (0x...)"; the loader's line is done apart
+    auto arrow = line.find(" => ");
+    if (arrow == std::string::npos) continue;
+    std::string name = line.substr(line.find_first_not_of(" \t"), arrow - line.find_first_not_of(" \t"));
+    std::string path = line.substr(arrow + 4, line.find(" (", arrow) - arrow - 4);
+    if (path == "not found")
+      return fail(ErrorKind::environment, exe.string(), fmt::format("ldd cannot find {}", name));
+    if (!path.empty() && path[0] == '/') out.push_back({name, path});
+  }
+  return out;
+}
+
+fs::path harness_path(const fs::path& harness) {
+  if (!harness.empty()) return harness;
+  std::error_code ec;
+  fs::path self = fs::read_symlink("/proc/self/exe", ec);
+  return ec ? fs::path("/proc/self/exe") : self;
+}
+
+fs::path base_cache() {
+  const char* env = std::getenv("BPFAULT_CACHE");
+  return fs::path(env && *env ? env : BPFAULT_CACHE) / "vm";
+}
+
+Result<fs::path> find_busybox() {
+  for (const char* p : {"/bin/busybox", "/usr/bin/busybox"})
+    if (access(p, X_OK) == 0) return fs::path(p);
+  return fail(ErrorKind::environment, "vm", "busybox is not installed", "install busybox-static (ci/setup --vm)");
+}
+
+// A copy without DWARF (tens of MB in a RelWithDebInfo build): the guest never reads it.
+std::string without_debug_info(const fs::path& exe, std::string contents) {
+  fs::path tmp = base_cache() / fmt::format("strip-{}.tmp", getpid());
+  auto r = process::run({.argv = {"strip", "--strip-debug", "-o", tmp.string(), exe.string()}});
+  if (r && r->ok())
+    if (auto stripped = read_file(tmp)) contents = std::move(*stripped);
+  std::error_code ec;
+  fs::remove(tmp, ec);
+  return contents;
+}
+
+void prune_bases(const fs::path& keep) {
+  std::vector<std::pair<fs::file_time_type, fs::path>> bases;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(base_cache(), ec))
+    if (e.path().filename().string().starts_with("base-") && e.path() != keep)
+      bases.emplace_back(e.last_write_time(ec), e.path());
+  std::sort(bases.rbegin(), bases.rend());
+  for (size_t i = kKeepBases - 1; i < bases.size(); ++i) fs::remove(bases[i].second, ec);
+}
+
+struct BaseInputs {
+  std::string busybox, harness, interp;
+  fs::path busybox_path, harness_path;
+  std::vector<std::pair<Library, std::string>> libs;
+};
+
+std::string base_key(const BaseInputs& in) {
+  XXH3_state_t* st = XXH3_createState();
+  XXH3_128bits_reset(st);
+  auto add = [&](std::string_view s) {
+    uint64_t n = s.size();
+    XXH3_128bits_update(st, &n, sizeof n);
+    XXH3_128bits_update(st, s.data(), s.size());
+  };
+  add(std::to_string(kBaseFormat));
+  add(init_script);
+  add({reinterpret_cast<const char*>(vm_exit_blob), sizeof vm_exit_blob});
+  add(in.busybox);
+  add(in.harness);
+  add(in.interp);
+  for (const auto& [lib, data] : in.libs) {
+    add(lib.name);
+    add(data);
+  }
+  XXH128_hash_t h = XXH3_128bits_digest(st);
+  XXH3_freeState(st);
+  return fmt::format("{:016x}{:016x}", h.high64, h.low64);
+}
+
+Result<std::string> build_base(const BaseInputs& in) {
+  auto list = process::run({.argv = {in.busybox_path.string(), "--list"}});
+  if (!list || !list->ok())
+    return fail(ErrorKind::environment, in.busybox_path.string(), "`busybox --list` failed", "install busybox-static (ci/setup --vm)");
+  CpioWriter w;
+  w.add_dir("/tmp", 01777);
+  for (const char* d : {"/proc", "/sys", "/dev", "/root", "/run"}) w.add_dir(d);
+  w.add_char_device("/dev/console", 5, 1);  // init's stdio, before devtmpfs is mounted
+  w.add_file("/init", init_script, 0755);
+  w.add_file("/bin/busybox", in.busybox, 0755);
+  std::istringstream applets(list->out);
+  for (std::string a; std::getline(applets, a);)
+    if (!a.empty() && a != "busybox") w.add_symlink("/bin/" + a, "busybox");
+  w.add_file("/bin/bpfault-vm-exit", {reinterpret_cast<const char*>(vm_exit_blob), sizeof vm_exit_blob}, 0755);
+  w.add_file("/bpfault/bpfault", without_debug_info(in.harness_path, in.harness), 0755);
+  w.add_dir("/bpfault/lib");
+  for (const auto& [lib, data] : in.libs) w.add_file("/bpfault/lib/" + lib.name, data, 0755);
+  if (!in.interp.empty()) {
+    auto loader = read_file(in.interp);
+    if (!loader) return tl::unexpected(loader.error());
+    w.add_file(in.interp, *loader, 0755);
+  }
+  return w.finish();
+}
+
+// Copies a host file or folder into the archive at `guest`.
+Result<void> add_tree(CpioWriter& w, const fs::path& host, const std::string& guest) {
+  std::error_code ec;
+  auto st = fs::status(host, ec);
+  if (ec || !fs::exists(st)) return fail(ErrorKind::bad_input, host.string(), "no such file to copy into the VM");
+  if (fs::is_directory(st)) {
+    w.add_dir(guest);
+    std::vector<fs::path> children;
+    for (const auto& e : fs::directory_iterator(host, ec)) children.push_back(e.path());
+    std::sort(children.begin(), children.end());
+    for (const fs::path& c : children)
+      if (auto r = add_tree(w, c, guest + "/" + c.filename().string()); !r) return r;
+    return {};
+  }
+  auto data = read_file(host);
+  if (!data) return tl::unexpected(data.error());
+  w.add_file(guest, *data, static_cast<mode_t>(st.permissions() & fs::perms::all));
+  return {};
+}
+
+std::string shell_quote(const std::string& s) {
+  std::string out = "'";
+  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
+}  // namespace
+
+Initramfs::Initramfs(Initramfs&& o) noexcept : fd_(o.fd_), bytes_(o.bytes_), base_from_cache_(o.base_from_cache_) { o.fd_ = -1; }
+
+Initramfs::~Initramfs() {
+  if (fd_ >= 0) close(fd_);
+}
+
+std::string Initramfs::path() const { return fmt::format("/proc/{}/fd/{}", getpid(), fd_); }
+
+Result<Initramfs> Initramfs::pack(const fs::path& harness, const std::vector<File>& files,
+                                  const std::vector<std::string>& guest_argv) {
+  if (guest_argv.empty()) return fail(ErrorKind::internal, "vm", "no command to run in the VM");
+  for (const File& f : files)
+    if (f.guest.empty() || f.guest[0] != '/' || f.guest == "/")
+      return fail(ErrorKind::internal, f.host.string(), fmt::format("guest path '{}' must be absolute, below /", f.guest));
+
+  BaseInputs in;
+  auto busybox = find_busybox();
+  if (!busybox) return tl::unexpected(busybox.error());
+  in.busybox_path = *busybox;
+  in.harness_path = harness_path(harness);
+  auto bb = read_file(in.busybox_path);
+  auto exe = read_file(in.harness_path);
+  if (!bb) return tl::unexpected(bb.error());
+  if (!exe) return tl::unexpected(exe.error());
+  if (!interpreter(*bb).empty())
+    return fail(ErrorKind::environment, in.busybox_path.string(), "busybox is linked dynamically: the VM has no libraries for it",
+                "install busybox-static (ci/setup --vm)");
+  in.busybox = std::move(*bb);
+  in.harness = std::move(*exe);
+  in.interp = interpreter(in.harness);
+  if (!in.interp.empty()) {
+    auto libs = libraries(in.harness_path);
+    if (!libs) return tl::unexpected(libs.error());
+    for (Library& l : *libs) {
+      auto data = read_file(l.host);
+      if (!data) return tl::unexpected(data.error());
+      in.libs.emplace_back(std::move(l), std::move(*data));
+    }
+  }
+
+  Initramfs out;
+  std::error_code ec;
+  fs::create_directories(base_cache(), ec);
+  const fs::path base = base_cache() / fmt::format("base-{}.cpio", base_key(in));
+  out.base_from_cache_ = fs::is_regular_file(base, ec);
+  if (!out.base_from_cache_) {
+    auto archive = build_base(in);
+    if (!archive) return tl::unexpected(archive.error());
+    fs::path tmp = base.string() + fmt::format(".{}.tmp", getpid());
+    std::ofstream(tmp, std::ios::binary).write(archive->data(), static_cast<std::streamsize>(archive->size()));
+    fs::rename(tmp, base, ec);  // atomic: a concurrent run reads either none or all of it
+    if (ec) return fail(ErrorKind::environment, base.string(), fmt::format("cannot write the base archive: {}", ec.message()));
+    prune_bases(base);
+  }
+
+  CpioWriter w(1u << 20);  // inode numbers apart from the base's
+  for (const File& f : files)
+    if (auto r = add_tree(w, f.host, f.guest); !r) return tl::unexpected(r.error());
+  std::string command = "set --";
+  for (size_t i = 0; i < guest_argv.size(); ++i)
+    command += " " + shell_quote(i == 0 && guest_argv[0] == "bpfault" ? "/bpfault/bpfault" : guest_argv[i]);
+  w.add_file("/bpfault/command", command + "\n");
+  std::string run_archive = w.finish();
+
+  out.fd_ = memfd_create("bpfault-initramfs", MFD_CLOEXEC);
+  if (out.fd_ < 0) return fail(ErrorKind::internal, "vm", fmt::format("memfd_create: {}", strerror(errno)));
+  int base_fd = open(base.c_str(), O_RDONLY | O_CLOEXEC);
+  struct stat st {};
+  if (base_fd < 0 || fstat(base_fd, &st))
+    return fail(ErrorKind::environment, base.string(), fmt::format("cannot read the base archive: {}", strerror(errno)));
+  off_t offset = 0;
+  while (offset < st.st_size)
+    if (sendfile(out.fd_, base_fd, &offset, static_cast<size_t>(st.st_size - offset)) <= 0) break;
+  close(base_fd);
+  if (offset != st.st_size) return fail(ErrorKind::internal, base.string(), fmt::format("copying the base archive: {}", strerror(errno)));
+  for (size_t done = 0; done < run_archive.size();) {
+    ssize_t n = write(out.fd_, run_archive.data() + done, run_archive.size() - done);
+    if (n <= 0) return fail(ErrorKind::internal, "vm", fmt::format("writing the initramfs: {}", strerror(errno)));
+    done += static_cast<size_t>(n);
+  }
+  out.bytes_ = static_cast<size_t>(st.st_size) + run_archive.size();
+  return out;
+}
+
+}  // namespace bpfault::vm

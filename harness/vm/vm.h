@@ -1,0 +1,80 @@
+// The privileged VM: a stock Debian cloud kernel (ci/kernels) booted by qemu under TCG, with
+// busybox, this bpfault and the caller's files in an initramfs, running one command whose
+// stdout streams back line by line. For hosts whose kernel refuses the writes bpfault needs
+// (lockdown, or no uprobe ctx writes before 7.x). The recipe and its measurements:
+// notes/vm-kernels.md.
+#pragma once
+
+#include <chrono>
+#include <filesystem>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "diag/error.h"
+
+namespace bpfault::vm {
+
+struct Kernel {
+  std::string name;     // "trixie-backports", "bookworm": the folder under $BPFAULT_CACHE/kernels
+  std::string release;  // "7.3.4+deb13-cloud-amd64", what `uname -r` says in the guest
+  std::filesystem::path vmlinux;  // the ELF image, booted through its PVH entry
+};
+
+// $BPFAULT_CACHE/kernels (BPFAULT_CACHE from the environment, else the build's default).
+std::filesystem::path kernel_cache();
+
+// What ci/kernels has unpacked, by name.
+std::vector<Kernel> installed_kernels();
+
+// "" or "default": the default kernel (ci/kernels' choice: the newest 7.x); a folder name
+// ("bookworm", "sid"); a release prefix ("6.1", "7.3"; the newest match); or a vmlinux path.
+Result<Kernel> find_kernel(std::string_view name);
+
+struct File {
+  std::filesystem::path host;  // a file, or a folder (copied whole, symlinks followed)
+  std::string guest;           // absolute path inside the VM
+};
+
+struct Options {
+  std::chrono::seconds timeout{600};  // the host's watchdog for the whole boot + command
+  bool verbose = false;               // echo qemu's command line and the guest console to stderr
+  std::filesystem::path harness;      // the bpfault executable to pack; empty: this process's
+  int retries = 1;                    // boots again after a VM death (not after a timeout)
+  // Called before a retry: the lines of the failed attempt were already passed to on_line,
+  // and the next attempt streams from the start again.
+  std::function<void(std::string_view why)> on_retry;
+  int memory_mb = 1024;
+};
+
+struct Outcome {
+  enum class Status { completed, boot_failed, crashed, timed_out } status = Status::crashed;
+  int guest_exit = -1;         // the guest command's exit code, when completed
+  std::string kernel_release;  // as the guest reported it
+  std::string console_tail;    // the last lines of the guest console (kernel messages, stderr)
+  double boot_s = 0;           // qemu start -> /init running
+  double first_line_s = 0;     // qemu start -> the command's first stdout line (0: none)
+  double wall_s = 0;           // qemu start -> qemu gone (the last attempt)
+  double pack_s = 0;           // building the initramfs
+  size_t initramfs_bytes = 0;
+  bool base_from_cache = false;  // the base archive (busybox, bpfault, libraries) was reused
+  int attempts = 0;
+};
+
+std::string_view status_name(Outcome::Status status);  // "completed", "crashed", ...
+
+// Exit code for a whole VM run: the guest's own when completed, 124 when the watchdog fired,
+// 125 when the VM failed to boot or died (as `timeout` and `git bisect run` use them).
+int exit_code(const Outcome& outcome);
+
+// Boots `kernel` once with an initramfs holding busybox, bpfault (with the shared libraries
+// it needs and their loader) and `files`, runs guest_argv (argv[0] "bpfault" is the packed
+// harness) with its stdout streamed to on_line as lines arrive (second UART) and its stderr
+// on the console, and returns its exit code (isa-debug-exit). A VM that dies (panic, no exit
+// record) is retried once, then reported as crashed with the console tail. Errors are for
+// what prevents a boot: no qemu, no busybox-static, a missing file.
+Result<Outcome> run(const Kernel& kernel, const std::vector<File>& files, const std::vector<std::string>& guest_argv,
+                    const std::function<void(std::string_view line)>& on_line, const Options& opts);
+
+}  // namespace bpfault::vm
