@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <optional>
 #include <sstream>
 
 #include <fmt/format.h>
@@ -57,13 +58,40 @@ namespace {
 constexpr int kBaseFormat = 1;  // bump when the base archive's layout changes
 constexpr size_t kKeepBases = 4;
 
-Result<std::string> read_file(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return fail(ErrorKind::bad_input, path.string(), fmt::format("cannot read: {}", strerror(errno)));
-  std::ostringstream s;
-  s << in.rdbuf();
-  return std::move(s).str();
-}
+// A file mapped read-only: hashing and packing read the page cache without copying it
+// (the harness of a RelWithDebInfo build is ~50 MB).
+class MappedFile {
+ public:
+  static Result<MappedFile> open(const fs::path& path) {
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    struct stat st {};
+    if (fd < 0 || fstat(fd, &st)) {
+      int err = errno;
+      if (fd >= 0) close(fd);
+      return fail(ErrorKind::bad_input, path.string(), fmt::format("cannot read: {}", strerror(err)));
+    }
+    MappedFile m;
+    m.size_ = static_cast<size_t>(st.st_size);
+    if (m.size_ > 0) m.addr_ = mmap(nullptr, m.size_, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+    close(fd);
+    if (m.addr_ == MAP_FAILED) {
+      m.addr_ = nullptr;
+      return fail(ErrorKind::environment, path.string(), fmt::format("cannot map: {}", strerror(errno)));
+    }
+    return m;
+  }
+  MappedFile(MappedFile&& o) noexcept : addr_(o.addr_), size_(o.size_) { o.addr_ = nullptr; }
+  MappedFile& operator=(MappedFile&&) = delete;
+  ~MappedFile() {
+    if (addr_) munmap(addr_, size_);
+  }
+  std::string_view data() const { return addr_ ? std::string_view(static_cast<const char*>(addr_), size_) : ""; }
+
+ private:
+  MappedFile() = default;
+  void* addr_ = nullptr;
+  size_t size_ = 0;
+};
 
 // PT_INTERP of an ELF executable: "" for a static one.
 std::string interpreter(std::string_view elf) {
@@ -81,6 +109,15 @@ std::string interpreter(std::string_view elf) {
   return "";
 }
 
+// process::run() spawns unheld, and Child::release() then writes its go byte into a pipe the
+// child may already have closed by exec'ing: SIGPIPE. Held children read that byte first.
+Result<process::Outcome> run_tool(const process::Command& cmd) {
+  auto child = process::Child::spawn(cmd, true);
+  if (!child) return tl::unexpected(child.error());
+  if (auto r = child->release(); !r) return tl::unexpected(r.error());
+  return child->wait();
+}
+
 struct Library {
   std::string name;  // as the executable asks for it (its soname)
   fs::path host;
@@ -88,7 +125,7 @@ struct Library {
 
 // The shared libraries a dynamic executable loads, as ld.so resolves them on this host.
 Result<std::vector<Library>> libraries(const fs::path& exe) {
-  auto r = process::run({.argv = {"ldd", exe.string()}});
+  auto r = run_tool({.argv = {"ldd", exe.string()}});
   if (!r) return tl::unexpected(r.error());
   if (!r->ok())
     return fail(ErrorKind::environment, exe.string(), fmt::format("ldd failed ({}): {}", r->describe(), r->err),
@@ -128,14 +165,15 @@ Result<fs::path> find_busybox() {
 }
 
 // A copy without DWARF (tens of MB in a RelWithDebInfo build): the guest never reads it.
-std::string without_debug_info(const fs::path& exe, std::string contents) {
+std::string without_debug_info(const fs::path& exe, std::string_view contents) {
   fs::path tmp = base_cache() / fmt::format("strip-{}.tmp", getpid());
-  auto r = process::run({.argv = {"strip", "--strip-debug", "-o", tmp.string(), exe.string()}});
+  std::string out(contents);
+  auto r = run_tool({.argv = {"strip", "--strip-debug", "-o", tmp.string(), exe.string()}});
   if (r && r->ok())
-    if (auto stripped = read_file(tmp)) contents = std::move(*stripped);
+    if (auto stripped = MappedFile::open(tmp)) out = stripped->data();
   std::error_code ec;
   fs::remove(tmp, ec);
-  return contents;
+  return out;
 }
 
 void prune_bases(const fs::path& keep) {
@@ -149,9 +187,10 @@ void prune_bases(const fs::path& keep) {
 }
 
 struct BaseInputs {
-  std::string busybox, harness, interp;
   fs::path busybox_path, harness_path;
-  std::vector<std::pair<Library, std::string>> libs;
+  std::optional<MappedFile> busybox, harness, loader;
+  std::string interp;  // the loader's path, "" for a static harness
+  std::vector<std::pair<Library, MappedFile>> libs;
 };
 
 std::string base_key(const BaseInputs& in) {
@@ -165,12 +204,13 @@ std::string base_key(const BaseInputs& in) {
   add(std::to_string(kBaseFormat));
   add(init_script);
   add({reinterpret_cast<const char*>(vm_exit_blob), sizeof vm_exit_blob});
-  add(in.busybox);
-  add(in.harness);
+  add(in.busybox->data());
+  add(in.harness->data());
   add(in.interp);
+  if (in.loader) add(in.loader->data());
   for (const auto& [lib, data] : in.libs) {
     add(lib.name);
-    add(data);
+    add(data.data());
   }
   XXH128_hash_t h = XXH3_128bits_digest(st);
   XXH3_freeState(st);
@@ -178,7 +218,7 @@ std::string base_key(const BaseInputs& in) {
 }
 
 Result<std::string> build_base(const BaseInputs& in) {
-  auto list = process::run({.argv = {in.busybox_path.string(), "--list"}});
+  auto list = run_tool({.argv = {in.busybox_path.string(), "--list"}});
   if (!list || !list->ok())
     return fail(ErrorKind::environment, in.busybox_path.string(), "`busybox --list` failed", "install busybox-static (ci/setup --vm)");
   CpioWriter w;
@@ -186,19 +226,15 @@ Result<std::string> build_base(const BaseInputs& in) {
   for (const char* d : {"/proc", "/sys", "/dev", "/root", "/run"}) w.add_dir(d);
   w.add_char_device("/dev/console", 5, 1);  // init's stdio, before devtmpfs is mounted
   w.add_file("/init", init_script, 0755);
-  w.add_file("/bin/busybox", in.busybox, 0755);
+  w.add_file("/bin/busybox", in.busybox->data(), 0755);
   std::istringstream applets(list->out);
   for (std::string a; std::getline(applets, a);)
     if (!a.empty() && a != "busybox") w.add_symlink("/bin/" + a, "busybox");
   w.add_file("/bin/bpfault-vm-exit", {reinterpret_cast<const char*>(vm_exit_blob), sizeof vm_exit_blob}, 0755);
-  w.add_file("/bpfault/bpfault", without_debug_info(in.harness_path, in.harness), 0755);
+  w.add_file("/bpfault/bpfault", without_debug_info(in.harness_path, in.harness->data()), 0755);
   w.add_dir("/bpfault/lib");
-  for (const auto& [lib, data] : in.libs) w.add_file("/bpfault/lib/" + lib.name, data, 0755);
-  if (!in.interp.empty()) {
-    auto loader = read_file(in.interp);
-    if (!loader) return tl::unexpected(loader.error());
-    w.add_file(in.interp, *loader, 0755);
-  }
+  for (const auto& [lib, data] : in.libs) w.add_file("/bpfault/lib/" + lib.name, data.data(), 0755);
+  if (in.loader) w.add_file(in.interp, in.loader->data(), 0755);
   return w.finish();
 }
 
@@ -216,9 +252,9 @@ Result<void> add_tree(CpioWriter& w, const fs::path& host, const std::string& gu
       if (auto r = add_tree(w, c, guest + "/" + c.filename().string()); !r) return r;
     return {};
   }
-  auto data = read_file(host);
+  auto data = MappedFile::open(host);
   if (!data) return tl::unexpected(data.error());
-  w.add_file(guest, *data, static_cast<mode_t>(st.permissions() & fs::perms::all));
+  w.add_file(guest, data->data(), static_cast<mode_t>(st.permissions() & fs::perms::all));
   return {};
 }
 
@@ -250,21 +286,24 @@ Result<Initramfs> Initramfs::pack(const fs::path& harness, const std::vector<Fil
   if (!busybox) return tl::unexpected(busybox.error());
   in.busybox_path = *busybox;
   in.harness_path = harness_path(harness);
-  auto bb = read_file(in.busybox_path);
-  auto exe = read_file(in.harness_path);
+  auto bb = MappedFile::open(in.busybox_path);
+  auto exe = MappedFile::open(in.harness_path);
   if (!bb) return tl::unexpected(bb.error());
   if (!exe) return tl::unexpected(exe.error());
-  if (!interpreter(*bb).empty())
+  if (!interpreter(bb->data()).empty())
     return fail(ErrorKind::environment, in.busybox_path.string(), "busybox is linked dynamically: the VM has no libraries for it",
                 "install busybox-static (ci/setup --vm)");
-  in.busybox = std::move(*bb);
-  in.harness = std::move(*exe);
-  in.interp = interpreter(in.harness);
+  in.busybox.emplace(std::move(*bb));
+  in.harness.emplace(std::move(*exe));
+  in.interp = interpreter(in.harness->data());
   if (!in.interp.empty()) {
+    auto loader = MappedFile::open(in.interp);
+    if (!loader) return tl::unexpected(loader.error());
+    in.loader.emplace(std::move(*loader));
     auto libs = libraries(in.harness_path);
     if (!libs) return tl::unexpected(libs.error());
     for (Library& l : *libs) {
-      auto data = read_file(l.host);
+      auto data = MappedFile::open(l.host);
       if (!data) return tl::unexpected(data.error());
       in.libs.emplace_back(std::move(l), std::move(*data));
     }
