@@ -1,0 +1,121 @@
+#include "run/execute.h"
+
+#include <sys/utsname.h>
+
+#include <chrono>
+
+#include <fmt/format.h>
+
+#include "check/check.h"
+#include "kernel/caps.h"
+#include "process/child.h"
+#include "run/decode.h"
+#include "run/plan.h"
+
+namespace bpfault::run {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::string kernel_release() {
+  utsname u{};
+  uname(&u);
+  return u.release;
+}
+
+// The decoded hits of each probe, in the order the ring buffer delivered them.
+void collect(const Plan& plan, const kernel::ProbeSession& session, RunRecord& r) {
+  for (uint32_t i = 0; i < plan.probes.size(); ++i) {
+    ProbeRecord pr;
+    pr.function = plan.probes[i].function->name;
+    pr.calls = session.probe_calls(i);
+    for (uint32_t s = 0; s < plan.sites.size(); ++s)
+      if (plan.sites[s].config.probe == i && plan.sites[s].config.kind == SITE_RET) pr.returns += session.site_hits(s);
+    r.probes.push_back(std::move(pr));
+  }
+  for (const probe_event& e : session.events()) {
+    if (e.site >= plan.sites.size()) continue;
+    const probe_site& site = plan.sites[e.site].config;
+    const PlannedProbe& pp = plan.probes[site.probe];
+    Hit h;
+    h.site = site.kind == SITE_CALL ? "call" : "ret";
+    h.call = e.call;
+    h.time_ns = e.time_ns;
+    h.tid = e.tid;
+    h.goid = e.goid;
+    for (const binary::Value* v : site.kind == SITE_CALL ? pp.record_args : pp.record_results)
+      h.values[v->name] = decode(*v, e, plan.binary->arch);
+    r.probes[site.probe].hits.push_back(std::move(h));
+  }
+  r.drops = session.drops();
+}
+
+}  // namespace
+
+RunRecord execute(const scenario::Scenario& s, const Options& o) {
+  const auto start = Clock::now();
+  RunRecord r;
+  r.file = s.file.string();
+  r.name = s.name;
+  r.kernel = kernel_release();
+  auto finish = [&](Error e) {
+    r.status = e.kind == ErrorKind::unsupported ? Status::skipped : Status::error;
+    r.error = std::move(e);
+    r.duration_ms = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+    return r;
+  };
+
+  auto target = resolve_target(s, o);
+  if (!target) return finish(target.error());
+  r.binary = target->binary.string();
+  auto info = binary::analyse(target->binary);
+  if (!info) return finish(info.error());
+  r.go_version = (*info)->go_version;
+  auto plan = make_plan(s, *info);
+  if (!plan) return finish(plan.error());
+
+  const kernel::Capabilities& caps = kernel::capabilities();
+  if (!caps.has(kernel::Cap::uprobe)) {
+    const auto& c = caps.get(kernel::Cap::uprobe);
+    return finish(Error{ErrorKind::unsupported, "", fmt::format("this kernel cannot run uprobe programs: {}", c.reason),
+                        "run as root (or with CAP_BPF and CAP_PERFMON); `bpfault caps` shows what the kernel allows", {}});
+  }
+
+  std::optional<kernel::ProbeSession> session;
+  if (!plan->sites.empty()) {
+    kernel::SessionConfig config{target->binary, plan->sites, (*info)->goid_offset, (*info)->stack_hi_offset,
+                                 caps.has(kernel::Cap::uprobe_multi)};
+    auto loaded = kernel::ProbeSession::load(config);
+    if (!loaded) return finish(loaded.error());
+    session.emplace(std::move(*loaded));
+  }
+
+  process::Command cmd;
+  cmd.argv.push_back(target->binary.string());
+  cmd.argv.insert(cmd.argv.end(), s.target.args.begin(), s.target.args.end());
+  cmd.env = s.target.env;
+  cmd.stdin_data = s.target.stdin_data;
+  cmd.timeout = s.target.timeout;
+  auto child = process::Child::spawn(cmd, /*held=*/true);
+  if (!child) return finish(child.error());
+  if (session)
+    if (auto a = session->attach(child->pid()); !a) return finish(a.error());
+  if (auto rel = child->release(); !rel) return finish(rel.error());
+  process::Outcome out = child->wait([&] {
+    if (session) session->drain();
+  });
+
+  if (out.exit_code >= 0) r.exit_code = out.exit_code;
+  if (out.signal) r.signal = out.signal;
+  r.timed_out = out.timed_out;
+  r.stdout_text = std::move(out.out);
+  r.stderr_text = std::move(out.err);
+  r.tracee_ms = out.wall_ms;
+  if (session) collect(*plan, *session, r);
+  session.reset();  // detach before the clock stops: it is part of what a scenario costs
+  check::evaluate(s, r);
+  r.duration_ms = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+  return r;
+}
+
+}  // namespace bpfault::run

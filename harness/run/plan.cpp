@@ -1,0 +1,119 @@
+#include "run/plan.h"
+
+#include <fmt/format.h>
+
+#include "scenario/validate.h"
+
+namespace bpfault::run {
+namespace {
+
+std::string where(const scenario::Scenario& s, const std::string& pointer) { return s.file.string() + ":" + pointer; }
+
+std::string closest_function(const binary::BinaryInfo& bin, const std::string& name) {
+  std::string best;
+  size_t best_d = std::max<size_t>(3, name.size() / 4);
+  for (const auto& f : bin.functions) {
+    size_t d = scenario::edit_distance(name, f.name);
+    if (d < best_d) best_d = d, best = f.name;
+  }
+  return best;
+}
+
+std::string names_of(const binary::Function& f) {
+  std::vector<std::string> n;
+  for (const auto& v : f.params)
+    if (!v.hidden) n.push_back(v.name);
+  for (const auto& v : f.results)
+    if (!v.hidden) n.push_back(v.name);
+  return n.empty() ? "none" : fmt::format("{}", fmt::join(n, ", "));
+}
+
+// A value is readable when every piece is in an integer register or on the stack.
+Result<void> readable(const scenario::Scenario& s, const std::string& ptr, const binary::Function& f, const binary::Value& v) {
+  for (const auto& p : v.pieces) {
+    if (p.loc.kind == binary::Loc::Kind::xmm)
+      return fail(ErrorKind::bad_input, where(s, ptr),
+                  fmt::format("{} of {} is a {} passed in xmm{}: BPF cannot read XMM registers (struct pt_regs has none)", v.name,
+                              f.name, v.type ? v.type->name : "float", p.loc.xmm),
+                  "floats are readable where they are on the stack: build the fixture for 386 (\"goarch\": \"386\"), or record a value derived from it");
+    if (p.loc.kind == binary::Loc::Kind::none)
+      return fail(ErrorKind::bad_input, where(s, ptr), fmt::format("the location of {}{} in {} is unknown", v.name, p.path, f.name),
+                  "bpfault list -v BINARY shows what the analysis knows of this function");
+  }
+  return {};
+}
+
+}  // namespace
+
+Result<Plan> make_plan(const scenario::Scenario& s, std::shared_ptr<const binary::BinaryInfo> bin) {
+  Plan plan;
+  plan.binary = bin;
+  plan.probes.reserve(s.probes.size());
+  std::vector<Error> errors;
+  for (const auto& p : s.probes) {
+    const binary::Function* f = bin->find(p.function);
+    if (!f) {
+      std::string near = closest_function(*bin, p.function);
+      errors.push_back(Error{ErrorKind::bad_input, where(s, p.pointer + "/function"),
+                             fmt::format("{} is not a function of {}", p.function, bin->path.string()),
+                             (near.empty() ? "" : fmt::format("did you mean {}? ", near)) +
+                                 fmt::format("`bpfault list {}` lists the functions bpfault can probe", bin->path.string()),
+                             {}});
+      continue;
+    }
+    if (!f->not_probeable.empty()) {
+      errors.push_back(Error{ErrorKind::bad_input, where(s, p.pointer + "/function"), fmt::format("{} cannot be probed: {}", f->name, f->not_probeable),
+                             "mark it //go:noinline in the fixture, or probe its caller", {}});
+      continue;
+    }
+    PlannedProbe pp{&p, f, {}, {}};
+    for (size_t i = 0; i < p.record.size(); ++i) {
+      const std::string ptr = fmt::format("{}/record/{}", p.pointer, i);
+      const std::string& name = p.record[i];
+      const binary::Value* v = f->param(name);
+      bool is_result = false;
+      if (!v && (v = f->result(name))) is_result = true;
+      if (!v) {
+        std::string what = f->has_signature ? fmt::format("{} has no argument or result named \"{}\"", f->name, name)
+                                             : fmt::format("{} has no known signature (the binary has no DWARF)", f->name);
+        std::string hint = f->has_signature ? fmt::format("its names are: {}", names_of(*f))
+                                            : "build it without -ldflags=-s -w, or probe an unstripped build of the same program";
+        errors.push_back(Error{ErrorKind::bad_input, where(s, ptr), what, hint, {}});
+        continue;
+      }
+      if (auto r = readable(s, ptr, *f, *v); !r) {
+        errors.push_back(r.error());
+        continue;
+      }
+      (is_result ? pp.record_results : pp.record_args).push_back(v);
+    }
+    plan.probes.push_back(std::move(pp));
+  }
+  if (!errors.empty()) {
+    Error first = errors.front();
+    first.also.assign(errors.begin() + 1, errors.end());
+    return tl::unexpected(first);
+  }
+
+  for (uint32_t i = 0; i < plan.probes.size(); ++i) {
+    const PlannedProbe& pp = plan.probes[i];
+    auto add = [&](uint64_t vaddr, uint8_t kind, bool record) -> Result<void> {
+      auto off = bin->file_offset(vaddr);
+      if (!off) return tl::unexpected(off.error());
+      kernel::Site site{};
+      site.config.probe = i;
+      site.config.kind = kind;
+      site.config.record = record;
+      site.file_offset = *off;
+      plan.sites.push_back(site);
+      return {};
+    };
+    if (auto r = add(pp.function->body, SITE_CALL, !pp.record_args.empty()); !r) return tl::unexpected(r.error());
+    if (!pp.record_results.empty())
+      for (uint64_t ret : pp.function->rets)
+        if (auto r = add(ret, SITE_RET, true); !r) return tl::unexpected(r.error());
+  }
+  return plan;
+}
+
+}  // namespace bpfault::run

@@ -1,0 +1,115 @@
+// Runs build/bpfault as a user would and checks exit codes, messages and report files.
+#include <unistd.h>
+
+#include <fstream>
+#include <sstream>
+
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+
+#include "process/child.h"
+#include "support/fixtures.h"
+
+namespace bpfault {
+namespace {
+namespace fs = std::filesystem;
+
+process::Outcome bpfault(std::vector<std::string> args) {
+  process::Command cmd;
+  cmd.argv = {BPFAULT_EXE};
+  cmd.argv.insert(cmd.argv.end(), args.begin(), args.end());
+  cmd.timeout = std::chrono::seconds(120);
+  auto r = process::run(cmd);
+  EXPECT_TRUE(r) << (r ? "" : r.error().format());
+  return r ? *r : process::Outcome{};
+}
+
+std::string here(const std::string& f) { return (test::source_dir() / "tests" / "cli" / f).string(); }
+std::string scenario(const std::string& f) { return (test::source_dir() / "scenarios" / f).string(); }
+
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+size_t count(const std::string& text, const std::string& what) {
+  size_t n = 0;
+  for (size_t pos = text.find(what); pos != std::string::npos; pos = text.find(what, pos + 1)) ++n;
+  return n;
+}
+
+class Cli : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!test::can_load_bpf()) GTEST_SKIP() << "needs root to load BPF programs (CAP_BPF, CAP_PERFMON)";
+  }
+};
+
+TEST(CliUsage, TypoExitsTwoNamingFilePointerAndKey) {
+  auto r = bpfault({"run", here("typo.json")});
+  EXPECT_EQ(r.exit_code, 2) << r.out << r.err;
+  EXPECT_NE(r.out.find(here("typo.json") + ":/probes/0/fucntion: error: unknown key \"fucntion\""), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("did you mean \"function\"?"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("[  ERROR   ]"), std::string::npos) << r.out;
+}
+
+TEST(CliUsage, UnknownOptionIsUsageError) {
+  auto r = bpfault({"run", "--no-such-option", "x.json"});
+  EXPECT_EQ(r.exit_code, 2);
+}
+
+TEST(CliUsage, MissingFileIsBadInput) {
+  auto r = bpfault({"run", "/nonexistent/scenario.json"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.out.find("/nonexistent/scenario.json: error: no such file"), std::string::npos) << r.out;
+}
+
+TEST_F(Cli, SeedPassesAndWritesJUnit) {
+  fs::path junit = fs::temp_directory_path() / fmt::format("bpfault-junit-{}.xml", getpid());
+  fs::path json = fs::temp_directory_path() / fmt::format("bpfault-run-{}.json", getpid());
+  auto r = bpfault({"run", scenario("seed-trace-args.json"), "--junit", junit.string(), "--json", json.string()});
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("[       OK ] seed: ebpfDemo is called once"), std::string::npos) << r.out;
+  std::string xml = slurp(junit);
+  EXPECT_EQ(xml.rfind("<?xml version=\"1.0\" encoding=\"UTF-8\"?>", 0), 0u) << xml;
+  EXPECT_NE(xml.find("<testsuites name=\"bpfault\" tests=\"1\" failures=\"0\" errors=\"0\" skipped=\"0\""), std::string::npos) << xml;
+  EXPECT_EQ(count(xml, "<testcase "), 1u);
+  EXPECT_EQ(count(xml, "</testcase>"), 1u);
+  EXPECT_EQ(count(xml, "<failure"), 0u);
+  std::string record = slurp(json);
+  EXPECT_NE(record.find("\"a1\": 100"), std::string::npos) << record;
+  EXPECT_NE(record.find("\"a2\": true"), std::string::npos) << record;
+  fs::remove(junit);
+  fs::remove(json);
+}
+
+TEST_F(Cli, WrongExpectedValueFailsWithDiff) {
+  auto r = bpfault({"run", here("must-fail/wrong-arg-value.json")});
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  EXPECT_NE(r.out.find(":/expect/events/0/args/a1: Failure"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("events main.ebpfDemo args.a1\n    expected: 2021\n    actual:   100 at call 1"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("[  FAILED  ]"), std::string::npos);
+}
+
+TEST_F(Cli, WrongStdoutAndCountFailWithBoth) {
+  auto r = bpfault({"run", here("must-fail/wrong-stdout.json")});
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  EXPECT_NE(r.out.find("stdout contains\n    expected: a1=2021\n    actual:   ebpfDemo:: a1=100"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("events main.ebpfDemo count\n    expected: 2\n    actual:   1"), std::string::npos) << r.out;
+}
+
+TEST_F(Cli, OneBadFileDoesNotStopTheSuite) {
+  fs::path junit = fs::temp_directory_path() / fmt::format("bpfault-suite-{}.xml", getpid());
+  auto r = bpfault({"run", here("typo.json"), scenario("seed-trace-args.json"), here("must-fail/wrong-arg-value.json"), "--junit", junit.string()});
+  EXPECT_EQ(r.exit_code, 2) << r.out;  // bad input outranks a failure
+  EXPECT_NE(r.out.find("[       OK ] seed"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("[  FAILED  ] must fail"), std::string::npos) << r.out;
+  std::string xml = slurp(junit);
+  EXPECT_NE(xml.find("tests=\"3\" failures=\"1\" errors=\"1\" skipped=\"0\""), std::string::npos) << xml;
+  fs::remove(junit);
+}
+
+}  // namespace
+}  // namespace bpfault
