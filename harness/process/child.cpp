@@ -100,6 +100,7 @@ Result<Child> Child::spawn(const Command& cmd, bool held) {
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, nullptr);
+    signal(SIGPIPE, SIG_DFL);  // bpfault ignores it; an ignored signal would stay ignored across exec
     if (held) {
       char c;
       ssize_t n;
@@ -123,6 +124,7 @@ Result<Child> Child::spawn(const Command& cmd, bool held) {
   c.err_fd_ = err[0];
   for (int fd : {go[0], error[1], in[0], out[1], err[1]}) close(fd);
   c.pid_fd_ = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
+  c.held_ = held;
   if (!held) {
     auto r = c.release();
     if (!r) return tl::unexpected(r.error());
@@ -132,7 +134,7 @@ Result<Child> Child::spawn(const Command& cmd, bool held) {
 
 Child::Child(Child&& o) noexcept
     : pid_(o.pid_), go_fd_(o.go_fd_), error_fd_(o.error_fd_), in_fd_(o.in_fd_), out_fd_(o.out_fd_),
-      err_fd_(o.err_fd_), pid_fd_(o.pid_fd_), cmd_(std::move(o.cmd_)), reaped_(o.reaped_) {
+      err_fd_(o.err_fd_), pid_fd_(o.pid_fd_), cmd_(std::move(o.cmd_)), held_(o.held_), reaped_(o.reaped_) {
   o.pid_ = -1;
   o.go_fd_ = o.error_fd_ = o.in_fd_ = o.out_fd_ = o.err_fd_ = o.pid_fd_ = -1;
 }
@@ -148,7 +150,8 @@ Child::~Child() {
 
 Result<void> Child::release() {
   char c = 'x';
-  if (go_fd_ >= 0 && write(go_fd_, &c, 1) != 1)
+  // An unheld child never reads the pipe (it may have exec'd already): just close our end.
+  if (held_ && go_fd_ >= 0 && write(go_fd_, &c, 1) != 1)
     return fail(ErrorKind::internal, cmd_.argv[0], fmt::format("could not release the child: {}", strerror(errno)));
   close_fd(go_fd_);
   int msg[2];

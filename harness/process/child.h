@@ -62,6 +62,7 @@ class Child {
   pid_t pid_ = -1;
   int go_fd_ = -1, error_fd_ = -1, in_fd_ = -1, out_fd_ = -1, err_fd_ = -1, pid_fd_ = -1;
   Command cmd_;
+  bool held_ = false;
   bool reaped_ = false;
 };
 

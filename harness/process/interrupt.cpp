@@ -26,6 +26,7 @@ void install_interrupt_handlers() {
   sa.sa_handler = on_signal;
   sigemptyset(&sa.sa_mask);
   for (int sig : {SIGINT, SIGTERM, SIGHUP}) sigaction(sig, &sa, nullptr);
+  signal(SIGPIPE, SIG_IGN);  // a tracee that closes its stdin early must not kill bpfault
 }
 
 void track_process_group(pid_t pgid) {
