@@ -193,16 +193,22 @@ class Reader {
  public:
   Reader(Dwarf* dw, DwarfInfo& info, int ptr_size) : dw_(dw), info_(info), types_(*info.types, ptr_size) {}
 
-  void run() {
+  // Returns what went wrong, or "" when every unit was read.
+  std::string run() {
     Dwarf_Off off = 0, next;
     size_t hsize;
-    while (dwarf_nextcu(dw_, off, &next, &hsize, nullptr, nullptr, nullptr) == 0) {
+    int rc;
+    while ((rc = dwarf_nextcu(dw_, off, &next, &hsize, nullptr, nullptr, nullptr)) == 0) {
       Dwarf_Die cu;
-      if (dwarf_offdie(dw_, off + hsize, &cu)) unit(cu);
+      if (!dwarf_offdie(dw_, off + hsize, &cu)) return fmt::format("unreadable unit at .debug_info+{:#x}: {}", off, dwarf_errmsg(-1));
+      unit(cu);
       off = next;
     }
+    if (rc < 0) return fmt::format("unreadable unit at .debug_info+{:#x}: {}", off, dwarf_errmsg(-1));
+    if (info_.functions.empty()) return "no compiled function described (damaged or foreign DWARF)";
     std::sort(info_.functions.begin(), info_.functions.end(), [](auto& a, auto& b) { return a.low_pc < b.low_pc; });
     std::sort(info_.prologue_ends.begin(), info_.prologue_ends.end());
+    return {};
   }
 
  private:
@@ -331,7 +337,9 @@ Result<std::optional<DwarfInfo>> read_dwarf(const ElfFile& elf) {
                 "rebuild the program, or strip its DWARF (-ldflags=-w) to analyse without signatures");
   DwarfInfo info;
   info.types = std::make_shared<TypeTable>();
-  Reader(dw.get(), info, elf.ptr_size()).run();
+  if (std::string err = Reader(dw.get(), info, elf.ptr_size()).run(); !err.empty())
+    return fail(ErrorKind::bad_input, elf.path().string(), "cannot read DWARF: " + err,
+                "rebuild the program, or strip its DWARF (-ldflags=-w) to analyse without signatures");
   return std::optional<DwarfInfo>(std::move(info));
 }
 
