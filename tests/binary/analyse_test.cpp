@@ -421,10 +421,11 @@ TEST(Sigs, FunctionAddressesMatchGoToolNm) {
 }
 
 TEST(Sigs, StrippedBuildHasTheSameFunctionsAndProbePoints) {
-  for (const auto& release : test::go_releases()) {
-    SCOPED_TRACE("go" + release);
-    auto full = load("sigs", release);
-    auto stripped = load("sigs", release, kStripped);
+  for (const auto& release : test::go_releases())
+    for (const auto& arch : {"amd64", "386"}) {
+    SCOPED_TRACE("go" + release + "-" + arch);
+    auto full = load("sigs", release, FixtureVariant{arch, false});
+    auto stripped = load("sigs", release, FixtureVariant{arch, true});
     ASSERT_TRUE(full && stripped);
     EXPECT_TRUE(stripped->stripped);
     EXPECT_FALSE(stripped->has_dwarf);
@@ -457,6 +458,91 @@ TEST(Sigs, StrippedBuildHasTheSameFunctionsAndProbePoints) {
     EXPECT_EQ(signature(get(*stripped, "main.fString")), "main.fString(?)");
     EXPECT_FALSE(stripped->variable("main.errNeg"));
   }
+}
+
+// Link modes a user's binary may come in: PIE, and external linking (C start-up code before
+// Go's text, so neither .text nor Go >= 1.26's zero pcHeader.textStart is the text base).
+class LinkModes : public ::testing::Test {
+ protected:
+  // Builds fixtures/demo with extra `go build` flags, once per toolchain and flags.
+  fs::path build(const std::string& release, std::vector<std::string> flags, bool cgo) {
+    auto go = process::find_toolchain(release);
+    if (!go) {
+      ADD_FAILURE() << go.error().format();
+      return {};
+    }
+    std::string tag;
+    for (auto& f : flags) tag += f;
+    const fs::path out = fs::path(BPFAULT_BINARY_DIR) / "fixtures-build" /
+                         fmt::format("demo-linkmode-go{}-{:x}", go->version, std::hash<std::string>{}(tag + read_source()));
+    if (fs::exists(out)) return out;
+    process::Command c;
+    c.argv = {go->go().string(), "build", "-o", out.string() + ".tmp"};
+    c.argv.insert(c.argv.end(), flags.begin(), flags.end());
+    c.argv.push_back(".");
+    c.cwd = test::fixture_dir("demo");
+    c.unset_env = {"GOROOT", "GOFLAGS", "GOENV"};
+    c.env = {{"CGO_ENABLED", cgo ? "1" : "0"}, {"GOTOOLCHAIN", "local"}, {"GOPROXY", "off"}, {"GOTELEMETRY", "off"},
+             {"GOCACHE", (fs::path(BPFAULT_BINARY_DIR) / "fixtures-build" / ".gocache").string()}};
+    c.timeout = std::chrono::minutes(5);
+    auto r = run_tool(c);
+    if (!r || !r->ok()) {
+      ADD_FAILURE() << "go build " << tag << ": " << (r ? r->err : r.error().format());
+      return {};
+    }
+    fs::rename(out.string() + ".tmp", out);
+    return out;
+  }
+  static std::string read_source() {
+    std::ifstream in(test::fixture_dir("demo") / "main.go");
+    return {std::istreambuf_iterator<char>(in), {}};
+  }
+  void same_probe_points(const fs::path& a, const fs::path& b) {
+    auto x = analyse(a), y = analyse(b);
+    ASSERT_TRUE(x && y);
+    for (const char* name : {"main.ebpfDemo", "main.main", "runtime.main", "fmt.Fprintf"}) {
+      const Function& f = get(**x, name);
+      const Function& g = get(**y, name);
+      EXPECT_EQ(f.entry, g.entry) << name;
+      EXPECT_EQ(f.body, g.body) << name;
+      EXPECT_EQ(f.rets, g.rets) << name;
+    }
+  }
+};
+
+TEST_F(LinkModes, PieStrippedOrNot) {
+  const std::string release = "newest";
+  const fs::path pie = build(release, {"-buildmode=pie"}, false);
+  const fs::path pie_stripped = build(release, {"-buildmode=pie", "-ldflags=-s -w"}, false);
+  ASSERT_FALSE(pie.empty() || pie_stripped.empty());
+  auto bi = analyse(pie);
+  ASSERT_TRUE(bi);
+  EXPECT_TRUE((*bi)->pie);
+  EXPECT_FALSE((*bi)->external_link);
+  std::map<std::string, uint64_t> nm;
+  for (const NmSym& s : go_nm(release, pie)) nm[s.name] = s.addr;
+  EXPECT_EQ(get(**bi, "main.ebpfDemo").entry, nm.at("main.ebpfDemo"));
+  EXPECT_EQ(signature(get(**bi, "main.ebpfDemo")),
+            "main.ebpfDemo(a1 int @rax, a2 bool @rbx, a3 float32 @xmm0) (r1 int64 @rax, r2 int32 @rbx, r3 string @rcx,rdi)");
+  same_probe_points(pie, pie_stripped);
+}
+
+TEST_F(LinkModes, ExternalLinkingStrippedOrNot) {
+  if (!fs::exists("/usr/bin/gcc")) GTEST_SKIP() << "external linking needs gcc (/usr/bin/gcc missing)";
+  const std::string release = "newest";
+  const fs::path ext = build(release, {"-ldflags=-linkmode=external"}, true);
+  const fs::path ext_stripped = build(release, {"-ldflags=-linkmode=external -s -w"}, true);
+  ASSERT_FALSE(ext.empty() || ext_stripped.empty());
+  auto bi = analyse(ext_stripped);
+  ASSERT_TRUE(bi);
+  EXPECT_TRUE((*bi)->external_link);
+  EXPECT_TRUE((*bi)->stripped);
+  std::map<std::string, uint64_t> nm;
+  for (const NmSym& s : go_nm(release, ext)) nm[s.name] = s.addr;
+  // With C code first, .text starts below runtime.text: only moduledata gives the base.
+  EXPECT_EQ((*bi)->text_base, nm.at("runtime.text"));
+  EXPECT_EQ(get(**bi, "main.ebpfDemo").entry, nm.at("main.ebpfDemo"));
+  same_probe_points(ext, ext_stripped);
 }
 
 TEST(Sigs, BodyIsPrologueEndAndDecodingAgreesWithDebugLine) {
