@@ -75,10 +75,14 @@ RunRecord execute(const scenario::Scenario& s, const Options& o) {
   if (!plan) return finish(plan.error());
 
   const kernel::Capabilities& caps = kernel::capabilities();
-  if (!caps.has(kernel::Cap::uprobe)) {
-    const auto& c = caps.get(kernel::Cap::uprobe);
-    return finish(Error{ErrorKind::unsupported, "", fmt::format("this kernel cannot run uprobe programs: {}", c.reason),
-                        "run as root (or with CAP_BPF and CAP_PERFMON); `bpfault caps` shows what the kernel allows", {}});
+  if (auto missing = missing_capability(*plan, caps)) {
+    const auto& c = caps.get(*missing);
+    return finish(Error{ErrorKind::unsupported, "",
+                        fmt::format("needs {}, which this kernel ({}) refuses: {}", c.name, caps.kernel_release, c.reason),
+                        *missing == kernel::Cap::uprobe
+                            ? "run as root (or with CAP_BPF and CAP_PERFMON); `bpfault caps` shows what the kernel allows"
+                            : "`bpfault run --vm=always` runs it in a VM whose kernel has it; `bpfault caps` shows what this one allows",
+                        {}});
   }
 
   std::optional<kernel::ProbeSession> session;
@@ -95,7 +99,7 @@ RunRecord execute(const scenario::Scenario& s, const Options& o) {
   cmd.argv.insert(cmd.argv.end(), s.target.args.begin(), s.target.args.end());
   cmd.env = s.target.env;
   cmd.stdin_data = s.target.stdin_data;
-  cmd.timeout = s.target.timeout;
+  cmd.timeout = std::chrono::milliseconds(static_cast<int64_t>(s.target.timeout.count() * o.timeout_scale));
   auto child = process::Child::spawn(cmd, /*held=*/true);
   if (!child) return finish(child.error());
   if (session)

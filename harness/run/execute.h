@@ -19,6 +19,7 @@ struct Options {
   std::string go;                       // --go: overrides every scenario's toolchain
   std::map<std::string, std::filesystem::path> prebuilt;  // fixture key -> binary (the VM gets them built)
   std::function<void(const std::string&)> progress;       // "building fixture demo ..."
+  double timeout_scale = 1;  // the VM runs everything ~15x slower than the host (TCG)
 };
 
 struct ResolvedTarget {

@@ -45,9 +45,16 @@ Result<void> readable(const scenario::Scenario& s, const std::string& ptr, const
 
 }  // namespace
 
+std::optional<kernel::Cap> missing_capability(const Plan& plan, const kernel::Capabilities& caps) {
+  for (kernel::Cap c : plan.needs)
+    if (!caps.has(c)) return c;
+  return std::nullopt;
+}
+
 Result<Plan> make_plan(const scenario::Scenario& s, std::shared_ptr<const binary::BinaryInfo> bin) {
   Plan plan;
   plan.binary = bin;
+  plan.needs = {kernel::Cap::uprobe, kernel::Cap::ringbuf};
   plan.probes.reserve(s.probes.size());
   std::vector<Error> errors;
   for (const auto& p : s.probes) {

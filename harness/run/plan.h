@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "binary/binary_info.h"
+#include "kernel/caps.h"
 #include "kernel/probe_session.h"
 #include "scenario/scenario.h"
 
@@ -23,7 +24,11 @@ struct Plan {
   std::shared_ptr<const binary::BinaryInfo> binary;
   std::vector<PlannedProbe> probes;      // in scenario order; index = probe_site.probe
   std::vector<kernel::Site> sites;       // index = attach cookie
+  std::vector<kernel::Cap> needs;        // what the kernel must allow for this plan
 };
+
+// The first capability in `needs` the kernel lacks, if any.
+std::optional<kernel::Cap> missing_capability(const Plan& plan, const kernel::Capabilities& caps);
 
 Result<Plan> make_plan(const scenario::Scenario& s, std::shared_ptr<const binary::BinaryInfo> binary);
 

@@ -48,10 +48,11 @@ Result<ResolvedTarget> resolve_target(const scenario::Scenario& s, const Options
   if (!s.target.fixture.empty()) {
     process::FixtureVariant variant{s.target.goarch, s.target.stripped};
     std::string want_go = o.go.empty() ? s.target.go : o.go;
-    auto go = process::find_toolchain(want_go);
-    // In the VM the fixtures come prebuilt from the host, keyed like this.
-    std::string key = s.target.fixture + variant.tag() + "@" + (go ? go->release : want_go);
+    // In the VM the fixtures come prebuilt from the host, keyed by what the scenario asks for
+    // (the guest has no Go toolchain to resolve "default" with).
+    std::string key = s.target.fixture + variant.tag() + "@" + (want_go.empty() ? "default" : want_go);
     if (auto it = o.prebuilt.find(key); it != o.prebuilt.end()) return ResolvedTarget{it->second, key};
+    auto go = process::find_toolchain(want_go);
     if (!go) {
       Error e = go.error();
       e.where = s.file.string() + (o.go.empty() ? ":/target/go" : "");
