@@ -45,7 +45,9 @@ void print_table(const Capabilities& caps, bool verbose) {
   const auto& user = caps.get(Cap::write_user);
   if (!user.available && user.reason.find("cannot use helper") != std::string::npos && caps.lockdown != "none")
     fmt::print("\nwrite_user: lockdown={} removes bpf_probe_write_user from the verifier's helpers\n", caps.lockdown);
-  if (!caps.has(Cap::write_user) || !caps.has(Cap::write_regs) || !caps.has(Cap::write_ip))
+  if (!caps.has(Cap::uprobe))
+    fmt::print("hint: loading BPF programs needs root (or CAP_BPF and CAP_PERFMON)\n");
+  else if (!caps.has(Cap::write_user) || !caps.has(Cap::write_regs) || !caps.has(Cap::write_ip))
     fmt::print("hint: `bpfault run --vm` runs scenarios that need the missing writes in a VM with a kernel that has them (ci/kernels)\n");
 }
 
