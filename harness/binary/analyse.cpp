@@ -3,6 +3,7 @@
 // computed by the ABI rules and cross-checked against DWARF's, then a cache per build id.
 #include <algorithm>
 #include <cstring>
+#include <future>
 #include <map>
 #include <mutex>
 #include <unordered_map>
@@ -297,8 +298,9 @@ std::string join_sites(const std::vector<std::string>& sites, size_t max) {
   return s;
 }
 
-Result<std::shared_ptr<BinaryInfo>> analyse_file(ElfFile elf, std::string build_id) {
+Result<std::shared_ptr<BinaryInfo>> analyse_file(ElfFile elf, std::string build_id, Detail detail) {
   auto info = std::make_shared<BinaryInfo>();
+  info->detail = detail;
   info->path = elf.path();
   info->arch = elf.arch();
   info->pie = elf.pie();
@@ -328,13 +330,31 @@ Result<std::shared_ptr<BinaryInfo>> analyse_file(ElfFile elf, std::string build_
   const ElfFile::Section* text = elf.section(".text");
   info->external_link = elf.section(".init") != nullptr || (text && text->addr != pcln->text_base());
 
+  // DWARF (decompression, the DIE walk) and the machine-code sweep each take about a third of
+  // the time on a big binary and need nothing from each other: run them side by side. Without
+  // DWARF to read, the sweep itself is split in two.
+  const auto& funcs = pcln->funcs();
+  const CodeDecoder decoder(info->arch);
+  std::vector<CodeScan> scans(funcs.size());
+  auto sweep = [&](size_t from, size_t to) {
+    for (size_t i = from; i < to; ++i) {
+      auto code = elf.at_vaddr(funcs[i].entry, funcs[i].end - funcs[i].entry);
+      if (!code.empty()) scans[i] = decoder.scan(code, funcs[i].entry);
+    }
+  };
+  const bool want_dwarf = detail == Detail::full;
+  auto helper = want_dwarf ? std::async(std::launch::async, [&elf] { return read_dwarf(elf); })
+                           : std::async(std::launch::async, [&] {
+                               sweep(funcs.size() / 2, funcs.size());
+                               return Result<std::optional<DwarfInfo>>(std::nullopt);
+                             });
+  sweep(0, want_dwarf ? funcs.size() : funcs.size() / 2);
   std::optional<DwarfInfo> dwarf;
-  if (auto d = read_dwarf(elf)) dwarf = std::move(*d);
+  if (auto d = helper.get()) dwarf = std::move(*d);
   else info->warnings.push_back(d.error().what + " (analysed without signatures)");
   info->has_dwarf = dwarf.has_value();
   auto types = dwarf ? dwarf->types : std::make_shared<TypeTable>();
 
-  const CodeDecoder decoder(info->arch);
   const uint8_t wrapper_id = pcln->wrapper_func_id();
   info->functions.reserve(pcln->funcs().size());
   std::vector<const DwarfFunction*> dwarf_of;  // by index into info->functions
@@ -367,7 +387,7 @@ Result<std::shared_ptr<BinaryInfo>> analyse_file(ElfFile elf, std::string build_
       info->functions.push_back(std::move(f));
       continue;
     }
-    const CodeScan scan = decoder.scan(code, pf.entry);
+    const CodeScan& scan = scans[dwarf_of.size() - 1];
     f.rets = scan.rets;
     f.body = scan.body;
     if (dwarf) {
@@ -470,7 +490,7 @@ Result<std::shared_ptr<BinaryInfo>> analyse_file(ElfFile elf, std::string build_
 
 }  // namespace
 
-Result<std::shared_ptr<const BinaryInfo>> analyse(const fs::path& file) {
+Result<std::shared_ptr<const BinaryInfo>> analyse(const fs::path& file, Detail detail) {
   auto elf = ElfFile::open(file);
   if (!elf) return tl::unexpected(elf.error());
   std::string build_id = read_build_id(*elf);
@@ -479,21 +499,23 @@ Result<std::shared_ptr<const BinaryInfo>> analyse(const fs::path& file) {
   const XXH128_hash_t h = XXH3_128bits(elf->file().data(), elf->file().size());
   const std::string key = fmt::format("{}/{:016x}{:016x}", build_id, h.high64, h.low64);
   static std::mutex mu;
-  static std::map<std::string, std::shared_ptr<const BinaryInfo>> cache;
+  // Never destroyed: freeing every analysis at exit only costs time (and munmaps).
+  static auto& cache = *new std::map<std::string, std::shared_ptr<const BinaryInfo>>;
   {
     std::lock_guard lock(mu);
-    if (auto it = cache.find(key); it != cache.end()) {
+    if (auto it = cache.find(key); it != cache.end() && it->second->detail >= detail) {
       if (it->second->path == file) return it->second;
       auto copy = std::make_shared<BinaryInfo>(*it->second);  // same bytes at another path
       copy->path = file;
       return std::shared_ptr<const BinaryInfo>(std::move(copy));
     }
   }
-  auto info = analyse_file(std::move(*elf), std::move(build_id));
+  auto info = analyse_file(std::move(*elf), std::move(build_id), detail);
   if (!info) return tl::unexpected(info.error());
   std::lock_guard lock(mu);
-  auto [it, inserted] = cache.emplace(key, std::move(*info));
-  return it->second;
+  auto& slot = cache[key];
+  if (!slot || slot->detail < detail) slot = std::move(*info);  // keep the most detailed
+  return slot;
 }
 
 }  // namespace bpfault::binary

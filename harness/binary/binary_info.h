@@ -128,13 +128,20 @@ struct Frame {  // a symbolized program counter
   int line = 0;
 };
 
+// How much to analyse. `functions` skips DWARF: every function with its probe points (the
+// body then comes from decoding the prologue, which the tests check against prologue_end),
+// runtime facts from the per-release table, but no signatures and no inlined-everywhere
+// entries. It is what `bpfault list` without -v needs, at about half the cost.
+enum class Detail : uint8_t { functions, full };
+
 struct BinaryInfo {
   std::filesystem::path path;
   Arch arch = Arch::amd64;
   std::string go_version;  // "go1.27.3", from .go.buildinfo
   std::string build_id;    // Go build id (.note.go.buildid), else a content hash
   bool stripped = false;   // no .symtab
-  bool has_dwarf = false;
+  bool has_dwarf = false;  // DWARF was read (false when absent, unreadable, or Detail::functions)
+  Detail detail = Detail::full;
   bool pie = false;
   bool external_link = false;
   uint64_t text_base = 0;        // where pclntab entry offsets start (moduledata.text)
@@ -156,8 +163,9 @@ struct BinaryInfo {
 };
 
 // Analyses a Go executable; a non-ELF or non-Go file gets a clear error, never a crash.
-// Results are cached in memory per build id: a suite over one binary analyses it once.
-Result<std::shared_ptr<const BinaryInfo>> analyse(const std::filesystem::path& file);
+// Results are cached in memory per build id (and content): a suite over one binary analyses
+// it once; a `full` result also answers later `functions` requests.
+Result<std::shared_ptr<const BinaryInfo>> analyse(const std::filesystem::path& file, Detail detail = Detail::full);
 
 // `*` matches any run of characters, `?` one; everything else (brackets too) is literal,
 // because Go names are full of them: "main.(*T).*".

@@ -1,5 +1,7 @@
 #include "binary/code.h"
 
+#include <array>
+
 #include <fmt/format.h>
 
 namespace bpfault::binary {
@@ -44,15 +46,17 @@ CodeDecoder::CodeDecoder(Arch arch) : arch_(arch) {
 // first and marks it. Without a mark (frameless leaves) the body is the first instruction after
 // the check, which for NOSPLIT leaves is the entry itself.
 uint64_t CodeDecoder::prologue_end(std::span<const uint8_t> code, uint64_t entry, bool& stack_check) const {
+  // The prologue is at most ~10 instructions (a big frame's check, loading g, the frame).
   constexpr size_t kHead = 12;
-  std::vector<Insn> head;
-  for (uint64_t off = 0; head.size() < kHead && off < code.size();) {
-    Insn x;
+  std::array<Insn, kHead> insns;
+  size_t n = 0;
+  for (uint64_t off = 0; n < kHead && off < code.size(); ++n) {
+    Insn& x = insns[n];
     x.pc = entry + off;
     if (!ZYAN_SUCCESS(ZydisDecoderDecodeFull(&full_, code.data() + off, code.size() - off, &x.in, x.ops))) break;
     off += x.in.length;
-    head.push_back(x);
   }
+  const std::span<const Insn> head(insns.data(), n);
   auto returns_to_entry = [&](uint64_t block) {
     uint64_t off = block - entry;
     for (int n = 0; n < 96 && off < code.size(); ++n) {

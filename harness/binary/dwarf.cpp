@@ -2,9 +2,10 @@
 
 #include <dwarf.h>
 #include <elfutils/libdw.h>
+#include <gelf.h>
 
 #include <algorithm>
-#include <filesystem>
+#include <cstring>
 
 #include <fmt/format.h>
 
@@ -189,9 +190,178 @@ std::optional<std::vector<DwarfPiece>> location_at(Dwarf_Die* die, uint64_t pc) 
   return out;
 }
 
+// A reader for one .debug_line program (DWARF 4 and 5), for the two things bpfault needs:
+// the addresses Go flags prologue_end, and the file names DW_AT_call_file indexes. libdw's
+// dwarf_getsrclines builds every row of every table and took half of the DWARF time.
+class LineProgram {
+ public:
+  LineProgram(std::span<const uint8_t> line, std::span<const uint8_t> line_str, std::span<const uint8_t> str)
+      : line_(line), line_str_(line_str), str_(str) {}
+
+  // Parses the program at `off`; false when it is malformed (what was read is kept).
+  bool read(uint64_t off, std::vector<uint64_t>& prologue_ends, std::vector<std::string>& files) {
+    Cursor c{line_, off};
+    uint64_t len = c.u(4);
+    int offset_size = 4;
+    if (len == 0xffffffff) len = c.u(8), offset_size = 8;
+    if (!c.ok || len > line_.size() - c.at) return false;
+    const uint64_t end = c.at + len;
+    const uint64_t version = c.u(2);
+    if (version < 2 || version > 5) return false;
+    int addr_size = 8;
+    if (version >= 5) addr_size = int(c.u(1)), c.u(1);
+    const uint64_t header_len = c.u(offset_size);
+    const uint64_t program = c.at + header_len;
+    const uint64_t min_inst = c.u(1);
+    if (version >= 4) c.u(1);  // maximum_operations_per_instruction
+    c.u(1);                    // default_is_stmt
+    c.u(1);  // line_base: lines are not needed
+    const uint64_t line_range = c.u(1), opcode_base = c.u(1);
+    std::vector<uint8_t> arg_counts(opcode_base ? opcode_base - 1 : 0);
+    for (auto& n : arg_counts) n = uint8_t(c.u(1));
+    if (!c.ok || line_range == 0 || program > end) return false;
+    files.clear();
+    if (version >= 5) read_v5_files(c, offset_size, files);
+    else read_v4_files(c, files);
+
+    c.at = program;
+    uint64_t addr = 0;
+    bool prologue_end = false;
+    auto row = [&] {
+      if (prologue_end) prologue_ends.push_back(addr);
+      prologue_end = false;
+    };
+    while (c.ok && c.at < end) {
+      const uint64_t op = c.u(1);
+      if (op >= opcode_base) {
+        addr += (op - opcode_base) / line_range * min_inst;
+        row();
+        continue;
+      }
+      switch (op) {
+        case 0: {  // extended
+          const uint64_t n = c.uleb(), at = c.at, sub = c.u(1);
+          if (sub == DW_LNE_end_sequence) row(), addr = 0;
+          else if (sub == DW_LNE_set_address) addr = c.u(addr_size);
+          c.at = at + n;
+          break;
+        }
+        case DW_LNS_copy: row(); break;
+        case DW_LNS_advance_pc: addr += c.uleb() * min_inst; break;
+        case DW_LNS_const_add_pc: addr += (255 - opcode_base) / line_range * min_inst; break;
+        case DW_LNS_fixed_advance_pc: addr += c.u(2); break;
+        case DW_LNS_set_prologue_end: prologue_end = true; break;
+        default:  // advance_line, set_file, set_column, negate_stmt, ...: operands only
+          for (int i = 0; i < arg_counts[op - 1]; ++i) c.uleb();
+      }
+    }
+    return c.ok;
+  }
+
+ private:
+  struct Cursor {
+    std::span<const uint8_t> b;
+    uint64_t at = 0;
+    bool ok = true;
+    uint64_t u(int n) {
+      auto v = read_le(b, at, n);
+      ok &= v.has_value();
+      at += n;
+      return v.value_or(0);
+    }
+    uint64_t uleb() {
+      uint64_t v = 0;
+      for (int shift = 0; shift < 64; shift += 7) {
+        const uint64_t c = u(1);
+        v |= (c & 0x7f) << shift;
+        if (!(c & 0x80) || !ok) break;
+      }
+      return v;
+    }
+    std::string_view cstr() {
+      if (at >= b.size()) return ok = false, std::string_view{};
+      const char* s = reinterpret_cast<const char*>(b.data() + at);
+      const size_t n = strnlen(s, b.size() - at);
+      at += n + 1;
+      return {s, n};
+    }
+  };
+
+  static std::string base_name(std::string_view path) {
+    const auto slash = path.rfind('/');
+    return std::string(slash == std::string_view::npos ? path : path.substr(slash + 1));
+  }
+
+  void read_v4_files(Cursor& c, std::vector<std::string>& files) {
+    while (c.ok && !c.cstr().empty()) {}  // include_directories
+    files.emplace_back();  // DWARF 4 file numbers start at 1
+    for (std::string_view name; c.ok && !(name = c.cstr()).empty();) {
+      files.push_back(base_name(name));
+      c.uleb(), c.uleb(), c.uleb();  // directory, mtime, length
+    }
+  }
+
+  void read_v5_files(Cursor& c, int offset_size, std::vector<std::string>& files) {
+    auto entries = [&](bool keep) {
+      std::vector<std::pair<uint64_t, uint64_t>> format(c.u(1));
+      for (auto& [content, form] : format) content = c.uleb(), form = c.uleb();
+      const uint64_t count = c.uleb();
+      for (uint64_t i = 0; i < count && c.ok; ++i) {
+        std::string name;
+        for (auto [content, form] : format) {
+          std::string_view v;
+          switch (form) {
+            case DW_FORM_string: v = c.cstr(); break;
+            case DW_FORM_line_strp: v = string_at(line_str_, c.u(offset_size)); break;
+            case DW_FORM_strp: v = string_at(str_, c.u(offset_size)); break;
+            case DW_FORM_udata: c.uleb(); break;
+            case DW_FORM_data1: c.u(1); break;
+            case DW_FORM_data2: c.u(2); break;
+            case DW_FORM_data4: c.u(4); break;
+            case DW_FORM_data8: c.u(8); break;
+            case DW_FORM_data16: c.at += 16; break;
+            case DW_FORM_block: c.at += c.uleb(); break;
+            default: c.ok = false;  // a form Go does not write: keep the names read so far
+          }
+          if (content == DW_LNCT_path) name = base_name(v);
+        }
+        if (keep && c.ok) files.push_back(std::move(name));
+      }
+    };
+    entries(false);  // directories
+    entries(true);
+  }
+
+  static std::string_view string_at(std::span<const uint8_t> sec, uint64_t off) {
+    if (off >= sec.size()) return {};
+    const char* s = reinterpret_cast<const char*>(sec.data() + off);
+    return {s, strnlen(s, sec.size() - off)};
+  }
+
+  std::span<const uint8_t> line_, line_str_, str_;
+};
+
+// The decompressed bytes of a debug section (libdw inflated them in dwarf_begin).
+std::span<const uint8_t> debug_section(Dwarf* dw, const char* name) {
+  Elf* elf = dwarf_getelf(dw);
+  size_t shstrndx;
+  if (!elf || elf_getshdrstrndx(elf, &shstrndx) != 0) return {};
+  for (Elf_Scn* scn = nullptr; (scn = elf_nextscn(elf, scn));) {
+    GElf_Shdr sh;
+    if (!gelf_getshdr(scn, &sh)) continue;
+    const char* n = elf_strptr(elf, shstrndx, sh.sh_name);
+    if (!n || std::strcmp(n, name) != 0) continue;
+    Elf_Data* d = elf_getdata(scn, nullptr);
+    return d && d->d_buf ? std::span<const uint8_t>(static_cast<const uint8_t*>(d->d_buf), d->d_size) : std::span<const uint8_t>{};
+  }
+  return {};
+}
+
 class Reader {
  public:
-  Reader(Dwarf* dw, DwarfInfo& info, int ptr_size) : dw_(dw), info_(info), types_(*info.types, ptr_size) {}
+  Reader(Dwarf* dw, DwarfInfo& info, int ptr_size)
+      : dw_(dw), info_(info), types_(*info.types, ptr_size),
+        lines_(debug_section(dw, ".debug_line"), debug_section(dw, ".debug_line_str"), debug_section(dw, ".debug_str")) {}
 
   // Returns what went wrong, or "" when every unit was read.
   std::string run() {
@@ -218,19 +388,8 @@ class Reader {
       if (dwarf_attr(&cu, DW_AT_producer, &a))
         if (const char* p = dwarf_formstring(&a)) info_.producer = p;
     }
-    files_ = nullptr;
-    nfiles_ = 0;
-    Dwarf_Lines* lines;
-    size_t nlines;
-    if (dwarf_getsrclines(&cu, &lines, &nlines) == 0) {
-      for (size_t i = 0; i < nlines; ++i) {
-        Dwarf_Line* l = dwarf_onesrcline(lines, i);
-        bool pe = false;
-        Dwarf_Addr addr;
-        if (dwarf_lineprologueend(l, &pe) == 0 && pe && dwarf_lineaddr(l, &addr) == 0) info_.prologue_ends.push_back(addr);
-      }
-      dwarf_getsrcfiles(&cu, &files_, &nfiles_);
-    }
+    files_.clear();
+    if (auto stmt = udata(&cu, DW_AT_stmt_list)) lines_.read(*stmt, info_.prologue_ends, files_);
     Dwarf_Die c;
     if (dwarf_child(&cu, &c) != 0) return;
     do {
@@ -289,9 +448,7 @@ class Reader {
     std::string site = "?";
     const auto file = udata(&d, DW_AT_call_file);
     const auto line = udata(&d, DW_AT_call_line);
-    if (file && files_ && *file < nfiles_)
-      if (const char* path = dwarf_filesrc(files_, *file, nullptr, nullptr))
-        site = fmt::format("{}:{}", std::filesystem::path(path).filename().string(), line.value_or(0));
+    if (file && *file < files_.size()) site = fmt::format("{}:{}", files_[*file], line.value_or(0));
     info_.inlined_at[name_of(&origin)].push_back(std::move(site));
   }
 
@@ -318,8 +475,8 @@ class Reader {
   Dwarf* dw_;
   DwarfInfo& info_;
   TypeBuilder types_;
-  Dwarf_Files* files_ = nullptr;
-  size_t nfiles_ = 0;
+  LineProgram lines_;
+  std::vector<std::string> files_;  // of the current unit's line program, by DWARF file number
 };
 
 }  // namespace

@@ -3,6 +3,7 @@
 // asserted against what abi-internal.md says; addresses, lines and variables against the
 // toolchain's own `go tool nm` and `go tool addr2line`.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <fstream>
 #include <map>
@@ -650,6 +651,41 @@ TEST(Analyse, CachedPerBuildId) {
   auto d = analyse(test::fixture("sigs", "newest", k386));
   ASSERT_TRUE(d);
   EXPECT_NE((*d)->build_id, (*a)->build_id);
+}
+
+TEST(Analyse, FunctionsDetailSkipsDwarfButKeepsEveryProbePoint) {
+  for (const auto& release : test::go_releases()) {
+    SCOPED_TRACE("go" + release);
+    const fs::path bin = test::fixture("sigs", release);
+    ASSERT_FALSE(bin.empty());
+    // A copy with one more byte: same program, a new cache entry, so nothing is reused.
+    const fs::path copy = fs::temp_directory_path() / fmt::format("bpfault-detail-{}-{}", getpid(), release);
+    fs::copy_file(bin, copy, fs::copy_options::overwrite_existing);
+    std::ofstream(copy, std::ios::app) << '\n';
+    auto quick = analyse(copy, Detail::functions);
+    ASSERT_TRUE(quick) << quick.error().format();
+    EXPECT_EQ((*quick)->detail, Detail::functions);
+    EXPECT_FALSE((*quick)->has_dwarf);
+    auto full = analyse(copy, Detail::full);
+    ASSERT_TRUE(full);
+    EXPECT_EQ((*full)->detail, Detail::full);
+    EXPECT_NE(quick->get(), full->get());
+    EXPECT_EQ(analyse(copy, Detail::functions)->get(), full->get());  // the full one answers from now on
+    EXPECT_EQ((*quick)->goid_offset, (*full)->goid_offset);
+    size_t compiled = 0;
+    for (const Function& f : (*full)->functions) compiled += f.entry != 0;
+    ASSERT_EQ((*quick)->functions.size(), compiled);
+    for (size_t i = 0; i < compiled; ++i) {
+      const Function &a = (*quick)->functions[i], &b = (*full)->functions[i];
+      EXPECT_EQ(a.name, b.name);
+      EXPECT_EQ(a.entry, b.entry);
+      EXPECT_EQ(a.body, b.body) << a.name;
+      EXPECT_EQ(a.rets, b.rets) << a.name;
+      EXPECT_EQ(a.not_probeable, b.not_probeable) << a.name;
+      EXPECT_FALSE(a.has_signature);
+    }
+    fs::remove(copy);
+  }
 }
 
 }  // namespace
