@@ -59,7 +59,7 @@ std::string read_go_version(const ElfFile& elf) {
   auto str = read_le(hdr, 0, w), len = read_le(hdr, w, w);
   if (!str || !len || *len > 64) return {};
   auto text = elf.at_vaddr(*str, *len);
-  return std::string(reinterpret_cast<const char*>(text.data()), text.size());
+  return text.empty() ? std::string() : std::string(reinterpret_cast<const char*>(text.data()), text.size());
 }
 
 // The Go build id from .note.go.buildid (an ELF note named "Go", type 4); else the GNU build
@@ -84,11 +84,10 @@ std::string read_build_id(const ElfFile& elf) {
   return fmt::format("xxh3:{:016x}{:016x}", h.high64, h.low64);
 }
 
-// runtime.g.goid for binaries without DWARF, measured per release (notes/go-binaries.md §4;
-// 386 from the unstripped 386 builds the tests make). 0: unknown.
+// runtime.g.goid for binaries without DWARF: amd64 measured for 1.19-1.27
+// (notes/go-binaries.md §4); 386 measured for 1.19 (80), 1.24 (84) and 1.27 (80), the other
+// releases following amd64's pattern (one more word in 1.23/1.24: same field list). 0: unknown.
 uint64_t goid_fallback(Arch arch, int minor) {
-  // 386 measured for 1.19 (80), 1.24 (84), 1.27 (80); the other releases follow amd64's
-  // pattern (one more word in 1.23/1.24), since the field list is the same.
   if (arch == Arch::amd64) return (minor == 23 || minor == 24) ? 160 : 152;
   if (minor >= 19 && minor <= 27) return (minor == 23 || minor == 24) ? 84 : 80;
   return 0;
@@ -252,15 +251,9 @@ class SignatureBuilder {
     if (minor_ == 0 || minor_ >= 22 || !p.entry_loc || p.entry_loc->empty() || !v.type) return;
     const DwarfPiece& first = p.entry_loc->front();
     if (abi.stack_abi()) {  // 386: the blank took stack bytes
-      const uint64_t at = (abi.stack_size() + alignment(*v.type, w_) - 1) / alignment(*v.type, w_) * alignment(*v.type, w_);
+      const uint64_t a = alignment(*v.type, w_), at = (abi.stack_size() + a - 1) / a * a;
       if (first.kind != DwarfPiece::Kind::cfa || first.cfa_off <= int64_t(at) || info_.arch == Arch::amd64) return;
-      Type blank;
-      blank.name = "?";
-      blank.size = first.cfa_off - at;
-      Value b;
-      b.name = "_";
-      b.hidden = true;
-      b.type = types_.owning(&types_.add(std::move(blank)));
+      Value b = blank(first.cfa_off - at);
       abi.assign(b);
       out.params.push_back(std::move(b));
       return;
@@ -273,15 +266,21 @@ class SignatureBuilder {
     if ((!gap_int && !gap_fp) || !l.register_ok || abi.next_int() + gap_int + l.ints > kIntRegs ||
         abi.next_float() + gap_fp + l.floats > kFloatRegs)
       return;
-    Type blank;
-    blank.name = "?";
-    blank.size = uint64_t(gap_int + gap_fp) * w_;
+    Value b = blank(uint64_t(gap_int + gap_fp) * w_);
+    abi.skip_registers(b, gap_int, gap_fp);
+    out.params.push_back(std::move(b));
+  }
+
+  // A blank parameter DWARF left out: its size is all that is known of its type.
+  Value blank(uint64_t size) {
+    Type t;
+    t.name = "?";
+    t.size = size;
     Value b;
     b.name = "_";
     b.hidden = true;
-    b.type = types_.owning(&types_.add(std::move(blank)));
-    abi.skip_registers(b, gap_int, gap_fp);
-    out.params.push_back(std::move(b));
+    b.type = types_.owning(&types_.add(std::move(t)));
+    return b;
   }
 
   const BinaryInfo& info_;
@@ -298,6 +297,96 @@ std::string join_sites(const std::vector<std::string>& sites, size_t max) {
   return s;
 }
 
+using Symbols = std::vector<std::pair<uint64_t, std::string_view>>;  // STT_FUNC by address
+
+// The .symtab name at the function's entry tells ABI0 bodies (".abi0") and, in Go 1.19,
+// generic instantiations (pclntab says "main.Gen[...]" for all of them) apart.
+void name_from_symbols(Function& f, const PclnFunc& pf, const Symbols& syms) {
+  auto [lo, hi] = std::equal_range(syms.begin(), syms.end(), Symbols::value_type(pf.entry, {}),
+                                   [](auto& a, auto& b) { return a.first < b.first; });
+  for (auto it = lo; it != hi; ++it) {
+    const std::string_view s = it->second;
+    const bool abi0_name = s.ends_with(".abi0") && s.substr(0, s.size() - 5) == pf.name;
+    const bool generic_1_19 = same_instantiation(pf.name, s);
+    if (s == pf.name || abi0_name || generic_1_19) {
+      f.symbol = std::string(s);
+      if (generic_1_19) f.name = f.symbol;
+      return;
+    }
+    if (f.symbol.empty()) f.symbol = std::string(s);
+  }
+}
+
+// Body, RETs and whether the function can be probed at all.
+void set_probe_points(Function& f, const PclnFunc& pf, const CodeScan& scan, const ElfFile& elf, const Pclntab& pcln,
+                      const DwarfInfo* dwarf) {
+  if (pf.end > pf.entry && elf.at_vaddr(pf.entry, pf.end - pf.entry).empty()) {
+    f.not_probeable = "its code is not in the file (no PT_LOAD covers it)";
+    return;
+  }
+  f.rets = scan.rets;
+  f.body = scan.body;
+  if (dwarf) {
+    auto pe = std::lower_bound(dwarf->prologue_ends.begin(), dwarf->prologue_ends.end(), pf.entry);
+    if (pe != dwarf->prologue_ends.end() && *pe < pf.end) {
+      if (*pe != scan.body)
+        f.warnings.push_back(fmt::format("prologue_end in .debug_line is +{:#x}, decoding finds +{:#x}; using .debug_line",
+                                         *pe - pf.entry, scan.body - pf.entry));
+      f.body = *pe;
+    }
+  }
+  if (f.body != f.entry) f.body_sp_delta = pcln.pc_value(pf.pcsp, pf.entry, f.body).value_or(0);
+  if (scan.stop) {
+    f.not_probeable = fmt::format("cannot decode the instruction at +{:#x} ({}): a RET could hide behind it, so no RET probe is safe",
+                                  *scan.stop - pf.entry, scan.stop_bytes);
+  } else if (f.rets.empty()) {
+    std::string how = "it never returns to its caller (it panics, exits or loops)";
+    if (scan.tail_target) {
+      const PclnFunc* t = pcln.lookup(*scan.tail_target);
+      how = fmt::format("it ends with a tail jump to {}", t ? std::string(t->name) : fmt::format("{:#x}", *scan.tail_target));
+    }
+    f.not_probeable = fmt::format("no RET: {}; its results cannot be observed (entry probes still work)", how);
+  }
+}
+
+using ByName = std::unordered_map<std::string_view, std::vector<size_t>>;
+
+// ABI wrappers share their function's name and take the other calling convention: an
+// assembly body (ABI0) gets an ABIInternal wrapper for Go callers, a Go function called
+// from assembly gets an ABI0 wrapper (".abi0" in .symtab). Returns the functions by name.
+ByName mark_abi_wrappers(std::vector<Function>& fs) {
+  ByName by_name;
+  for (size_t i = 0; i < fs.size(); ++i) by_name[fs[i].name].push_back(i);
+  for (auto& [name, group] : by_name) {
+    if (group.size() < 2) continue;
+    bool body_is_abi0 = false;
+    for (size_t i : group) body_is_abi0 |= !fs[i].wrapper && fs[i].abi0;
+    for (size_t i : group)
+      if (fs[i].wrapper) fs[i].abi0 = !body_is_abi0;
+  }
+  return by_name;
+}
+
+// Functions DWARF knows only as inlined (DW_AT_inline, no code of their own), by name.
+std::vector<Function> inlined_everywhere(const DwarfInfo& dwarf, const ByName& compiled) {
+  std::unordered_set<std::string_view> seen;
+  std::vector<Function> out;
+  for (const std::string& name : dwarf.abstract_only) {
+    if (compiled.count(name) || !seen.insert(name).second) continue;
+    Function f;
+    f.name = name;
+    if (auto it = dwarf.inlined_at.find(name); it != dwarf.inlined_at.end()) f.inlined_at = it->second;
+    f.not_probeable = f.inlined_at.empty()
+                          ? "inlined everywhere: no out-of-line copy and no call site left"
+                          : fmt::format("inlined everywhere: no out-of-line copy; inlined at {} call site(s) ({}); "
+                                        "mark it //go:noinline or build with -gcflags=all=-l to probe it",
+                                        f.inlined_at.size(), join_sites(f.inlined_at, 4));
+    out.push_back(std::move(f));
+  }
+  std::sort(out.begin(), out.end(), [](auto& a, auto& b) { return a.name < b.name; });
+  return out;
+}
+
 Result<std::shared_ptr<BinaryInfo>> analyse_file(ElfFile elf, std::string build_id, Detail detail) {
   auto info = std::make_shared<BinaryInfo>();
   info->detail = detail;
@@ -308,11 +397,8 @@ Result<std::shared_ptr<BinaryInfo>> analyse_file(ElfFile elf, std::string build_
   info->build_id = std::move(build_id);
   info->go_version = read_go_version(elf);
   const int minor = go_minor(info->go_version);
-  const std::string where = elf.path().string();
 
-  // Function symbols by address: .symtab names tell ABI0 bodies (".abi0") and, in Go 1.19,
-  // generic instantiations (pclntab says "main.Gen[...]" for all of them) apart.
-  std::vector<std::pair<uint64_t, std::string_view>> syms;
+  Symbols syms;
   std::optional<uint64_t> runtime_text;
   elf.for_each_symbol([&](const ElfFile::Symbol& s) {
     if (s.type == 2 /*STT_FUNC*/) syms.emplace_back(s.value, s.name);
@@ -356,9 +442,10 @@ Result<std::shared_ptr<BinaryInfo>> analyse_file(ElfFile elf, std::string build_
   auto types = dwarf ? dwarf->types : std::make_shared<TypeTable>();
 
   const uint8_t wrapper_id = pcln->wrapper_func_id();
-  info->functions.reserve(pcln->funcs().size());
+  info->functions.reserve(funcs.size());
   std::vector<const DwarfFunction*> dwarf_of;  // by index into info->functions
-  for (const PclnFunc& pf : pcln->funcs()) {
+  for (size_t i = 0; i < funcs.size(); ++i) {
+    const PclnFunc& pf = funcs[i];
     Function f;
     f.name = std::string(pf.name);
     f.entry = pf.entry;
@@ -366,110 +453,37 @@ Result<std::shared_ptr<BinaryInfo>> analyse_file(ElfFile elf, std::string build_
     f.abi0 = pf.flag & kFuncFlagAsm;
     f.wrapper = wrapper_id != 0 && pf.func_id == wrapper_id;
     f.args_size = pf.args;
-    auto [lo, hi] = std::equal_range(syms.begin(), syms.end(), std::pair<uint64_t, std::string_view>(pf.entry, {}),
-                                     [](auto& a, auto& b) { return a.first < b.first; });
-    for (auto it = lo; it != hi; ++it) {
-      const std::string_view s = it->second;
-      const bool abi0_name = s.ends_with(".abi0") && s.substr(0, s.size() - 5) == pf.name;
-      const bool generic_1_19 = same_instantiation(pf.name, s);
-      if (s == pf.name || abi0_name || generic_1_19) {
-        f.symbol = std::string(s);
-        if (generic_1_19) f.name = f.symbol;
-        break;
-      }
-      if (f.symbol.empty()) f.symbol = std::string(s);
-    }
-    dwarf_of.push_back(dwarf ? dwarf->function_at(pf.entry) : nullptr);
-
-    auto code = elf.at_vaddr(pf.entry, pf.end - pf.entry);
-    if (code.empty() && pf.end > pf.entry) {
-      f.not_probeable = "its code is not in the file (no PT_LOAD covers it)";
-      info->functions.push_back(std::move(f));
-      continue;
-    }
-    const CodeScan& scan = scans[dwarf_of.size() - 1];
-    f.rets = scan.rets;
-    f.body = scan.body;
-    if (dwarf) {
-      auto pe = std::lower_bound(dwarf->prologue_ends.begin(), dwarf->prologue_ends.end(), pf.entry);
-      if (pe != dwarf->prologue_ends.end() && *pe < pf.end) {
-        if (*pe != scan.body)
-          f.warnings.push_back(fmt::format("prologue_end in .debug_line is +{:#x}, decoding finds +{:#x}; using .debug_line",
-                                           *pe - pf.entry, scan.body - pf.entry));
-        f.body = *pe;
-      }
-    }
-    if (f.body != f.entry) f.body_sp_delta = pcln->pc_value(pf.pcsp, pf.entry, f.body).value_or(0);
-    if (scan.stop) {
-      f.not_probeable = fmt::format("cannot decode the instruction at +{:#x} ({}): a RET could hide behind it, so no RET probe is safe",
-                                    *scan.stop - pf.entry, scan.stop_bytes);
-    } else if (f.rets.empty()) {
-      std::string how = "it never returns to its caller (it panics, exits or loops)";
-      if (scan.tail_target) {
-        const PclnFunc* t = pcln->lookup(*scan.tail_target);
-        how = fmt::format("it ends with a tail jump to {}", t ? std::string(t->name) : fmt::format("{:#x}", *scan.tail_target));
-      }
-      f.not_probeable = fmt::format("no RET: {}; its results cannot be observed (entry probes still work)", how);
-    }
+    name_from_symbols(f, pf, syms);
+    set_probe_points(f, pf, scans[i], elf, *pcln, dwarf ? &*dwarf : nullptr);
     if (dwarf)
       if (auto it = dwarf->inlined_at.find(f.name); it != dwarf->inlined_at.end()) {
         f.inlined_at = it->second;
         f.warnings.push_back(fmt::format("also inlined at {} call site(s) ({}): a probe here misses those calls", it->second.size(),
                                          join_sites(it->second, 4)));
       }
+    dwarf_of.push_back(dwarf ? dwarf->function_at(pf.entry) : nullptr);
     info->functions.push_back(std::move(f));
   }
-
-  // ABI wrappers share their function's name and take the other calling convention: an
-  // assembly body (ABI0) gets an ABIInternal wrapper for Go callers, a Go function called
-  // from assembly gets an ABI0 wrapper (".abi0" in .symtab).
-  std::unordered_map<std::string_view, std::vector<size_t>> by_name;
-  for (size_t i = 0; i < info->functions.size(); ++i) by_name[info->functions[i].name].push_back(i);
-  for (auto& [name, group] : by_name) {
-    if (group.size() < 2) continue;
-    bool body_is_abi0 = false;
-    for (size_t i : group) body_is_abi0 |= !info->functions[i].wrapper && info->functions[i].abi0;
-    for (size_t i : group)
-      if (info->functions[i].wrapper) info->functions[i].abi0 = !body_is_abi0;
-  }
+  const auto by_name = mark_abi_wrappers(info->functions);
 
   if (dwarf) {
     SignatureBuilder signatures(*info, *types, minor);
     for (size_t i = 0; i < info->functions.size(); ++i) {
       Function& f = info->functions[i];
-      const bool stack_abi = f.abi0 || info->arch != Arch::amd64;
       const DwarfFunction* df = dwarf_of[i];
       if (df && !df->params.empty()) {
-        signatures.build(f, *df, stack_abi);
+        signatures.build(f, *df, f.abi0 || info->arch != Arch::amd64);
         continue;
       }
       // An assembly body has no DWARF parameters; its ABIInternal wrapper's are the same.
-      for (size_t j : by_name[f.name])
-        if (j != i && dwarf_of[j] && !dwarf_of[j]->params.empty() && f.abi0) {
+      for (size_t j : by_name.at(f.name))
+        if (j != i && f.abi0 && dwarf_of[j] && !dwarf_of[j]->params.empty()) {
           signatures.build(f, *dwarf_of[j], true);
           break;
         }
       if (!f.has_signature && df && (!f.abi0 || f.args_size == 0)) f.has_signature = true;  // nothing in, nothing out
     }
-    std::unordered_set<std::string_view> names;
-    for (const Function& f : info->functions) names.insert(f.name);
-    std::unordered_set<std::string> seen;
-    std::vector<Function> inlined;
-    for (const std::string& name : dwarf->abstract_only) {
-      if (names.count(name) || !seen.insert(name).second) continue;
-      Function f;
-      f.name = name;
-      auto it = dwarf->inlined_at.find(name);
-      if (it != dwarf->inlined_at.end()) f.inlined_at = it->second;
-      f.not_probeable = f.inlined_at.empty()
-                            ? "inlined everywhere: no out-of-line copy and no call site left"
-                            : fmt::format("inlined everywhere: no out-of-line copy; inlined at {} call site(s) ({}); "
-                                          "mark it //go:noinline or build with -gcflags=all=-l to probe it",
-                                          f.inlined_at.size(), join_sites(f.inlined_at, 4));
-      inlined.push_back(std::move(f));
-    }
-    std::sort(inlined.begin(), inlined.end(), [](auto& a, auto& b) { return a.name < b.name; });
-    for (auto& f : inlined) info->functions.push_back(std::move(f));
+    for (auto& f : inlined_everywhere(*dwarf, by_name)) info->functions.push_back(std::move(f));
   }
 
   if (dwarf && dwarf->goid_offset) {
