@@ -103,8 +103,10 @@ std::string interpreter(std::string_view elf) {
     if (at + sizeof(Elf64_Phdr) > elf.size()) break;
     Elf64_Phdr ph;
     memcpy(&ph, elf.data() + at, sizeof ph);
-    if (ph.p_type == PT_INTERP && ph.p_offset + ph.p_filesz <= elf.size())
-      return std::string(elf.substr(ph.p_offset, ph.p_filesz).data());  // NUL-terminated inside
+    if (ph.p_type == PT_INTERP && ph.p_offset + ph.p_filesz <= elf.size()) {
+      std::string_view path = elf.substr(ph.p_offset, ph.p_filesz);
+      return std::string(path.substr(0, path.find('\0')));
+    }
   }
   return "";
 }
@@ -180,7 +182,7 @@ void prune_bases(const fs::path& keep) {
   std::vector<std::pair<fs::file_time_type, fs::path>> bases;
   std::error_code ec;
   for (const auto& e : fs::directory_iterator(base_cache(), ec))
-    if (e.path().filename().string().starts_with("base-") && e.path() != keep)
+    if (e.path().extension() == ".cpio" && e.path().filename().string().starts_with("base-") && e.path() != keep)
       bases.emplace_back(e.last_write_time(ec), e.path());
   std::sort(bases.rbegin(), bases.rend());
   for (size_t i = kKeepBases - 1; i < bases.size(); ++i) fs::remove(bases[i].second, ec);

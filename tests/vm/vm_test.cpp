@@ -149,6 +149,17 @@ TEST(VmTest, WatchdogStopsAHungGuest) {
   EXPECT_LT(s, 12);
 }
 
+TEST(VmTest, AKernelThatDoesNotBootIsBootFailed) {
+  if (!have_qemu()) GTEST_SKIP() << "qemu-system-x86_64 is not installed (ci/setup --vm installs it)";
+  ASSERT_TRUE(fs::is_regular_file(harness)) << harness << " is not built";
+  const Kernel not_a_kernel{"busybox", "", "/bin/busybox"};  // an ELF without the PVH entry note
+  GuestRun r = run_vm(not_a_kernel, {"true"});
+  EXPECT_EQ(r.outcome.status, Outcome::Status::boot_failed);
+  EXPECT_EQ(r.outcome.attempts, 2);
+  EXPECT_EQ(exit_code(r.outcome), 125);
+  EXPECT_NE(r.outcome.console_tail.find("qemu: "), std::string::npos) << "qemu's own error is kept";
+}
+
 // A process of ours that runs a VM, killed with `sig` as soon as its qemu exists: PR_SET_PDEATHSIG
 // (SIGKILL) or the interrupt handler (SIGTERM) must take qemu down with it. As a subreaper we
 // inherit the orphaned qemu, so we can wait for it to die.
