@@ -48,6 +48,9 @@ int run_list(const ListOptions& o) {
                        arch_name(bi.arch), bi.stripped ? "stripped" : "with symbols", bi.has_dwarf ? " and DWARF" : ", no DWARF",
                        bi.external_link ? "external" : "internal", bi.pie ? ", PIE" : "", bi.goid_offset);
     for (const auto& w : bi.warnings) out += fmt::format("# warning: {}\n", w);
+    if (!bi.has_dwarf)
+      out += "# no DWARF: signatures are unknown (?) and functions inlined everywhere cannot be listed; "
+             "build without -ldflags='-s -w' to see them\n";
   }
   for (const Function* f : matched) {
     if (!f->probeable()) {
