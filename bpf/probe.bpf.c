@@ -1,7 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0
-/* The probes bpfault attaches to a Go tracee: one handler serves every site (the attach cookie
- * selects its configuration); it counts calls exactly (sites sit after the stack-check prologue,
- * which morestack re-enters) and records registers and stack words into a ring buffer. */
+/* The probes bpfault attaches to a Go tracee. One handler serves every site (the attach cookie
+ * selects its configuration): it counts calls exactly (call sites sit after the stack-check
+ * prologue, which morestack re-enters), decides whether a fault fires (conditions, then the
+ * first step of the chain not yet exhausted), applies it, and records what it saw and did.
+ *
+ * Three programs share the handler and differ only in what they may write, because a kernel
+ * that refuses one kind of write refuses the whole program that contains it:
+ *   uprobe_read        counts, conditions, signals, records  (every kernel with uprobes)
+ *   uprobe_write_user  + tracee memory (bpf_probe_write_user; not under lockdown)
+ *   uprobe_write_regs  + registers, ip and sp (uprobe ctx writes, 7.x)  */
 #include <linux/bpf.h>
 #include <asm/ptrace.h>
 #include <bpf/bpf_helpers.h>
@@ -10,9 +17,12 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
+#define SIGSTOP 19
+
 /* Set by the harness before load, from the binary's analysis. */
 const volatile __u64 goid_offset = 0;     /* runtime.g.goid; 0: goroutine ids unknown */
 const volatile __u64 stack_hi_offset = 8; /* runtime.g.stack.hi */
+const volatile __u64 ptr_size = 8;        /* 4 for a 386 tracee */
 /* the harness drains on a timer: a wakeup per event would double a hit's cost */
 const volatile __u64 submit_flags = BPF_RB_NO_WAKEUP;
 
@@ -28,37 +38,293 @@ struct {
 	__type(value, struct probe_site);
 } sites SEC(".maps");
 
-/* hits per site, and calls per probe (counted at its SITE_CALL) */
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, PROBE_MAX_SITES);
-	__type(key, __u32);
-	__type(value, __u64);
-} site_hits SEC(".maps");
-
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, PROBE_MAX_PROBES);
 	__type(key, __u32);
-	__type(value, __u64);
-} probe_calls SEC(".maps");
+	__type(value, struct probe_rule);
+} rules SEC(".maps");
+
+/* Counters: hits per site; per probe its calls and the calls that matched its conditions;
+ * per probe and step the injections made; per probe the goroutine a G_FIRST rule settled on. */
+#define COUNTER_MAP(name, n)                      \
+	struct {                                  \
+		__uint(type, BPF_MAP_TYPE_ARRAY); \
+		__uint(max_entries, n);           \
+		__type(key, __u32);               \
+		__type(value, __u64);             \
+	} name SEC(".maps")
+COUNTER_MAP(site_hits, PROBE_MAX_SITES);
+COUNTER_MAP(probe_calls, PROBE_MAX_PROBES);
+COUNTER_MAP(probe_matches, PROBE_MAX_PROBES);
+COUNTER_MAP(term_fired, PROBE_MAX_PROBES *PROBE_MAX_TERMS);
+COUNTER_MAP(pinned_goid, PROBE_MAX_PROBES);
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct probe_call_key);
+	__type(value, struct probe_call_state);
+} pending SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 1 << 20); /* 1 MiB: no drops at ~200 k events/s with a 10 ms drain */
 } events SEC(".maps");
 
-static __always_inline __u64 add(void *map, __u32 key)
-{
-	__u64 *v = bpf_map_lookup_elem(map, &key);
+/* an injection record is too big for the BPF stack: build it here */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct probe_injection);
+} scratch SEC(".maps");
 
-	return v ? __sync_fetch_and_add(v, 1) + 1 : 0;
+static __always_inline __u64 *counter(void *map, __u32 key)
+{
+	return bpf_map_lookup_elem(map, &key);
+}
+
+/* Registers are copied out of ctx with constant offsets and written back the same way: the
+ * verifier refuses a ctx access through a computed pointer, which a switch over the register
+ * index compiles to. The copy has 16 slots so that `reg & 15` bounds every index. */
+#define NREGS 16
+
+static __always_inline void read_regs(struct pt_regs *ctx, __u64 regs[NREGS])
+{
+	__builtin_memset(regs, 0, NREGS * sizeof(__u64));
+	regs[0] = ctx->rax;
+	regs[1] = ctx->rbx;
+	regs[2] = ctx->rcx;
+	regs[3] = ctx->rdi;
+	regs[4] = ctx->rsi;
+	regs[5] = ctx->r8;
+	regs[6] = ctx->r9;
+	regs[7] = ctx->r10;
+	regs[8] = ctx->r11;
+}
+
+static __always_inline void write_regs(struct pt_regs *ctx, const __u64 regs[NREGS])
+{
+	ctx->rax = regs[0];
+	ctx->rbx = regs[1];
+	ctx->rcx = regs[2];
+	ctx->rdi = regs[3];
+	ctx->rsi = regs[4];
+	ctx->r8 = regs[5];
+	ctx->r9 = regs[6];
+	ctx->r10 = regs[7];
+	ctx->r11 = regs[8];
+}
+
+static __always_inline void capture(const __u64 regs[NREGS], __u64 sp, __u64 out_regs[PROBE_INT_REGS],
+				    __u8 stack[PROBE_STACK_BYTES])
+{
+	__builtin_memcpy(out_regs, regs, PROBE_INT_REGS * sizeof(__u64));
+	/* near the top of a stack the whole window may not be mapped: keep what can be read */
+	if (bpf_probe_read_user(stack, PROBE_STACK_BYTES, (void *)sp)) {
+		__builtin_memset(stack, 0, PROBE_STACK_BYTES);
+		bpf_probe_read_user(stack, 32, (void *)sp);
+	}
+}
+
+/* A value at a site, zero-extended from its size. */
+static __always_inline __u64 load(const __u64 regs[NREGS], __u64 sp, const struct probe_loc *loc)
+{
+	__u64 v = 0;
+
+	if (loc->kind == LOC_REG)
+		v = regs[loc->reg & (NREGS - 1)];
+	else if (loc->kind == LOC_STACK)
+		bpf_probe_read_user(&v, sizeof(v), (void *)(sp + loc->sp_offset));
+	if (loc->size && loc->size < 8)
+		v &= (1ULL << (loc->size * 8)) - 1;
+	return v;
+}
+
+static __always_inline __s64 sign_extend(__u64 v, __u8 size)
+{
+	if (size && size < 8 && (v >> (size * 8 - 1)) & 1)
+		v |= ~0ULL << (size * 8);
+	return (__s64)v;
+}
+
+static __always_inline int holds(const __u64 regs[NREGS], __u64 sp, const struct probe_pred *p)
+{
+	__u64 v = load(regs, sp, &p->loc);
+
+	if (p->op == P_PREFIX || p->op == P_STREQ) {
+		__u8 buf[PROBE_BYTES] = {};
+		__u64 len = load(regs, sp, &p->len_loc);
+		__u32 n = p->nbytes & (PROBE_BYTES - 1);
+
+		if (p->nbytes == PROBE_BYTES)
+			n = PROBE_BYTES;
+		if (p->op == P_STREQ ? len != n : len < n)
+			return 0;
+		if (n && bpf_probe_read_user(buf, ((n - 1) & (PROBE_BYTES - 1)) + 1, (void *)v))
+			return 0;
+		for (int i = 0; i < PROBE_BYTES; i++)
+			if (i < n && buf[i] != p->bytes[i])
+				return 0;
+		return 1;
+	}
+	if (p->is_signed) {
+		__s64 a = sign_extend(v, p->loc.size), b = (__s64)p->value;
+
+		switch (p->op) {
+		case P_EQ: return a == b;
+		case P_NE: return a != b;
+		case P_LT: return a < b;
+		case P_LE: return a <= b;
+		case P_GT: return a > b;
+		default: return a >= b;
+		}
+	}
+	switch (p->op) {
+	case P_EQ: return v == p->value;
+	case P_NE: return v != p->value;
+	case P_LT: return v < p->value;
+	case P_LE: return v <= p->value;
+	case P_GT: return v > p->value;
+	default: return v >= p->value;
+	}
+}
+
+/* The conditions every injection needs: argument predicates, the caller, the goroutine. */
+static __always_inline int matches(const __u64 regs[NREGS], __u64 sp, __u32 probe, const struct probe_rule *r, __s64 goid,
+				   __u64 bias, __u64 entry_sp)
+{
+	for (int i = 0; i < PROBE_MAX_PREDS; i++)
+		if (i < r->npreds && !holds(regs, sp, &r->preds[i]))
+			return 0;
+	if (r->caller_hi) {
+		__u64 ret = 0;
+
+		bpf_probe_read_user(&ret, ptr_size == 4 ? 4 : 8, (void *)entry_sp);
+		if (ret < r->caller_lo + bias || ret >= r->caller_hi + bias)
+			return 0;
+	}
+	if (r->goroutine == G_ID && goid != r->goid)
+		return 0;
+	if (r->goroutine == G_FIRST) {
+		__u64 *pin = counter(&pinned_goid, probe);
+
+		/* goid + 1 is stored, so that 0 means "not settled yet" */
+		if (!pin)
+			return 0;
+		if (*pin == 0)
+			__sync_val_compare_and_swap(pin, 0, (__u64)goid + 1);
+		if (*pin != (__u64)goid + 1)
+			return 0;
+	}
+	return 1;
+}
+
+/* The step that fires for this matching call, or -1. */
+static __always_inline int decide(__u32 probe, const struct probe_rule *r, __u64 match)
+{
+	for (int t = 0; t < PROBE_MAX_TERMS; t++) {
+		if (t >= r->nterms)
+			break;
+		const struct probe_term *term = &r->terms[t];
+		__u64 *fired = counter(&term_fired, probe * PROBE_MAX_TERMS + t);
+
+		if (!fired)
+			return -1;
+		if (term->times && *fired >= term->times)
+			continue; /* exhausted: the chain moves on */
+		if (term->nth && match != term->nth)
+			return -1;
+		if (term->every && match % term->every)
+			return -1;
+		if (term->probability < 1000000 && bpf_get_prandom_u32() % 1000000 >= term->probability)
+			return -1;
+		if (term->times && __sync_fetch_and_add(fired, 1) >= term->times)
+			return -1; /* another CPU took the last one */
+		if (!term->times)
+			__sync_fetch_and_add(fired, 1);
+		return t;
+	}
+	return -1;
+}
+
+static __always_inline __u64 value_of(const struct probe_write *w, __u64 bias)
+{
+	__u64 v = w->value;
+
+	if (w->src == SRC_ADDR)
+		v += bias;
+	else if (w->src == SRC_USER && bpf_probe_read_user(&v, sizeof(v), (void *)(w->value + bias)))
+		v = 0;
+	return v;
+}
+
+/* Applies `n` writes: registers into `regs` (the caller writes them back), memory at once.
+ * Their results go into `res`. */
+static __always_inline void apply(struct pt_regs *ctx, __u64 regs[NREGS], __u64 sp, const struct probe_write *ws, __u32 n,
+				  __u64 bias, __u64 entry_sp, struct probe_write_result *res, const int can_regs, const int can_mem)
+{
+	for (int i = 0; i < PROBE_MAX_WRITES; i++) {
+		if (i >= n)
+			break;
+		const struct probe_write *w = &ws[i];
+		__u64 v = value_of(w, bias);
+		__u64 dst = 0;
+		__u32 len = w->len > PROBE_BYTES ? PROBE_BYTES : w->len;
+
+		res[i].err = -95; /* EOPNOTSUPP: this program may not write there (the plan prevents it) */
+		if (w->kind == W_RETURN) {
+			__u64 ret = 0;
+
+			if (!can_regs || bpf_probe_read_user(&ret, ptr_size == 4 ? 4 : 8, (void *)entry_sp))
+				continue;
+			/* past a `push rbp`, the caller's frame pointer is at [sp]: restore it */
+			if (entry_sp != sp) {
+				__u64 rbp = 0;
+
+				if (bpf_probe_read_user(&rbp, ptr_size == 4 ? 4 : 8, (void *)sp))
+					continue;
+				ctx->rbp = rbp;
+			}
+			ctx->rip = ret;
+			ctx->rsp = entry_sp + ptr_size;
+			res[i].err = 0;
+			continue;
+		}
+		if (w->kind == W_STORE && w->loc.kind == LOC_REG) {
+			if (can_regs) {
+				regs[w->loc.reg & (NREGS - 1)] = v;
+				res[i].err = 0;
+			}
+			continue;
+		}
+		if (w->kind == W_STORE)
+			dst = sp + w->loc.sp_offset;
+		else
+			dst = load(regs, sp, &w->loc) + w->offset;
+		if (!can_mem || !len)
+			continue;
+		if (w->src == SRC_BYTES && w->limit.kind != LOC_NONE && load(regs, sp, &w->limit) < len) {
+			res[i].err = -28; /* ENOSPC: the string is shorter than the bytes to write */
+			continue;
+		}
+		/* sizes the verifier can prove to be 1..32 and 1..8 (len is 1..32 here) */
+		__u32 n = ((len - 1) & (PROBE_BYTES - 1)) + 1, n8 = ((len - 1) & 7) + 1;
+
+		bpf_probe_read_user(res[i].before, n, (void *)dst);
+		if (w->src == SRC_BYTES)
+			res[i].err = bpf_probe_write_user((void *)dst, w->bytes, n);
+		else
+			res[i].err = bpf_probe_write_user((void *)dst, &v, len > 8 ? 8 : n8);
+	}
 }
 
 static __always_inline __s64 read_goid(struct pt_regs *ctx, __u64 *stack_hi)
 {
 	__s64 goid = -1;
 
+	*stack_hi = 0;
 	/* R14 holds the current g in Go's register ABI (amd64, Go >= 1.17) */
 	if (!goid_offset || !ctx->r14)
 		return -1;
@@ -67,7 +333,21 @@ static __always_inline __s64 read_goid(struct pt_regs *ctx, __u64 *stack_hi)
 	return goid;
 }
 
-static __always_inline int handle(struct pt_regs *ctx)
+static __always_inline void fill_hit(struct probe_event *e, const __u64 regs[NREGS], __u64 sp, __u32 site_id,
+				     __s64 goid, __u64 stack_hi, __u64 call)
+{
+	e->type = EV_HIT;
+	e->site = site_id;
+	e->time_ns = bpf_ktime_get_ns();
+	e->tid = (__u32)bpf_get_current_pid_tgid();
+	e->goid = goid;
+	e->sp = sp;
+	e->stack_hi = stack_hi;
+	e->call = call;
+	capture(regs, sp, e->regs, e->stack);
+}
+
+static __always_inline int handle(struct pt_regs *ctx, const int can_regs, const int can_mem)
 {
 	if ((bpf_get_current_pid_tgid() >> 32) != target_tgid)
 		return 0;
@@ -76,50 +356,115 @@ static __always_inline int handle(struct pt_regs *ctx)
 
 	if (!site)
 		return 0;
-	add(&site_hits, site_id);
-	__u64 call = site->kind == SITE_CALL ? add(&probe_calls, site->probe) : 0;
+	__u32 probe = site->probe;
+	__u64 *hits = counter(&site_hits, site_id);
 
-	if (!site->record)
+	if (hits)
+		__sync_fetch_and_add(hits, 1);
+	__u64 call = 0;
+	__u64 *calls = counter(&probe_calls, probe);
+
+	if (calls)
+		call = site->kind == SITE_CALL ? __sync_fetch_and_add(calls, 1) + 1 : *calls;
+	if (!site->record && !site->inject)
 		return 0;
-	struct probe_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 
-	if (!e) {
+	__u64 regs[NREGS];
+	__u64 sp = ctx->rsp;
+	__u64 stack_hi;
+	__s64 goid = read_goid(ctx, &stack_hi);
+
+	read_regs(ctx, regs);
+	struct probe_rule *rule = site->inject ? bpf_map_lookup_elem(&rules, &probe) : 0;
+	__u64 bias = ctx->rip - site->vaddr; /* 0 unless the binary is position-independent */
+	__u64 entry_sp = sp + site->sp_delta;
+	const struct probe_term *term = 0;
+	int t = -1;
+	struct probe_call_key key = { goid >= 0 ? goid : (__s64)(__u32)bpf_get_current_pid_tgid(),
+				      stack_hi ? stack_hi - entry_sp : entry_sp };
+
+	if (rule && site->kind == SITE_CALL && matches(regs, sp, probe, rule, goid, bias, entry_sp)) {
+		__u64 *m = counter(&probe_matches, probe);
+
+		if (m)
+			t = decide(probe, rule, __sync_fetch_and_add(m, 1) + 1);
+	} else if (rule && site->kind == SITE_RET) {
+		struct probe_call_state *st = bpf_map_lookup_elem(&pending, &key);
+
+		if (st) {
+			t = st->term;
+			call = st->call;
+			bpf_map_delete_elem(&pending, &key);
+		}
+	}
+	if (t >= 0 && rule)
+		term = &rule->terms[t & (PROBE_MAX_TERMS - 1)]; /* the mask bounds the index for the verifier */
+
+	if (!term) {
+		if (!site->record)
+			return 0;
+		struct probe_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+
+		if (!e) {
+			__sync_fetch_and_add(&drops, 1);
+			return 0;
+		}
+		fill_hit(e, regs, sp, site_id, goid, stack_hi, call);
+		bpf_ringbuf_submit(e, submit_flags);
+		return 0;
+	}
+
+	__u32 zero = 0;
+	struct probe_injection *inj = bpf_map_lookup_elem(&scratch, &zero);
+
+	if (!inj)
+		return 0;
+	fill_hit(&inj->hit, regs, sp, site_id, goid, stack_hi, call);
+	inj->hit.type = EV_INJECTION;
+	inj->term = t;
+	inj->nwrites = 0;
+	__builtin_memset(inj->writes, 0, sizeof(inj->writes));
+	if (site->kind == SITE_CALL) {
+		if (term->action == ACT_SIGNAL) {
+			bpf_send_signal(term->signal);
+		} else if (term->action == ACT_PAUSE) {
+			bpf_send_signal(SIGSTOP);
+		} else if (term->action == ACT_WRITE) {
+			inj->nwrites = term->ncall;
+			apply(ctx, regs, sp, term->call, term->ncall, bias, entry_sp, inj->writes, can_regs, can_mem);
+			if (term->nret) {
+				struct probe_call_state st = { probe, t, call };
+
+				bpf_map_update_elem(&pending, &key, &st, BPF_ANY);
+			}
+		}
+	} else {
+		inj->nwrites = term->nret;
+		apply(ctx, regs, sp, term->ret, term->nret, bias, entry_sp, inj->writes, can_regs, can_mem);
+	}
+	if (can_regs)
+		write_regs(ctx, regs);
+	capture(regs, sp, inj->regs_after, inj->stack_after);
+	/* injections are rare and the harness acts on pauses: wake it */
+	if (bpf_ringbuf_output(&events, inj, sizeof(*inj), BPF_RB_FORCE_WAKEUP))
 		__sync_fetch_and_add(&drops, 1);
-		return 0;
-	}
-	if (!call) {
-		__u64 *c = bpf_map_lookup_elem(&probe_calls, &site->probe);
-
-		call = c ? *c : 0;
-	}
-	e->time_ns = bpf_ktime_get_ns();
-	e->site = site_id;
-	e->tid = (__u32)bpf_get_current_pid_tgid();
-	e->stack_hi = 0;
-	e->goid = read_goid(ctx, &e->stack_hi);
-	e->sp = ctx->rsp;
-	e->call = call;
-	e->regs[0] = ctx->rax;
-	e->regs[1] = ctx->rbx;
-	e->regs[2] = ctx->rcx;
-	e->regs[3] = ctx->rdi;
-	e->regs[4] = ctx->rsi;
-	e->regs[5] = ctx->r8;
-	e->regs[6] = ctx->r9;
-	e->regs[7] = ctx->r10;
-	e->regs[8] = ctx->r11;
-	/* near the top of a stack the whole window may not be mapped: keep what can be read */
-	if (bpf_probe_read_user(e->stack, sizeof(e->stack), (void *)ctx->rsp)) {
-		__builtin_memset(e->stack, 0, sizeof(e->stack));
-		bpf_probe_read_user(e->stack, 32, (void *)ctx->rsp);
-	}
-	bpf_ringbuf_submit(e, submit_flags);
 	return 0;
 }
 
-/* Read-only: loads on every kernel with uprobes, lockdown or not. */
 SEC("uprobe")
 int uprobe_read(struct pt_regs *ctx)
 {
-	return handle(ctx);
+	return handle(ctx, 0, 0);
+}
+
+SEC("uprobe")
+int uprobe_write_user(struct pt_regs *ctx)
+{
+	return handle(ctx, 0, 1);
+}
+
+SEC("uprobe")
+int uprobe_write_regs(struct pt_regs *ctx)
+{
+	return handle(ctx, 1, 1);
 }

@@ -68,6 +68,41 @@ void check_values(const scenario::EventExpect& e, const run::ProbeRecord& p, con
   }
 }
 
+// On every injected call, the arguments before (or after) the writes must be these values.
+void check_injected(const scenario::EventExpect& e, const run::ProbeRecord& p, const char* when,
+                    const std::map<std::string, json>& want, std::vector<run::Verdict>& out) {
+  for (const auto& [name, value] : want) {
+    run::Verdict v{fmt::format("events {} args_{}.{}", e.function, when, name), true, value.dump(), "", fmt::format("{}/args_{}/{}", e.pointer, when, name)};
+    size_t seen = 0;
+    for (const auto& h : p.hits) {
+      if (h.site != "call" || h.injection.is_null() || !h.injection.contains(when)) continue;
+      ++seen;
+      const json& got = h.injection[when].value(name, json());
+      if (got != value) {
+        v.passed = false;
+        v.actual = fmt::format("{} at call {}", got.dump(), h.call);
+        break;
+      }
+    }
+    if (seen == 0) v.passed = false, v.actual = "no injection";
+    out.push_back(std::move(v));
+  }
+}
+
+// A write the kernel refused (read-only memory, a string too short) fails the run: the
+// scenario did not get the fault it asked for.
+void check_writes(const run::RunRecord& r, std::vector<run::Verdict>& out) {
+  size_t failed = 0;
+  std::string first;
+  for (const auto& p : r.probes)
+    for (const auto& h : p.hits)
+      if (!h.injection.is_null())
+        for (const auto& w : h.injection["writes"])
+          if (!w["error"].is_null() && failed++ == 0)
+            first = fmt::format("{} {} at call {}: {}", p.function, w["target"].get<std::string>(), h.call, w["error"].get<std::string>());
+  if (failed) out.push_back({"injected writes", false, "every write done", fmt::format("{} failed; first: {}", failed, first), ""});
+}
+
 }  // namespace
 
 void evaluate(const scenario::Scenario& s, run::RunRecord& r) {
@@ -94,9 +129,15 @@ void evaluate(const scenario::Scenario& s, run::RunRecord& r) {
     if (ev.count) count("count", *ev.count, p->calls == *ev.count);
     if (ev.min_count) count("min_count", *ev.min_count, p->calls >= *ev.min_count);
     if (ev.max_count) count("max_count", *ev.max_count, p->calls <= *ev.max_count);
+    if (ev.injected)
+      out.push_back({fmt::format("events {} injected", ev.function), p->injected == *ev.injected, std::to_string(*ev.injected),
+                     std::to_string(p->injected), ev.pointer + "/injected"});
+    check_injected(ev, *p, "before", ev.args_before, out);
+    check_injected(ev, *p, "after", ev.args_after, out);
     check_values(ev, *p, "call", ev.args, out);
     check_values(ev, *p, "ret", ev.results, out);
   }
+  check_writes(r, out);
   out.push_back({"no lost events", r.drops == 0, "0 ring-buffer drops", fmt::format("{} drops", r.drops), ""});
   r.status = run::Status::passed;
   for (const auto& v : out)

@@ -8,12 +8,16 @@
 
 #include <fmt/format.h>
 
+#include "kernel/verifier_log.h"
 #include "probe.skel.h"
 
 namespace bpfault::kernel {
 
-static_assert(sizeof(probe_site) == 8, "bpf/probe.h: probe_site layout changed");
-static_assert(sizeof(probe_event) == 48 + 8 * PROBE_INT_REGS + PROBE_STACK_BYTES, "bpf/probe.h: probe_event layout changed");
+static_assert(sizeof(probe_site) == 16, "bpf/probe.h: probe_site layout changed");
+static_assert(sizeof(probe_loc) == 8 && sizeof(probe_write) == 64 && sizeof(probe_pred) == 64, "bpf/probe.h layout changed");
+static_assert(sizeof(probe_event) == 56 + 8 * PROBE_INT_REGS + PROBE_STACK_BYTES, "bpf/probe.h: probe_event layout changed");
+static_assert(sizeof(probe_injection) == sizeof(probe_event) + 8 + 8 * PROBE_INT_REGS + PROBE_STACK_BYTES + 40 * PROBE_MAX_WRITES,
+              "bpf/probe.h: probe_injection layout changed");
 
 namespace {
 
@@ -28,11 +32,21 @@ uint64_t read_array(int fd, uint32_t key) {
   return v;
 }
 
+bpf_program* program(probe_bpf* skel, Program p) {
+  switch (p) {
+    case Program::read: return skel->progs.uprobe_read;
+    case Program::write_user: return skel->progs.uprobe_write_user;
+    case Program::write_regs: return skel->progs.uprobe_write_regs;
+  }
+  return nullptr;
+}
+
+constexpr Program kPrograms[] = {Program::read, Program::write_user, Program::write_regs};
+
 }  // namespace
 
 ProbeSession::ProbeSession(ProbeSession&& o) noexcept
-    : config_(std::move(o.config_)), skel_(o.skel_), links_(std::move(o.links_)), ring_(o.ring_),
-      events_(std::move(o.events_)) {
+    : config_(std::move(o.config_)), skel_(o.skel_), links_(std::move(o.links_)), ring_(o.ring_), sink_(std::move(o.sink_)) {
   o.skel_ = nullptr;
   o.ring_ = nullptr;
   o.links_.clear();
@@ -44,30 +58,75 @@ ProbeSession::~ProbeSession() {
   if (skel_) probe_bpf__destroy(skel_);
 }
 
+namespace {
+
+// Opens the skeleton with only the programs the sites use, configured for this run.
+probe_bpf* open_configured(const SessionConfig& config) {
+  probe_bpf* skel = probe_bpf__open();
+  if (!skel) return nullptr;
+  for (Program p : kPrograms) {
+    bool used = false;
+    for (const Site& site : config.sites) used |= site.program == p;
+    bpf_program__set_autoload(program(skel, p), used);
+    if (config.uprobe_multi) bpf_program__set_expected_attach_type(program(skel, p), BPF_TRACE_UPROBE_MULTI);
+  }
+  skel->rodata->goid_offset = config.goid_offset;
+  skel->rodata->stack_hi_offset = config.stack_hi_offset;
+  skel->rodata->ptr_size = config.ptr_size;
+  return skel;
+}
+
+// Loads once more with the verifier's log on, to say why the first load failed.
+std::string refusal(const SessionConfig& config) {
+  probe_bpf* skel = open_configured(config);
+  if (!skel) return "";
+  static thread_local std::string log;
+  log.assign(1 << 20, '\0');
+  for (Program p : kPrograms)
+    if (bpf_program__autoload(program(skel, p))) {
+      bpf_program__set_log_buf(program(skel, p), log.data(), log.size());
+      bpf_program__set_log_level(program(skel, p), 1);
+      break;  // one buffer: the first loaded program's log (the read program when it is used)
+    }
+  probe_bpf__load(skel);
+  probe_bpf__destroy(skel);
+  return verifier_reason(log.c_str());
+}
+
+}  // namespace
+
 Result<ProbeSession> ProbeSession::load(const SessionConfig& config) {
   libbpf_set_print(quiet);
   if (config.sites.empty() || config.sites.size() > PROBE_MAX_SITES)
     return fail(ErrorKind::bad_input, config.binary.string(),
                 fmt::format("{} attach points; bpfault supports 1 to {} per run", config.sites.size(), PROBE_MAX_SITES),
                 "probe fewer functions, or functions with fewer RET instructions");
+  if (config.rules.size() > PROBE_MAX_PROBES)
+    return fail(ErrorKind::bad_input, config.binary.string(), fmt::format("{} probes; bpfault supports up to {} per scenario", config.rules.size(), PROBE_MAX_PROBES));
   ProbeSession s;
   s.config_ = config;
-  s.skel_ = probe_bpf__open();
+  s.skel_ = open_configured(config);
   if (!s.skel_) return fail(ErrorKind::internal, "bpf/probe.bpf.c", fmt::format("open failed: {}", strerror(errno)));
-  if (config.uprobe_multi)
-    bpf_program__set_expected_attach_type(s.skel_->progs.uprobe_read, BPF_TRACE_UPROBE_MULTI);
-  s.skel_->rodata->goid_offset = config.goid_offset;
-  s.skel_->rodata->stack_hi_offset = config.stack_hi_offset;
-  if (int err = probe_bpf__load(s.skel_))
-    return fail(ErrorKind::environment, "bpf/probe.bpf.c", fmt::format("loading the probe program failed: {}", strerror(-err)),
-                "bpfault needs root (or CAP_BPF and CAP_PERFMON) and a kernel with uprobes and BPF ring buffers");
+  if (int err = probe_bpf__load(s.skel_)) {
+    if (err == -EPERM)
+      return fail(ErrorKind::unsupported, "bpf/probe.bpf.c", "loading BPF programs is not permitted",
+                  "bpfault needs root (or CAP_BPF and CAP_PERFMON); `bpfault caps` shows what this kernel allows");
+    std::string why = refusal(config);
+    return fail(ErrorKind::internal, "bpf/probe.bpf.c",
+                fmt::format("the kernel refused the probe programs ({}){}", strerror(-err), why.empty() ? "" : ": verifier: " + why),
+                "set BPFAULT_LIBBPF_DEBUG=1 for the whole verifier log, and report it");
+  }
   s.skel_->bss->target_tgid = 0;
   s.skel_->bss->drops = 0;
   int sites_fd = bpf_map__fd(s.skel_->maps.sites);
   for (uint32_t i = 0; i < config.sites.size(); ++i)
     if (bpf_map_update_elem(sites_fd, &i, &config.sites[i].config, BPF_ANY))
       return fail(ErrorKind::internal, "bpf/probe.bpf.c", fmt::format("writing site {} failed: {}", i, strerror(errno)));
-  s.ring_ = ring_buffer__new(bpf_map__fd(s.skel_->maps.events), on_sample, s.events_.get(), nullptr);
+  int rules_fd = bpf_map__fd(s.skel_->maps.rules);
+  for (uint32_t i = 0; i < config.rules.size(); ++i)
+    if (bpf_map_update_elem(rules_fd, &i, &config.rules[i], BPF_ANY))
+      return fail(ErrorKind::internal, "bpf/probe.bpf.c", fmt::format("writing rule {} failed: {}", i, strerror(errno)));
+  s.ring_ = ring_buffer__new(bpf_map__fd(s.skel_->maps.events), on_sample, s.sink_.get(), nullptr);
   if (!s.ring_) return fail(ErrorKind::internal, "bpf/probe.bpf.c", fmt::format("ring buffer: {}", strerror(errno)));
   return s;
 }
@@ -75,35 +134,40 @@ Result<ProbeSession> ProbeSession::load(const SessionConfig& config) {
 Result<void> ProbeSession::attach(pid_t tgid) {
   skel_->bss->target_tgid = static_cast<uint32_t>(tgid);
   const std::string path = config_.binary.string();
-  bpf_program* prog = skel_->progs.uprobe_read;
-  if (config_.uprobe_multi) {
+  for (Program p : kPrograms) {
     std::vector<unsigned long> offsets;
     std::vector<__u64> cookies;
-    for (uint32_t i = 0; i < config_.sites.size(); ++i) {
-      offsets.push_back(config_.sites[i].file_offset);
-      cookies.push_back(i);
+    for (uint32_t i = 0; i < config_.sites.size(); ++i)
+      if (config_.sites[i].program == p) {
+        offsets.push_back(config_.sites[i].file_offset);
+        cookies.push_back(i);
+      }
+    if (offsets.empty()) continue;
+    if (config_.uprobe_multi) {
+      LIBBPF_OPTS(bpf_uprobe_multi_opts, opts, .offsets = offsets.data(), .cookies = cookies.data(), .cnt = offsets.size());
+      bpf_link* link = bpf_program__attach_uprobe_multi(program(skel_, p), tgid, path.c_str(), nullptr, &opts);
+      if (!link)
+        return fail(ErrorKind::environment, path, fmt::format("attaching {} uprobes failed: {}", offsets.size(), strerror(errno)),
+                    "is the file a native executable on a local file system? (uprobes need an inode)");
+      links_.push_back(link);
+      continue;
     }
-    LIBBPF_OPTS(bpf_uprobe_multi_opts, opts, .offsets = offsets.data(), .cookies = cookies.data(), .cnt = offsets.size());
-    bpf_link* link = bpf_program__attach_uprobe_multi(prog, tgid, path.c_str(), nullptr, &opts);
-    if (!link)
-      return fail(ErrorKind::environment, path, fmt::format("attaching {} uprobes failed: {}", offsets.size(), strerror(errno)),
-                  "is the file a native executable on a local file system? (uprobes need an inode)");
-    links_.push_back(link);
-    return {};
-  }
-  for (uint32_t i = 0; i < config_.sites.size(); ++i) {
-    LIBBPF_OPTS(bpf_uprobe_opts, opts, .bpf_cookie = i);
-    bpf_link* link = bpf_program__attach_uprobe_opts(prog, tgid, path.c_str(), config_.sites[i].file_offset, &opts);
-    if (!link)
-      return fail(ErrorKind::environment, path,
-                  fmt::format("attaching the uprobe at file offset {:#x} failed: {}", config_.sites[i].file_offset, strerror(errno)));
-    links_.push_back(link);
+    for (size_t k = 0; k < offsets.size(); ++k) {
+      LIBBPF_OPTS(bpf_uprobe_opts, opts, .bpf_cookie = cookies[k]);
+      bpf_link* link = bpf_program__attach_uprobe_opts(program(skel_, p), tgid, path.c_str(), offsets[k], &opts);
+      if (!link)
+        return fail(ErrorKind::environment, path, fmt::format("attaching the uprobe at file offset {:#x} failed: {}", offsets[k], strerror(errno)));
+      links_.push_back(link);
+    }
   }
   return {};
 }
 
 int ProbeSession::on_sample(void* ctx, void* data, size_t size) {
-  if (size >= sizeof(probe_event)) static_cast<std::vector<probe_event>*>(ctx)->push_back(*static_cast<probe_event*>(data));
+  auto* sink = static_cast<Sink*>(ctx);
+  uint32_t type = size >= sizeof(uint32_t) ? *static_cast<uint32_t*>(data) : 0;
+  if (type == EV_HIT && size >= sizeof(probe_event)) sink->events.push_back(*static_cast<probe_event*>(data));
+  if (type == EV_INJECTION && size >= sizeof(probe_injection)) sink->injections.push_back(*static_cast<probe_injection*>(data));
   return 0;
 }
 

@@ -1,7 +1,7 @@
 // The BPF side of one run: bpf/probe.bpf.c opened, configured, loaded and attached to the
-// sites of one binary, filtered to one tracee, with its ring buffer drained into `events`.
-// Move-only; the destructor detaches every link and frees every map (the kernel would too,
-// when bpfault exits: links are file descriptors).
+// sites of one binary, filtered to one tracee, with its ring buffer drained into events() and
+// injections(). Move-only; the destructor detaches every link and frees every map (the kernel
+// would too, when bpfault exits: links are file descriptors).
 #pragma once
 
 #include <sys/types.h>
@@ -19,36 +19,48 @@ struct ring_buffer;
 
 namespace bpfault::kernel {
 
+// Which of the three programs serves a site: the least capable one that can do its writes.
+enum class Program : uint8_t { read, write_user, write_regs };
+
 struct Site {
   probe_site config;     // what the BPF program does here (the cookie is the site's index)
   uint64_t file_offset;  // where: offset in the binary's file
+  Program program = Program::read;
 };
 
 struct SessionConfig {
   std::filesystem::path binary;
   std::vector<Site> sites;
+  std::vector<probe_rule> rules;  // index = probe; only probes with sites marked `inject` use theirs
   uint64_t goid_offset = 0;
   uint64_t stack_hi_offset = 8;
-  bool uprobe_multi = true;  // one link for all sites (kernel >= 6.6); else one perf-event uprobe per site
+  uint32_t ptr_size = 8;
+  bool uprobe_multi = true;  // one link per program for all its sites (kernel >= 6.6); else one perf-event uprobe per site
 };
 
 class ProbeSession {
  public:
   // open -> configure -> load: everything but the attach, which needs the tracee's pid.
+  // Programs no site uses are not loaded, so a kernel that refuses writes still loads a read-only run.
   static Result<ProbeSession> load(const SessionConfig& config);
   ProbeSession(ProbeSession&&) noexcept;
   ProbeSession& operator=(ProbeSession&&) = delete;
   ~ProbeSession();
 
   Result<void> attach(pid_t tgid);  // only this process's hits count (its threads included)
-  void drain();                     // moves what the ring buffer holds into events()
+  void drain();                     // moves what the ring buffer holds into events() and injections()
 
-  const std::vector<probe_event>& events() const { return *events_; }
+  const std::vector<probe_event>& events() const { return sink_->events; }
+  const std::vector<probe_injection>& injections() const { return sink_->injections; }
   uint64_t drops() const;
   uint64_t site_hits(uint32_t site) const;
   uint64_t probe_calls(uint32_t probe) const;
 
  private:
+  struct Sink {
+    std::vector<probe_event> events;
+    std::vector<probe_injection> injections;
+  };
   ProbeSession() = default;
   static int on_sample(void* ctx, void* data, size_t size);
 
@@ -57,7 +69,7 @@ class ProbeSession {
   std::vector<bpf_link*> links_;
   ring_buffer* ring_ = nullptr;
   // heap-held so the ring buffer's callback context survives a move of the session
-  std::unique_ptr<std::vector<probe_event>> events_ = std::make_unique<std::vector<probe_event>>();
+  std::unique_ptr<Sink> sink_ = std::make_unique<Sink>();
 };
 
 }  // namespace bpfault::kernel

@@ -10,15 +10,15 @@ namespace {
 using nlohmann::json;
 
 // The raw bits of one piece, or nullopt when it was not captured.
-std::optional<uint64_t> raw(const binary::Piece& p, const probe_event& e) {
+std::optional<uint64_t> raw(const binary::Piece& p, const Capture& c) {
   uint64_t v = 0;
   switch (p.loc.kind) {
     case binary::Loc::Kind::reg:
-      v = e.regs[static_cast<int>(p.loc.reg)];
+      v = c.regs[static_cast<int>(p.loc.reg)];
       break;
     case binary::Loc::Kind::stack:
-      if (p.loc.sp_offset < 0 || p.loc.sp_offset + p.size > PROBE_STACK_BYTES) return std::nullopt;
-      std::memcpy(&v, e.stack + p.loc.sp_offset, std::min<uint32_t>(p.size, 8));
+      if (p.loc.sp_offset < 0 || p.loc.sp_offset + std::min<uint32_t>(p.size, 8) > PROBE_STACK_BYTES) return std::nullopt;
+      std::memcpy(&v, c.stack + p.loc.sp_offset, std::min<uint32_t>(p.size, 8));
       break;
     default:
       return std::nullopt;
@@ -27,31 +27,79 @@ std::optional<uint64_t> raw(const binary::Piece& p, const probe_event& e) {
   return v;
 }
 
-json scalar(const binary::Piece& p, uint64_t v) {
-  switch (p.kind) {
+json scalar(binary::TypeKind kind, bool is_signed, uint32_t size, uint64_t v) {
+  switch (kind) {
     case binary::TypeKind::bool_: return v != 0;
     case binary::TypeKind::int_:
-      if (p.is_signed && p.size < 8 && (v >> (8 * p.size - 1)) & 1) v |= ~uint64_t{0} << (8 * p.size);
-      return p.is_signed ? json(static_cast<int64_t>(v)) : json(v);
+      if (is_signed && size < 8 && (v >> (8 * size - 1)) & 1) v |= ~uint64_t{0} << (8 * size);
+      return is_signed ? json(static_cast<int64_t>(v)) : json(v);
     case binary::TypeKind::uint_: return v;
     default: return fmt::format("{:#x}", v);
   }
 }
 
+std::string errno_text(int32_t err) {
+  switch (-err) {
+    case 14: return "EFAULT: the memory is read-only or unmapped (a string literal lives in the binary's read-only data)";
+    case 28: return "ENOSPC: the string is shorter than the bytes to write; nothing was written";
+    case 95: return "EOPNOTSUPP: the program serving this site may not write there";
+    default: return fmt::format("error {}", err);
+  }
+}
+
 }  // namespace
 
-json decode(const binary::Value& v, const probe_event& e, binary::Arch) {
-  if (v.pieces.size() == 1 && v.pieces[0].path.empty()) {
-    auto bits = raw(v.pieces[0], e);
-    return bits ? scalar(v.pieces[0], *bits) : json(nullptr);
-  }
+json decode(const binary::Piece& p, const Capture& c) {
+  auto bits = raw(p, c);
+  return bits ? scalar(p.kind, p.is_signed, p.size, *bits) : json(nullptr);
+}
+
+json decode(const binary::Value& v, const Capture& c) {
+  if (v.pieces.size() == 1 && v.pieces[0].path.empty()) return decode(v.pieces[0], c);
   json out = json::object();
-  for (const auto& p : v.pieces) {
-    auto bits = raw(p, e);
-    std::string key = p.path.empty() ? "value" : p.path.substr(1);
-    out[key] = bits ? scalar(p, *bits) : json(nullptr);
-  }
+  for (const auto& p : v.pieces) out[p.path.empty() ? "value" : p.path.substr(1)] = decode(p, c);
   return out;
+}
+
+json describe_injection(const PlannedProbe& pp, const probe_injection& inj, bool at_call) {
+  Capture before{inj.hit.regs, inj.hit.stack}, after{inj.regs_after, inj.stack_after};
+  json j = {{"step", inj.term}, {"returned", false}, {"writes", json::array()}};
+  if (at_call) {
+    j["before"] = json::object();
+    j["after"] = json::object();
+    for (const auto& v : pp.function->params) {
+      if (v.hidden) continue;
+      j["before"][v.name] = decode(v, before);
+      j["after"][v.name] = decode(v, after);
+    }
+  }
+  if (inj.term >= pp.steps.size()) return j;
+  const auto& writes = at_call ? pp.steps[inj.term].call : pp.steps[inj.term].ret;
+  for (size_t i = 0; i < writes.size() && i < inj.nwrites && i < PROBE_MAX_WRITES; ++i) {
+    const PlannedWrite& w = writes[i];
+    const probe_write_result& res = inj.writes[i];
+    json wj = {{"target", w.target}, {"error", res.err ? json(errno_text(res.err)) : json(nullptr)}};
+    if (w.write.kind == W_RETURN) {
+      j["returned"] = res.err == 0;
+    } else if (w.write.kind == W_THROUGH) {
+      uint64_t old = 0;
+      std::memcpy(&old, res.before, std::min<size_t>(w.write.len, 8));
+      if (w.write.src == SRC_BYTES) {
+        wj["before"] = std::string(reinterpret_cast<const char*>(res.before), w.write.len);
+        wj["after"] = res.err ? wj["before"] : json(std::string(reinterpret_cast<const char*>(w.write.bytes), w.write.len));
+      } else {
+        wj["before"] = scalar(binary::TypeKind::int_, true, w.write.len, old);
+        wj["after"] = res.err ? wj["before"] : scalar(binary::TypeKind::int_, true, w.write.len, w.write.value);
+      }
+    } else if (w.piece) {
+      binary::Piece p = *w.piece;  // where it is in this capture (results written at the call sit lower)
+      p.loc.sp_offset += w.sp_shift;
+      wj["before"] = decode(p, before);
+      wj["after"] = decode(p, after);
+    }
+    j["writes"].push_back(std::move(wj));
+  }
+  return j;
 }
 
 }  // namespace bpfault::run

@@ -103,22 +103,38 @@ Result<Plan> make_plan(const scenario::Scenario& s, std::shared_ptr<const binary
   }
 
   for (uint32_t i = 0; i < plan.probes.size(); ++i) {
-    const PlannedProbe& pp = plan.probes[i];
-    auto add = [&](uint64_t vaddr, uint8_t kind, bool record) -> Result<void> {
+    PlannedProbe& pp = plan.probes[i];
+    if (pp.probe->injects())
+      if (auto r = plan_injection(s, *bin, pp, plan.needs); !r) return tl::unexpected(r.error());
+    std::vector<PlannedWrite> call_writes, ret_writes;
+    for (const auto& st : pp.steps) {
+      call_writes.insert(call_writes.end(), st.call.begin(), st.call.end());
+      ret_writes.insert(ret_writes.end(), st.ret.begin(), st.ret.end());
+    }
+    auto add = [&](uint64_t vaddr, uint8_t kind, bool record, bool inject, kernel::Program program, int32_t sp_delta) -> Result<void> {
       auto off = bin->file_offset(vaddr);
       if (!off) return tl::unexpected(off.error());
       kernel::Site site{};
       site.config.probe = i;
       site.config.kind = kind;
       site.config.record = record;
+      site.config.inject = inject;
+      site.config.sp_delta = static_cast<uint8_t>(sp_delta);
+      site.config.vaddr = vaddr;
       site.file_offset = *off;
+      site.program = program;
       plan.sites.push_back(site);
       return {};
     };
-    if (auto r = add(pp.function->body, SITE_CALL, !pp.record_args.empty()); !r) return tl::unexpected(r.error());
-    if (!pp.record_results.empty())
-      for (uint64_t ret : pp.function->rets)
-        if (auto r = add(ret, SITE_RET, true); !r) return tl::unexpected(r.error());
+    const binary::Function& f = *pp.function;
+    if (f.body_sp_delta < 0 || f.body_sp_delta > 255)
+      return fail(ErrorKind::internal, f.name, fmt::format("unexpected SP delta {} at the probe point", f.body_sp_delta));
+    if (auto r = add(f.body, SITE_CALL, !pp.record_args.empty(), pp.probe->injects(), program_for(call_writes), f.body_sp_delta); !r)
+      return tl::unexpected(r.error());
+    if (!pp.record_results.empty() || !ret_writes.empty())
+      for (uint64_t ret : f.rets)
+        if (auto r = add(ret, SITE_RET, !pp.record_results.empty(), !ret_writes.empty(), program_for(ret_writes), 0); !r)
+          return tl::unexpected(r.error());
   }
   return plan;
 }

@@ -47,8 +47,9 @@ json to_json(const RunRecord& r) {
   for (const auto& p : r.probes) {
     json hits = json::array();
     for (const auto& h : p.hits)
-      hits.push_back({{"site", h.site}, {"call", h.call}, {"time_ns", h.time_ns}, {"tid", h.tid}, {"goid", h.goid}, {"values", h.values}});
-    j["probes"].push_back({{"function", p.function}, {"calls", p.calls}, {"returns", p.returns}, {"hits", hits}});
+      hits.push_back({{"site", h.site}, {"call", h.call}, {"time_ns", h.time_ns}, {"tid", h.tid}, {"goid", h.goid}, {"values", h.values},
+                      {"injection", h.injection}});
+    j["probes"].push_back({{"function", p.function}, {"calls", p.calls}, {"returns", p.returns}, {"injected", p.injected}, {"hits", hits}});
   }
   j["verdicts"] = json::array();
   for (const auto& v : r.verdicts)
@@ -77,9 +78,9 @@ Result<RunRecord> record_from_json(const json& j) {
     r.duration_ms = j.value("duration_ms", 0.0);
     r.drops = j.value("drops", uint64_t{0});
     for (const auto& p : j.at("probes")) {
-      ProbeRecord pr{p.at("function"), p.at("calls"), p.at("returns"), {}};
+      ProbeRecord pr{p.at("function"), p.at("calls"), p.at("returns"), p.value("injected", uint64_t{0}), {}};
       for (const auto& h : p.at("hits"))
-        pr.hits.push_back({h.at("site"), h.at("call"), h.at("time_ns"), h.at("tid"), h.at("goid"), h.at("values")});
+        pr.hits.push_back({h.at("site"), h.at("call"), h.at("time_ns"), h.at("tid"), h.at("goid"), h.at("values"), h.value("injection", json())});
       r.probes.push_back(std::move(pr));
     }
     for (const auto& v : j.at("verdicts"))

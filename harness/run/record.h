@@ -21,12 +21,16 @@ struct Hit {              // one recorded probe hit, decoded
   uint32_t tid = 0;
   int64_t goid = -1;      // goroutine id, -1 when unknown
   nlohmann::json values = nlohmann::json::object();  // recorded argument or result -> value
+  // null, or what an injection did at this hit: {"step": 0, "before": {arg: v}, "after": {arg: v},
+  // "writes": [{"target": "a1", "before": 100, "after": 2021, "error": null}], "returned": false}
+  nlohmann::json injection;
 };
 
 struct ProbeRecord {
   std::string function;
   uint64_t calls = 0;     // exact: counted after the stack-check prologue
   uint64_t returns = 0;   // hits of the RET sites
+  uint64_t injected = 0;  // calls a step fired on
   std::vector<Hit> hits;  // recorded hits, in order
 };
 

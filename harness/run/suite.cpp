@@ -94,6 +94,7 @@ int run_in_vm(std::vector<Entry>& entries, std::vector<RunRecord>& records, cons
     sent.push_back(i);
   }
   if (sent.empty()) return 0;
+  argv.push_back("--");  // the files: not more values of a repeated option
   for (size_t i : sent) argv.push_back(fs::absolute(entries[i].file).string());
 
   on_note(fmt::format("booting {} ({}) for {} scenario{}", kernel->name, kernel->release, sent.size(), sent.size() == 1 ? "" : "s"));

@@ -76,6 +76,13 @@ void check_semantics(const json& doc, const Scenario& s, const std::string& file
     if (!probed)
       add(ev.pointer + "/function", fmt::format("events of {} are expected, but no probe names it", ev.function),
           fmt::format("add {{\"function\": \"{}\"}} to \"probes\"", ev.function));
+    if ((ev.injected || !ev.args_before.empty() || !ev.args_after.empty()) && probed) {
+      bool injects = false;
+      for (const auto& p : s.probes) injects |= p.function == ev.function && p.injects();
+      if (!injects)
+        add(ev.pointer, fmt::format("injections into {} are expected, but its probe injects nothing", ev.function),
+            "add set_args, set_results, return, crash, delay_ms or term to the probe");
+    }
     if (ev.count && (ev.min_count || ev.max_count))
       add(ev.pointer, "\"count\" with \"min_count\"/\"max_count\"", "an exact count already bounds both sides: keep one");
     if (ev.min_count && ev.max_count && *ev.min_count > *ev.max_count)
@@ -97,6 +104,86 @@ void check_semantics(const json& doc, const Scenario& s, const std::string& file
       if (s.probes[i].function == s.probes[j].function)
         add(s.probes[i].pointer + "/function", fmt::format("{} is probed twice (also at {})", s.probes[i].function, s.probes[j].pointer),
             "merge the two probes into one");
+}
+
+std::map<std::string, Assigned> assignments(const json& v) {
+  std::map<std::string, Assigned> out;
+  for (auto it = v.begin(); it != v.end(); ++it) {
+    Assigned a;
+    if (it->is_object()) {
+      if (it->contains("len")) a.len = (*it)["len"].get<uint64_t>();
+      if (it->contains("bytes")) a.bytes = (*it)["bytes"].get<std::string>();
+    } else {
+      a.value = *it;
+    }
+    out[it.key()] = std::move(a);
+  }
+  return out;
+}
+
+// The probe's injection: "when" conditions, and either the structured actions (one step) or a
+// failpoint term (a chain of steps). Returns an error with an empty `what` when all is well.
+Error parse_injection(const json& p, Probe& probe, const std::string& file) {
+  auto error = [&](const std::string& ptr, std::string what, std::string hint) {
+    return Error{ErrorKind::bad_input, file + ":" + probe.pointer + ptr, std::move(what), std::move(hint), {}};
+  };
+  const json when = p.value("when", json::object());
+  if (when.contains("args"))
+    for (auto it = when["args"].begin(); it != when["args"].end(); ++it)
+      for (auto op = it->begin(); op != it->end(); ++op)
+        probe.conditions.push_back({it.key(), op.key(), *op, fmt::format("{}/when/args/{}/{}", probe.pointer, it.key(), op.key())});
+  probe.caller = when.value("caller", "");
+  if (when.contains("goroutine")) {
+    if (when["goroutine"].is_string()) probe.goroutine_first = true;
+    else probe.goroutine = when["goroutine"].get<int64_t>();
+  }
+  const char* actions[] = {"set_args", "set_results", "return", "crash", "delay_ms", "term"};
+  std::vector<std::string> given;
+  for (const char* a : actions)
+    if (p.contains(a)) given.push_back(a);
+  bool picks = when.contains("nth") || when.contains("every") || when.contains("times") || when.contains("probability");
+  if (given.empty()) {
+    if (p.contains("when")) return error("/when", "\"when\" without anything to inject", "add set_args, set_results, return, crash, delay_ms or term");
+    return {};
+  }
+  if (p.contains("term")) {
+    if (given.size() > 1) return error("/term", fmt::format("\"term\" with {}", given[0] == "term" ? given[1] : given[0]), "a term says everything it does: keep one form");
+    if (picks) return error("/when", "nth/every/times/probability with a \"term\"", "the term carries its own: 50%3*return(io.EOF) is 50 %, at most 3 times");
+    auto steps = parse_term(p["term"], file + ":" + probe.pointer + "/term");
+    if (!steps) return steps.error();
+    probe.steps = std::move(*steps);
+    return {};
+  }
+  bool writes = p.contains("set_args") || p.contains("set_results");
+  if (p.contains("return") && p.contains("set_args"))
+    return error("/set_args", "set_args with return: the body does not run, so the arguments do not matter", "keep one");
+  if ((p.contains("crash") || p.contains("delay_ms")) && (writes || p.contains("return") || (p.contains("crash") && p.contains("delay_ms"))))
+    return error("", fmt::format("{} together", fmt::join(given, " and ")), "one probe does one thing: use a term chain, or two scenarios");
+  Step step;
+  step.pointer = probe.pointer;
+  step.nth = when.value("nth", uint64_t{0});
+  step.every = when.value("every", uint64_t{0});
+  step.times = when.value("times", uint64_t{0});
+  step.probability = when.value("probability", 100.0);
+  if (p.contains("crash")) {
+    auto sig = signal_number(p["crash"].get<std::string>());
+    if (!sig) return error("/crash", fmt::format("unknown signal \"{}\"", p["crash"].get<std::string>()), "use a Linux signal name such as SIGKILL or SIGABRT");
+    step.action = Step::Action::signal;
+    step.signal = *sig;
+  } else if (p.contains("delay_ms")) {
+    step.action = Step::Action::pause;
+    step.pause_ms = p["delay_ms"].get<uint32_t>();
+  } else {
+    step.action = Step::Action::write;
+    if (p.contains("set_args")) step.set_args = assignments(p["set_args"]);
+    if (p.contains("set_results")) step.set_results = assignments(p["set_results"]);
+    if (p.contains("return")) {
+      step.early_return = true;
+      step.set_results = assignments(p["return"]);
+    }
+  }
+  probe.steps.push_back(std::move(step));
+  return {};
 }
 
 }  // namespace
@@ -146,8 +233,11 @@ Result<Scenario> parse(const std::string& text, const fs::path& file) {
   if (doc.contains("probes"))
     for (size_t i = 0; i < doc["probes"].size(); ++i) {
       const json& p = doc["probes"][i];
-      Probe probe{p["function"], {}, fmt::format("/probes/{}", i)};
+      Probe probe;
+      probe.function = p["function"];
+      probe.pointer = fmt::format("/probes/{}", i);
       if (p.contains("record")) probe.record = p["record"].get<std::vector<std::string>>();
+      if (auto err = parse_injection(p, probe, where); !err.what.empty()) errors.push_back(std::move(err));
       s.probes.push_back(std::move(probe));
     }
   if (doc.contains("expect")) {
@@ -167,6 +257,9 @@ Result<Scenario> parse(const std::string& text, const fs::path& file) {
         if (v.contains("max_count")) ev.max_count = v["max_count"].get<uint64_t>();
         if (v.contains("args")) ev.args = v["args"].get<std::map<std::string, json>>();
         if (v.contains("results")) ev.results = v["results"].get<std::map<std::string, json>>();
+        if (v.contains("injected")) ev.injected = v["injected"].get<uint64_t>();
+        if (v.contains("args_before")) ev.args_before = v["args_before"].get<std::map<std::string, json>>();
+        if (v.contains("args_after")) ev.args_after = v["args_after"].get<std::map<std::string, json>>();
         s.expect.events.push_back(std::move(ev));
       }
   }

@@ -30,10 +30,47 @@ struct Target {
   bool stripped = false;
 };
 
+// A value a scenario writes: an integer, true/false, nil, a package-level variable's name
+// ("io.EOF", "main.config"), a new length ({"len": 3}) or bytes ({"bytes": "HI"}).
+struct Assigned {
+  nlohmann::json value;  // the scalar, the variable name, or null
+  std::optional<uint64_t> len;
+  std::optional<std::string> bytes;
+};
+
+// One step of a probe's injection: what it does, and which matching calls it takes.
+struct Step {
+  enum class Action { off, write, signal, pause };
+  Action action = Action::off;
+  std::map<std::string, Assigned> set_args;     // at the call
+  std::map<std::string, Assigned> set_results;  // at the return of the same call
+  bool early_return = false;                    // return at once; set_results are the results
+  int signal = 0;
+  uint32_t pause_ms = 0;
+  uint64_t nth = 0, every = 0, times = 0;       // 0: unset
+  double probability = 100;                     // percent
+  std::string pointer;                          // "/probes/0" or "/probes/0/term"
+};
+
+// A condition on an argument: {"name": {"prefix": "/etc/"}}.
+struct Predicate {
+  std::string arg;
+  std::string op;  // eq ne lt le gt ge prefix equals
+  nlohmann::json value;
+  std::string pointer;
+};
+
 struct Probe {
   std::string function;
   std::vector<std::string> record;   // argument and result names
   std::string pointer;               // "/probes/0": where it is in the file, for errors
+  std::vector<Predicate> conditions; // when.args
+  std::string caller;                // when.caller
+  bool goroutine_first = false;      // when.goroutine = "first"
+  std::optional<int64_t> goroutine;  // when.goroutine = id
+  std::vector<Step> steps;           // empty: the probe only observes
+
+  bool injects() const { return !steps.empty(); }
 };
 
 struct TextExpect {                  // stdout or stderr
@@ -47,6 +84,8 @@ struct TextExpect {                  // stdout or stderr
 struct EventExpect {
   std::string function;
   std::optional<uint64_t> count, min_count, max_count;
+  std::optional<uint64_t> injected;               // exact number of injections
+  std::map<std::string, nlohmann::json> args_before, args_after;  // on every injected call
   std::map<std::string, nlohmann::json> args;     // every recorded call must carry these values
   std::map<std::string, nlohmann::json> results;  // every recorded return must carry these
   std::string pointer;
@@ -79,6 +118,11 @@ Result<std::vector<std::filesystem::path>> expand(const std::vector<std::string>
 // "SIGKILL" -> 9; nullopt for an unknown name.
 std::optional<int> signal_number(std::string_view name);
 std::string signal_name(int sig);
+
+// failpoint's term grammar: `[P%][N*]action` chained with `->`; actions off, return(v, ...),
+// sleep(ms), delay(ms), panic (SIGABRT), crash(SIGNAL), kill (SIGKILL). Return values are
+// positional; the caller maps them to the function's results.
+Result<std::vector<Step>> parse_term(const std::string& term, const std::string& where);
 
 // The schema, as shipped (the text of scenario-v1.schema.json).
 const std::string& schema_text();
