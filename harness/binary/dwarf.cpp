@@ -243,7 +243,8 @@ class LineProgram {
           const uint64_t n = c.uleb(), at = c.at, sub = c.u(1);
           if (sub == DW_LNE_end_sequence) row(), addr = 0;
           else if (sub == DW_LNE_set_address) addr = c.u(addr_size);
-          c.at = at + n;
+          c.at = at;
+          c.skip(n);
           break;
         }
         case DW_LNS_copy: row(); break;
@@ -268,6 +269,10 @@ class LineProgram {
       ok &= v.has_value();
       at += n;
       return v.value_or(0);
+    }
+    void skip(uint64_t n) {
+      if (n > b.size() - std::min<uint64_t>(at, b.size())) ok = false;
+      else at += n;
     }
     uint64_t uleb() {
       uint64_t v = 0;
@@ -306,6 +311,7 @@ class LineProgram {
       std::vector<std::pair<uint64_t, uint64_t>> format(c.u(1));
       for (auto& [content, form] : format) content = c.uleb(), form = c.uleb();
       const uint64_t count = c.uleb();
+      if (format.empty()) return;  // entries of nothing: a count alone could spin for ever
       for (uint64_t i = 0; i < count && c.ok; ++i) {
         std::string name;
         for (auto [content, form] : format) {
@@ -319,8 +325,8 @@ class LineProgram {
             case DW_FORM_data2: c.u(2); break;
             case DW_FORM_data4: c.u(4); break;
             case DW_FORM_data8: c.u(8); break;
-            case DW_FORM_data16: c.at += 16; break;
-            case DW_FORM_block: c.at += c.uleb(); break;
+            case DW_FORM_data16: c.skip(16); break;
+            case DW_FORM_block: c.skip(c.uleb()); break;
             default: c.ok = false;  // a form Go does not write: keep the names read so far
           }
           if (content == DW_LNCT_path) name = base_name(v);
