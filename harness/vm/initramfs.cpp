@@ -111,15 +111,6 @@ std::string interpreter(std::string_view elf) {
   return "";
 }
 
-// process::run() spawns unheld, and Child::release() then writes its go byte into a pipe the
-// child may already have closed by exec'ing: SIGPIPE. Held children read that byte first.
-Result<process::Outcome> run_tool(const process::Command& cmd) {
-  auto child = process::Child::spawn(cmd, true);
-  if (!child) return tl::unexpected(child.error());
-  if (auto r = child->release(); !r) return tl::unexpected(r.error());
-  return child->wait();
-}
-
 struct Library {
   std::string name;  // as the executable asks for it (its soname)
   fs::path host;
@@ -127,7 +118,7 @@ struct Library {
 
 // The shared libraries a dynamic executable loads, as ld.so resolves them on this host.
 Result<std::vector<Library>> libraries(const fs::path& exe) {
-  auto r = run_tool({.argv = {"ldd", exe.string()}});
+  auto r = process::run({.argv = {"ldd", exe.string()}});
   if (!r) return tl::unexpected(r.error());
   if (!r->ok())
     return fail(ErrorKind::environment, exe.string(), fmt::format("ldd failed ({}): {}", r->describe(), r->err),
@@ -170,7 +161,7 @@ Result<fs::path> find_busybox() {
 std::string without_debug_info(const fs::path& exe, std::string_view contents) {
   fs::path tmp = base_cache() / fmt::format("strip-{}.tmp", getpid());
   std::string out(contents);
-  auto r = run_tool({.argv = {"strip", "--strip-debug", "-o", tmp.string(), exe.string()}});
+  auto r = process::run({.argv = {"strip", "--strip-debug", "-o", tmp.string(), exe.string()}});
   if (r && r->ok())
     if (auto stripped = MappedFile::open(tmp)) out = stripped->data();
   std::error_code ec;
@@ -220,7 +211,7 @@ std::string base_key(const BaseInputs& in) {
 }
 
 Result<std::string> build_base(const BaseInputs& in) {
-  auto list = run_tool({.argv = {in.busybox_path.string(), "--list"}});
+  auto list = process::run({.argv = {in.busybox_path.string(), "--list"}});
   if (!list || !list->ok())
     return fail(ErrorKind::environment, in.busybox_path.string(), "`busybox --list` failed", "install busybox-static (ci/setup --vm)");
   CpioWriter w;

@@ -150,9 +150,8 @@ Result<Outcome> boot_once(const fs::path& qemu, const Kernel& kernel, const Init
     if (on_line) on_line(line);
   };
 
-  auto child = process::Child::spawn(cmd, true);  // held, then released: see run_tool()
+  auto child = process::Child::spawn(cmd, false);
   if (!child) return tl::unexpected(child.error());
-  if (auto r = child->release(); !r) return tl::unexpected(r.error());
   process::Outcome q = child->wait(
       [&] {
         console.drain(on_console);
