@@ -62,10 +62,10 @@ COUNTER_MAP(pinned_goid, PROBE_MAX_PROBES);
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 16384);
+	__uint(max_entries, 65536); /* calls in flight: goroutines x recursion depth */
 	__type(key, struct probe_call_key);
 	__type(value, struct probe_call_state);
-} pending SEC(".maps");
+} in_flight SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -334,17 +334,63 @@ static __always_inline __s64 read_goid(struct pt_regs *ctx, __u64 *stack_hi)
 }
 
 static __always_inline void fill_hit(struct probe_event *e, const __u64 regs[NREGS], __u64 sp, __u32 site_id,
-				     __s64 goid, __u64 stack_hi, __u64 call)
+				     __s64 goid, __u64 stack_hi, __u64 call, __u64 now, __u64 entry_sp, __u64 duration)
 {
 	e->type = EV_HIT;
 	e->site = site_id;
-	e->time_ns = bpf_ktime_get_ns();
+	e->time_ns = now;
+	e->ret_addr = 0;
+	bpf_probe_read_user(&e->ret_addr, ptr_size == 4 ? 4 : 8, (void *)entry_sp);
+	e->duration_ns = duration;
 	e->tid = (__u32)bpf_get_current_pid_tgid();
 	e->goid = goid;
 	e->sp = sp;
 	e->stack_hi = stack_hi;
 	e->call = call;
 	capture(regs, sp, e->regs, e->stack);
+}
+
+/* A hit with the user stack and memory captures. */
+static __always_inline int record_ext(struct pt_regs *ctx, const struct probe_site *site, const __u64 regs[NREGS], __u64 sp,
+				      __u32 site_id, __s64 goid, __u64 stack_hi, __u64 call, __u64 now, __u64 entry_sp,
+				      __u64 duration)
+{
+	struct probe_event_ext *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+
+	if (!e) {
+		__sync_fetch_and_add(&drops, 1);
+		return 0;
+	}
+	fill_hit(&e->hit, regs, sp, site_id, goid, stack_hi, call, now, entry_sp, duration);
+	e->hit.type = EV_HIT_EXT;
+	e->nframes = 0;
+	if (site->stack) {
+		long n = bpf_get_stack(ctx, e->frames, sizeof(e->frames), BPF_F_USER_STACK);
+
+		e->nframes = n < 0 ? n : n / sizeof(__u64);
+	}
+	for (int i = 0; i < PROBE_MAX_CAPTURES; i++) {
+		const struct probe_capture *c = &site->captures[i];
+		__u64 n = c->max;
+
+		e->captured[i] = 0;
+		if (i >= site->ncaptures)
+			continue;
+		if (c->len.kind != LOC_NONE) {
+			__u64 count = load(regs, sp, &c->len);
+
+			if (count * c->elem < n)
+				n = count * c->elem;
+		}
+		if (n == 0 || n > PROBE_CAPTURE_BYTES)
+			continue;
+		/* 1..64, provably, for the verifier */
+		n = ((n - 1) & (PROBE_CAPTURE_BYTES - 1)) + 1;
+		if (!bpf_probe_read_user(e->capture[i], n, (void *)load(regs, sp, &c->ptr)))
+			e->captured[i] = n;
+	}
+	bpf_ringbuf_submit(e, submit_flags);
+	return 0;
 }
 
 static __always_inline int handle(struct pt_regs *ctx, const int can_regs, const int can_mem)
@@ -366,7 +412,7 @@ static __always_inline int handle(struct pt_regs *ctx, const int can_regs, const
 
 	if (calls)
 		call = site->kind == SITE_CALL ? __sync_fetch_and_add(calls, 1) + 1 : *calls;
-	if (!site->record && !site->inject)
+	if (!site->record && !site->inject && !site->latency)
 		return 0;
 
 	__u64 regs[NREGS];
@@ -382,34 +428,50 @@ static __always_inline int handle(struct pt_regs *ctx, const int can_regs, const
 	int t = -1;
 	struct probe_call_key key = { goid >= 0 ? goid : (__s64)(__u32)bpf_get_current_pid_tgid(),
 				      stack_hi ? stack_hi - entry_sp : entry_sp };
+	__u64 now = bpf_ktime_get_ns(), duration = 0;
 
-	if (rule && site->kind == SITE_CALL && matches(regs, sp, probe, rule, goid, bias, entry_sp)) {
-		__u64 *m = counter(&probe_matches, probe);
+	if (site->kind == SITE_CALL) {
+		if (rule && matches(regs, sp, probe, rule, goid, bias, entry_sp)) {
+			__u64 *m = counter(&probe_matches, probe);
 
-		if (m)
-			t = decide(probe, rule, __sync_fetch_and_add(m, 1) + 1);
-	} else if (rule && site->kind == SITE_RET) {
-		struct probe_call_state *st = bpf_map_lookup_elem(&pending, &key);
+			if (m)
+				t = decide(probe, rule, __sync_fetch_and_add(m, 1) + 1);
+		}
+		if (t >= 0 && rule)
+			term = &rule->terms[t & (PROBE_MAX_TERMS - 1)]; /* the mask bounds the index for the verifier */
+		int ret_writes = term && term->action == ACT_WRITE && term->nret;
+
+		/* a RET will need this call: to write its results, or to time it */
+		if ((site->latency || ret_writes) && !(term && term->early_return)) {
+			struct probe_call_state st = { probe, ret_writes ? t : -1, call, now };
+
+			bpf_map_update_elem(&in_flight, &key, &st, BPF_ANY);
+		}
+	} else if (site->latency || site->inject) {
+		struct probe_call_state *st = bpf_map_lookup_elem(&in_flight, &key);
 
 		if (st) {
-			t = st->term;
+			duration = now - st->start_ns;
 			call = st->call;
-			bpf_map_delete_elem(&pending, &key);
+			if (site->inject && st->term >= 0 && rule)
+				term = &rule->terms[st->term & (PROBE_MAX_TERMS - 1)];
+			t = st->term;
+			bpf_map_delete_elem(&in_flight, &key);
 		}
 	}
-	if (t >= 0 && rule)
-		term = &rule->terms[t & (PROBE_MAX_TERMS - 1)]; /* the mask bounds the index for the verifier */
 
 	if (!term) {
 		if (!site->record)
 			return 0;
+		if (site->stack || site->ncaptures)
+			return record_ext(ctx, site, regs, sp, site_id, goid, stack_hi, call, now, entry_sp, duration);
 		struct probe_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 
 		if (!e) {
 			__sync_fetch_and_add(&drops, 1);
 			return 0;
 		}
-		fill_hit(e, regs, sp, site_id, goid, stack_hi, call);
+		fill_hit(e, regs, sp, site_id, goid, stack_hi, call, now, entry_sp, duration);
 		bpf_ringbuf_submit(e, submit_flags);
 		return 0;
 	}
@@ -419,7 +481,7 @@ static __always_inline int handle(struct pt_regs *ctx, const int can_regs, const
 
 	if (!inj)
 		return 0;
-	fill_hit(&inj->hit, regs, sp, site_id, goid, stack_hi, call);
+	fill_hit(&inj->hit, regs, sp, site_id, goid, stack_hi, call, now, entry_sp, duration);
 	inj->hit.type = EV_INJECTION;
 	inj->term = t;
 	inj->nwrites = 0;
@@ -432,11 +494,6 @@ static __always_inline int handle(struct pt_regs *ctx, const int can_regs, const
 		} else if (term->action == ACT_WRITE) {
 			inj->nwrites = term->ncall;
 			apply(ctx, regs, sp, term->call, term->ncall, bias, entry_sp, inj->writes, can_regs, can_mem);
-			if (term->nret) {
-				struct probe_call_state st = { probe, t, call };
-
-				bpf_map_update_elem(&pending, &key, &st, BPF_ANY);
-			}
 		}
 	} else {
 		inj->nwrites = term->nret;

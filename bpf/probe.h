@@ -14,20 +14,13 @@
 #define PROBE_MAX_WRITES 8    /* writes of one step, at the call and at the returns each */
 #define PROBE_MAX_PREDS 4     /* conditions on argument values */
 #define PROBE_BYTES 32        /* bytes a write or a predicate carries (string contents) */
+#define PROBE_MAX_CAPTURES 4  /* memory captures of a recording site (string bytes, slice elements) */
+#define PROBE_CAPTURE_BYTES 64
+#define PROBE_MAX_FRAMES 32   /* user stack frames of a recording site */
 
 enum probe_site_kind {
 	SITE_CALL = 0, /* first instruction after the stack-check prologue: once per call */
 	SITE_RET = 1,  /* a RET instruction of the function */
-};
-
-/* One attach point; the attach cookie is its index in the `sites` map. */
-struct probe_site {
-	__u32 probe;  /* index of the scenario's probe (its function) */
-	__u8 kind;    /* enum probe_site_kind */
-	__u8 record;  /* emit a probe_event at this site */
-	__u8 inject;  /* the probe has a rule: evaluate it here */
-	__u8 sp_delta; /* SP at the site = SP at the entry - sp_delta (a `push rbp` before the site) */
-	__u64 vaddr;  /* the site's link-time address: the load bias of a PIE is ip - vaddr */
 };
 
 enum probe_loc_kind {
@@ -43,6 +36,30 @@ struct probe_loc {
 	__u8 size; /* bytes, 1..8 */
 	__u8 pad;
 	__s32 sp_offset; /* LOC_STACK */
+};
+
+/* Memory behind a pointer a recording site copies: a string's bytes, a slice's first elements. */
+struct probe_capture {
+	struct probe_loc ptr; /* where the pointer is */
+	struct probe_loc len; /* where the element count is (LOC_NONE: copy `max` bytes) */
+	__u16 elem;           /* bytes per element */
+	__u16 max;            /* bytes to copy at most (<= PROBE_CAPTURE_BYTES) */
+	__u32 pad;
+};
+
+/* One attach point; the attach cookie is its index in the `sites` map. */
+struct probe_site {
+	__u32 probe;     /* index of the scenario's probe (its function) */
+	__u8 kind;       /* enum probe_site_kind */
+	__u8 record;     /* emit a probe_event at this site */
+	__u8 inject;     /* the probe has a rule: evaluate it here */
+	__u8 sp_delta;   /* SP at the site = SP at the entry - sp_delta (a `push rbp` before the site) */
+	__u8 latency;    /* time calls: the start at the call site, the duration at every RET */
+	__u8 stack;      /* record the user stack (frame-pointer walk): a probe_event_ext */
+	__u8 ncaptures;  /* memory captures: a probe_event_ext */
+	__u8 pad[5];
+	__u64 vaddr;     /* the site's link-time address: the load bias of a PIE is ip - vaddr */
+	struct probe_capture captures[PROBE_MAX_CAPTURES];
 };
 
 enum probe_write_kind {
@@ -106,7 +123,8 @@ struct probe_term {
 	__u8 ncall;        /* writes at the call site */
 	__u8 nret;         /* writes at every RET of the same call */
 	__u32 pause_ms;
-	__u32 pad;
+	__u8 early_return; /* the call writes end with W_RETURN: no RET of this call will run */
+	__u8 pad[3];
 	struct probe_write call[PROBE_MAX_WRITES];
 	struct probe_write ret[PROBE_MAX_WRITES];
 };
@@ -129,6 +147,7 @@ struct probe_rule {
 enum probe_event_type {
 	EV_HIT = 1,       /* struct probe_event */
 	EV_INJECTION = 2, /* struct probe_injection */
+	EV_HIT_EXT = 3,   /* struct probe_event_ext */
 };
 
 /* One hit of a recording site. Register and stack values are as the probe found them. */
@@ -142,8 +161,20 @@ struct probe_event {
 	__u64 sp;
 	__u64 stack_hi; /* g.stack.hi: stack_hi - sp survives stack copying */
 	__u64 call;     /* the probe's call number (1 = first call) this hit belongs to */
+	__u64 ret_addr; /* the return address at the entry SP: the caller, also where no frame is set up */
+	__u64 duration_ns; /* at a RET of a timed call: since its call site; 0 otherwise */
 	__u64 regs[PROBE_INT_REGS];
 	__u8 stack[PROBE_STACK_BYTES];
+};
+
+/* A hit with what does not fit a plain one: the user stack and memory captures. */
+struct probe_event_ext {
+	struct probe_event hit;
+	__s32 nframes; /* frames of the kernel's frame-pointer walk, or a negative errno */
+	__u32 pad;
+	__u64 frames[PROBE_MAX_FRAMES];
+	__u32 captured[PROBE_MAX_CAPTURES]; /* bytes copied into capture[i] */
+	__u8 capture[PROBE_MAX_CAPTURES][PROBE_CAPTURE_BYTES];
 };
 
 struct probe_write_result {
@@ -162,7 +193,8 @@ struct probe_injection {
 	struct probe_write_result writes[PROBE_MAX_WRITES];
 };
 
-/* pending returns: a call whose step writes results, keyed by its goroutine and depth */
+/* calls in flight that a RET needs to know about (a step writing results, a timed call),
+ * keyed by goroutine and depth */
 struct probe_call_key {
 	__s64 who;    /* goid, or the thread id when goroutines are unknown */
 	__u64 depth;  /* g.stack.hi - entry sp: equal at the call site and at the RET */
@@ -170,8 +202,9 @@ struct probe_call_key {
 
 struct probe_call_state {
 	__u32 probe;
-	__u32 term;
+	__s32 term;  /* the step whose result writes the RET applies; -1: none */
 	__u64 call;
+	__u64 start_ns;
 };
 
 #endif

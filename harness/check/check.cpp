@@ -132,6 +132,40 @@ void evaluate(const scenario::Scenario& s, run::RunRecord& r) {
     if (ev.injected)
       out.push_back({fmt::format("events {} injected", ev.function), p->injected == *ev.injected, std::to_string(*ev.injected),
                      std::to_string(p->injected), ev.pointer + "/injected"});
+    if (!ev.stack.empty()) {
+      run::Verdict v{fmt::format("events {} stack", ev.function), true, fmt::format("{} ...", fmt::join(ev.stack, " <- ")), "", ev.pointer + "/stack"};
+      size_t seen = 0;
+      for (const auto& h : p->hits) {
+        if (h.stack.is_null()) continue;
+        ++seen;
+        std::vector<std::string> got;
+        for (const auto& f : h.stack) got.push_back(f.value("function", "?"));
+        bool ok = got.size() >= ev.stack.size() && std::equal(ev.stack.begin(), ev.stack.end(), got.begin());
+        if (!ok) {
+          v.passed = false;
+          v.actual = fmt::format("{} at call {}", fmt::join(got, " <- "), h.call);
+          break;
+        }
+      }
+      if (!seen) v.passed = false, v.actual = "no stack recorded";
+      out.push_back(std::move(v));
+    }
+    for (const auto& [key, limit] : ev.latency) {
+      run::Verdict v{fmt::format("events {} latency {}", ev.function, key), false, "", "", ev.pointer + "/latency/" + key};
+      if (!p->latency || !p->latency->count) {
+        v.expected = fmt::format("{} {}", key, limit);
+        v.actual = "no timed call returned";
+      } else {
+        const auto& l = *p->latency;
+        double got = key == "p50_max_us" ? l.p50_us : key == "p90_max_us" ? l.p90_us : key == "p99_max_us" ? l.p99_us
+                   : key == "max_us" ? l.max_us : l.min_us;
+        bool at_least = key == "min_us";
+        v.passed = at_least ? got >= limit : got <= limit;
+        v.expected = fmt::format("{} {} µs", at_least ? ">=" : "<=", limit);
+        v.actual = fmt::format("{:.1f} µs over {} calls", got, l.count);
+      }
+      out.push_back(std::move(v));
+    }
     check_injected(ev, *p, "before", ev.args_before, out);
     check_injected(ev, *p, "after", ev.args_after, out);
     check_values(ev, *p, "call", ev.args, out);

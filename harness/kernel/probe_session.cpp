@@ -13,9 +13,11 @@
 
 namespace bpfault::kernel {
 
-static_assert(sizeof(probe_site) == 16, "bpf/probe.h: probe_site layout changed");
+static_assert(sizeof(probe_capture) == 24 && sizeof(probe_site) == 24 + 24 * PROBE_MAX_CAPTURES, "bpf/probe.h: probe_site layout changed");
 static_assert(sizeof(probe_loc) == 8 && sizeof(probe_write) == 64 && sizeof(probe_pred) == 64, "bpf/probe.h layout changed");
-static_assert(sizeof(probe_event) == 56 + 8 * PROBE_INT_REGS + PROBE_STACK_BYTES, "bpf/probe.h: probe_event layout changed");
+static_assert(sizeof(probe_event) == 72 + 8 * PROBE_INT_REGS + PROBE_STACK_BYTES, "bpf/probe.h: probe_event layout changed");
+static_assert(sizeof(probe_event_ext) == sizeof(probe_event) + 8 + 8 * PROBE_MAX_FRAMES + (4 + PROBE_CAPTURE_BYTES) * PROBE_MAX_CAPTURES,
+              "bpf/probe.h: probe_event_ext layout changed");
 static_assert(sizeof(probe_injection) == sizeof(probe_event) + 8 + 8 * PROBE_INT_REGS + PROBE_STACK_BYTES + 40 * PROBE_MAX_WRITES,
               "bpf/probe.h: probe_injection layout changed");
 
@@ -166,12 +168,18 @@ Result<void> ProbeSession::attach(pid_t tgid) {
 int ProbeSession::on_sample(void* ctx, void* data, size_t size) {
   auto* sink = static_cast<Sink*>(ctx);
   uint32_t type = size >= sizeof(uint32_t) ? *static_cast<uint32_t*>(data) : 0;
-  if (type == EV_HIT && size >= sizeof(probe_event)) sink->events.push_back(*static_cast<probe_event*>(data));
+  if (type == EV_HIT && size >= sizeof(probe_event)) sink->hits.push_back(*static_cast<probe_event*>(data));
+  if (type == EV_HIT_EXT && size >= sizeof(probe_event_ext)) sink->hits_ext.push_back(*static_cast<probe_event_ext*>(data));
   if (type == EV_INJECTION && size >= sizeof(probe_injection)) sink->injections.push_back(*static_cast<probe_injection*>(data));
   return 0;
 }
 
-void ProbeSession::drain() { ring_buffer__consume(ring_); }
+ProbeSession::Events ProbeSession::drain() {
+  ring_buffer__consume(ring_);
+  Events out = std::move(*sink_);
+  *sink_ = Events{};
+  return out;
+}
 uint64_t ProbeSession::drops() const { return skel_->bss->drops; }
 uint64_t ProbeSession::site_hits(uint32_t site) const { return read_array(bpf_map__fd(skel_->maps.site_hits), site); }
 uint64_t ProbeSession::probe_calls(uint32_t probe) const { return read_array(bpf_map__fd(skel_->maps.probe_calls), probe); }

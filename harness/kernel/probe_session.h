@@ -1,6 +1,5 @@
 // The BPF side of one run: bpf/probe.bpf.c opened, configured, loaded and attached to the
-// sites of one binary, filtered to one tracee, with its ring buffer drained into events() and
-// injections(). Move-only; the destructor detaches every link and frees every map (the kernel
+// sites of one binary, filtered to one tracee, with its ring buffer drained on demand. Move-only; the destructor detaches every link and frees every map (the kernel
 // would too, when bpfault exits: links are file descriptors).
 #pragma once
 
@@ -48,19 +47,21 @@ class ProbeSession {
   ~ProbeSession();
 
   Result<void> attach(pid_t tgid);  // only this process's hits count (its threads included)
-  void drain();                     // moves what the ring buffer holds into events() and injections()
 
-  const std::vector<probe_event>& events() const { return sink_->events; }
-  const std::vector<probe_injection>& injections() const { return sink_->injections; }
+  // What the probes emitted since the last drain, by record type.
+  struct Events {
+    std::vector<probe_event> hits;
+    std::vector<probe_event_ext> hits_ext;  // with stacks, memory captures
+    std::vector<probe_injection> injections;
+  };
+  Events drain();
+
   uint64_t drops() const;
   uint64_t site_hits(uint32_t site) const;
   uint64_t probe_calls(uint32_t probe) const;
 
  private:
-  struct Sink {
-    std::vector<probe_event> events;
-    std::vector<probe_injection> injections;
-  };
+  using Sink = Events;
   ProbeSession() = default;
   static int on_sample(void* ctx, void* data, size_t size);
 

@@ -48,6 +48,10 @@ void Console::scenario_end(const run::RunRecord& r) {
   const char* yellow = color_ ? "\033[33m" : "";
   const char* reset = color_ ? "\033[0m" : "";
   std::string where = r.where == "vm" ? fmt::format(", vm {}", r.kernel) : "";
+  for (const auto& p : r.probes)
+    if (p.latency && p.latency->count)
+      fmt::print(out_, "  {} latency, µs: {} calls, p50 {:.1f}, p90 {:.1f}, p99 {:.1f}, max {:.1f}\n{}", p.function, p.latency->count,
+                 p.latency->p50_us, p.latency->p90_us, p.latency->p99_us, p.latency->max_us, histogram(*p.latency, "  "));
   switch (r.status) {
     case run::Status::passed:
       if (verbose_)

@@ -39,6 +39,9 @@ class Console {
   std::string open_;  // the scenario whose [ RUN ] line is printed
 };
 
+// A latency histogram (µs) in bpftrace's log2 hist() layout, each line prefixed by `indent`.
+std::string histogram(const run::Latency& latency, const std::string& indent = "");
+
 Result<void> write_json(const std::filesystem::path& file, const std::vector<run::RunRecord>& records, double wall_ms);
 Result<void> write_junit(const std::filesystem::path& file, const std::vector<run::RunRecord>& records, double wall_ms);
 

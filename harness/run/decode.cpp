@@ -29,6 +29,17 @@ std::optional<uint64_t> raw(const binary::Piece& p, const Capture& c) {
 
 json scalar(binary::TypeKind kind, bool is_signed, uint32_t size, uint64_t v) {
   switch (kind) {
+    case binary::TypeKind::float_: {  // only ever read from memory: XMM registers are out of reach
+      if (size == 4) {
+        float f;
+        uint32_t b = static_cast<uint32_t>(v);
+        std::memcpy(&f, &b, 4);
+        return f;
+      }
+      double d;
+      std::memcpy(&d, &v, 8);
+      return d;
+    }
     case binary::TypeKind::bool_: return v != 0;
     case binary::TypeKind::int_:
       if (is_signed && size < 8 && (v >> (8 * size - 1)) & 1) v |= ~uint64_t{0} << (8 * size);
@@ -54,10 +65,27 @@ json decode(const binary::Piece& p, const Capture& c) {
   return bits ? scalar(p.kind, p.is_signed, p.size, *bits) : json(nullptr);
 }
 
-json decode(const binary::Value& v, const Capture& c) {
+json decode(const binary::Value& v, const Capture& c, const Memory* memory) {
   if (v.pieces.size() == 1 && v.pieces[0].path.empty()) return decode(v.pieces[0], c);
   json out = json::object();
   for (const auto& p : v.pieces) out[p.path.empty() ? "value" : p.path.substr(1)] = decode(p, c);
+  if (!memory || !v.type || !out.contains("len") || !out["len"].is_number()) return out;
+  const uint64_t len = out["len"].get<uint64_t>();
+  if (v.type->kind == binary::TypeKind::string) {
+    std::string text(reinterpret_cast<const char*>(memory->data), std::min<uint64_t>(memory->size, len));
+    if (text.size() == len) return text;
+    return json{{"text", text}, {"len", len}};
+  }
+  if (v.type->kind == binary::TypeKind::slice && v.type->elem) {
+    const binary::Type& e = *v.type->elem;
+    json first = json::array();
+    for (uint64_t off = 0; e.size && e.size <= 8 && off + e.size <= memory->size; off += e.size) {
+      uint64_t bits = 0;
+      std::memcpy(&bits, memory->data + off, e.size);
+      first.push_back(scalar(e.kind, e.is_signed, static_cast<uint32_t>(e.size), bits));
+    }
+    return json{{"len", len}, {"cap", out.value("cap", json())}, {"first", first}};
+  }
   return out;
 }
 

@@ -15,9 +15,15 @@ struct Capture {  // the registers and stack window of one moment at a probe
   const __u8* stack;     // PROBE_STACK_BYTES from SP
 };
 
-// An integer, bool or pointer as its JSON value (pointers as "0x..." strings); strings,
-// slices and interfaces as objects of their words ({"ptr": "0x..", "len": 13}); structs by field.
-nlohmann::json decode(const binary::Value& v, const Capture& c);
+struct Memory {  // what a recording site copied from behind a value's pointer
+  const __u8* data;
+  uint32_t size;
+};
+
+// An integer, bool or pointer as its JSON value (pointers as "0x..." strings); a string as its
+// text when its bytes were copied whole ({"text": first bytes, "len": n} when cut), else its
+// words; a slice as {"len", "cap", "first": [elements]}; interfaces by word; structs by field.
+nlohmann::json decode(const binary::Value& v, const Capture& c, const Memory* memory = nullptr);
 nlohmann::json decode(const binary::Piece& p, const Capture& c);
 
 // What an injection did, for the record: the step, all arguments before and after, and each write.

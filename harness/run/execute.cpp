@@ -10,7 +10,7 @@
 #include "check/check.h"
 #include "kernel/caps.h"
 #include "process/child.h"
-#include "run/decode.h"
+#include "run/collect.h"
 #include "run/plan.h"
 
 namespace bpfault::run {
@@ -22,75 +22,6 @@ std::string kernel_release() {
   utsname u{};
   uname(&u);
   return u.release;
-}
-
-// Delay injection: the probe stopped the tracee (SIGSTOP); it resumes `pause_ms` after the
-// harness saw the injection, so the pause is at least what the scenario asked for.
-class Pauses {
- public:
-  Pauses(const Plan& plan, const kernel::ProbeSession& session, pid_t pid) : plan_(plan), session_(session), pid_(pid) {}
-
-  void tick() {
-    const auto& injections = session_.injections();
-    for (; seen_ < injections.size(); ++seen_) {
-      const probe_injection& inj = injections[seen_];
-      const kernel::Site& site = plan_.sites.at(inj.hit.site);
-      const probe_rule& rule = plan_.probes.at(site.config.probe).rule;
-      if (site.config.kind == SITE_CALL && inj.term < PROBE_MAX_TERMS && rule.terms[inj.term].action == ACT_PAUSE)
-        resume_at_.push_back(Clock::now() + std::chrono::milliseconds(rule.terms[inj.term].pause_ms));
-    }
-    auto now = Clock::now();
-    std::erase_if(resume_at_, [&](Clock::time_point t) {
-      if (t > now) return false;
-      kill(pid_, SIGCONT);
-      return true;
-    });
-  }
-
- private:
-  const Plan& plan_;
-  const kernel::ProbeSession& session_;
-  pid_t pid_;
-  size_t seen_ = 0;
-  std::vector<Clock::time_point> resume_at_;
-};
-
-// The decoded hits of each probe, in the order the ring buffer delivered them.
-void collect(const Plan& plan, const kernel::ProbeSession& session, RunRecord& r) {
-  for (uint32_t i = 0; i < plan.probes.size(); ++i) {
-    ProbeRecord pr;
-    pr.function = plan.probes[i].function->name;
-    pr.calls = session.probe_calls(i);
-    for (uint32_t s = 0; s < plan.sites.size(); ++s)
-      if (plan.sites[s].config.probe == i && plan.sites[s].config.kind == SITE_RET) pr.returns += session.site_hits(s);
-    r.probes.push_back(std::move(pr));
-  }
-  auto hit = [&](const probe_event& e) -> Hit* {
-    if (e.site >= plan.sites.size()) return nullptr;
-    const probe_site& site = plan.sites[e.site].config;
-    const PlannedProbe& pp = plan.probes[site.probe];
-    Hit h;
-    h.site = site.kind == SITE_CALL ? "call" : "ret";
-    h.call = e.call;
-    h.time_ns = e.time_ns;
-    h.tid = e.tid;
-    h.goid = e.goid;
-    Capture c{e.regs, e.stack};
-    for (const binary::Value* v : site.kind == SITE_CALL ? pp.record_args : pp.record_results) h.values[v->name] = decode(*v, c);
-    r.probes[site.probe].hits.push_back(std::move(h));
-    return &r.probes[site.probe].hits.back();
-  };
-  for (const probe_event& e : session.events()) hit(e);
-  for (const probe_injection& inj : session.injections()) {
-    Hit* h = hit(inj.hit);
-    if (!h) continue;
-    const probe_site& site = plan.sites[inj.hit.site].config;
-    h->injection = describe_injection(plan.probes[site.probe], inj, site.kind == SITE_CALL);
-    if (site.kind == SITE_CALL) ++r.probes[site.probe].injected;
-  }
-  for (auto& p : r.probes)  // injections arrive apart from plain hits: restore the order they happened in
-    std::stable_sort(p.hits.begin(), p.hits.end(), [](const Hit& a, const Hit& b) { return a.time_ns < b.time_ns; });
-  r.drops = session.drops();
 }
 
 }  // namespace
@@ -154,12 +85,12 @@ RunRecord execute(const scenario::Scenario& s, const Options& o) {
   if (session)
     if (auto a = session->attach(child->pid()); !a) return finish(a.error());
   if (auto rel = child->release(); !rel) return finish(rel.error());
-  std::optional<Pauses> pauses;
-  if (session) pauses.emplace(*plan, *session, child->pid());
+  Collector collector(*plan, r, o.on_hit);
+  Pauses pauses(child->pid());
   process::Outcome out = child->wait([&] {
     if (!session) return;
-    session->drain();
-    pauses->tick();
+    for (uint32_t ms : collector.take(session->drain())) pauses.add(ms);
+    pauses.tick();
   });
 
   if (out.exit_code >= 0) r.exit_code = out.exit_code;
@@ -168,7 +99,7 @@ RunRecord execute(const scenario::Scenario& s, const Options& o) {
   r.stdout_text = std::move(out.out);
   r.stderr_text = std::move(out.err);
   r.tracee_ms = out.wall_ms;
-  if (session) collect(*plan, *session, r);
+  if (session) collector.finish(*session);
   session.reset();  // detach before the clock stops: it is part of what a scenario costs
   check::evaluate(s, r);
   r.duration_ms = std::chrono::duration<double, std::milli>(Clock::now() - start).count();

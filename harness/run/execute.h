@@ -20,6 +20,8 @@ struct Options {
   std::map<std::string, std::filesystem::path> prebuilt;  // fixture key -> binary (the VM gets them built)
   std::function<void(const std::string&)> progress;       // "building fixture demo ..."
   double timeout_scale = 1;  // the VM runs everything ~15x slower than the host (TCG)
+  // Sees every hit as it is drained (bpfault trace prints them live).
+  std::function<void(const ProbeRecord& probe, const Hit& hit)> on_hit;
 };
 
 struct ResolvedTarget {

@@ -43,6 +43,40 @@ Result<void> readable(const scenario::Scenario& s, const std::string& ptr, const
   return {};
 }
 
+probe_loc loc_of(const binary::Piece& p) {
+  probe_loc l{};
+  l.size = static_cast<uint8_t>(std::min<uint32_t>(p.size, 8));
+  if (p.loc.kind == binary::Loc::Kind::reg) l.kind = LOC_REG, l.reg = static_cast<uint8_t>(p.loc.reg);
+  if (p.loc.kind == binary::Loc::Kind::stack) l.kind = LOC_STACK, l.sp_offset = p.loc.sp_offset;
+  return l;
+}
+
+// Strings and slices among the recorded values get their memory copied (the first bytes, the
+// first elements); `captured` lists them in capture order.
+std::vector<probe_capture> captures_of(const std::vector<const binary::Value*>& values, std::vector<const binary::Value*>& captured,
+                                       int) {
+  std::vector<probe_capture> out;
+  for (const binary::Value* v : values) {
+    if (!v->type || out.size() == PROBE_MAX_CAPTURES) continue;
+    const bool str = v->type->kind == binary::TypeKind::string, slice = v->type->kind == binary::TypeKind::slice;
+    if (!str && !slice) continue;
+    const binary::Piece *ptr = nullptr, *len = nullptr;
+    for (const auto& p : v->pieces) {
+      if (p.path == ".ptr") ptr = &p;
+      if (p.path == ".len") len = &p;
+    }
+    if (!ptr || !len) continue;
+    probe_capture c{};
+    c.ptr = loc_of(*ptr);
+    c.len = loc_of(*len);
+    c.elem = static_cast<uint16_t>(str ? 1 : (v->type->elem ? std::max<uint64_t>(v->type->elem->size, 1) : 1));
+    c.max = PROBE_CAPTURE_BYTES;
+    out.push_back(c);
+    captured.push_back(v);
+  }
+  return out;
+}
+
 }  // namespace
 
 std::optional<kernel::Cap> missing_capability(const Plan& plan, const kernel::Capabilities& caps) {
@@ -111,7 +145,8 @@ Result<Plan> make_plan(const scenario::Scenario& s, std::shared_ptr<const binary
       call_writes.insert(call_writes.end(), st.call.begin(), st.call.end());
       ret_writes.insert(ret_writes.end(), st.ret.begin(), st.ret.end());
     }
-    auto add = [&](uint64_t vaddr, uint8_t kind, bool record, bool inject, kernel::Program program, int32_t sp_delta) -> Result<void> {
+    auto add = [&](uint64_t vaddr, uint8_t kind, bool record, bool inject, kernel::Program program, int32_t sp_delta,
+                   const std::vector<probe_capture>& captures) -> Result<void> {
       auto off = bin->file_offset(vaddr);
       if (!off) return tl::unexpected(off.error());
       kernel::Site site{};
@@ -121,19 +156,27 @@ Result<Plan> make_plan(const scenario::Scenario& s, std::shared_ptr<const binary
       site.config.inject = inject;
       site.config.sp_delta = static_cast<uint8_t>(sp_delta);
       site.config.vaddr = vaddr;
+      site.config.latency = pp.probe->latency;
+      site.config.stack = pp.probe->stack && kind == SITE_CALL;
+      site.config.ncaptures = static_cast<uint8_t>(captures.size());
+      std::copy(captures.begin(), captures.end(), site.config.captures);
       site.file_offset = *off;
       site.program = program;
       plan.sites.push_back(site);
       return {};
     };
+    std::vector<probe_capture> call_captures = captures_of(pp.record_args, pp.captured, 0),
+                               ret_captures = captures_of(pp.record_results, pp.captured_results, 0);
     const binary::Function& f = *pp.function;
     if (f.body_sp_delta < 0 || f.body_sp_delta > 255)
       return fail(ErrorKind::internal, f.name, fmt::format("unexpected SP delta {} at the probe point", f.body_sp_delta));
-    if (auto r = add(f.body, SITE_CALL, !pp.record_args.empty(), pp.probe->injects(), program_for(call_writes), f.body_sp_delta); !r)
+    const bool record_call = !pp.record_args.empty() || pp.probe->stack;
+    const bool record_ret = !pp.record_results.empty() || pp.probe->latency;
+    if (auto r = add(f.body, SITE_CALL, record_call, pp.probe->injects(), program_for(call_writes), f.body_sp_delta, call_captures); !r)
       return tl::unexpected(r.error());
-    if (!pp.record_results.empty() || !ret_writes.empty())
+    if (record_ret || !ret_writes.empty())
       for (uint64_t ret : f.rets)
-        if (auto r = add(ret, SITE_RET, !pp.record_results.empty(), !ret_writes.empty(), program_for(ret_writes), 0); !r)
+        if (auto r = add(ret, SITE_RET, record_ret, !ret_writes.empty(), program_for(ret_writes), 0, ret_captures); !r)
           return tl::unexpected(r.error());
   }
   return plan;

@@ -37,6 +37,8 @@ struct PlannedProbe {
   std::vector<const binary::Value*> record_args;     // read at the call site
   std::vector<const binary::Value*> record_results;  // read at every RET
   std::vector<PlannedStep> steps;                    // empty: the probe only observes
+  std::vector<const binary::Value*> captured;        // record_args whose memory the call site copies, by capture index
+  std::vector<const binary::Value*> captured_results;  // the same for record_results at the RETs
   probe_rule rule{};                                 // what the kernel evaluates (steps compiled)
 };
 

@@ -1,5 +1,9 @@
 #include "run/record.h"
 
+#include <algorithm>
+#include <cmath>
+#include <map>
+
 namespace bpfault::run {
 using json = nlohmann::json;
 
@@ -11,6 +15,27 @@ std::string_view status_name(Status s) {
     case Status::error: return "error";
   }
   return "error";
+}
+
+Latency Latency::of(std::vector<uint64_t> ns) {
+  Latency l;
+  l.count = ns.size();
+  if (ns.empty()) return l;
+  std::sort(ns.begin(), ns.end());
+  auto us = [](uint64_t v) { return v / 1000.0; };
+  auto rank = [&](double p) { return us(ns[std::min(ns.size() - 1, static_cast<size_t>(std::ceil(p * ns.size())) - 1)]); };
+  l.min_us = us(ns.front());
+  l.max_us = us(ns.back());
+  l.p50_us = rank(0.50);
+  l.p90_us = rank(0.90);
+  l.p99_us = rank(0.99);
+  std::map<uint64_t, uint64_t> buckets;
+  for (uint64_t v : ns) {
+    uint64_t u = v / 1000, lo = u == 0 ? 0 : uint64_t{1} << (63 - __builtin_clzll(u));
+    ++buckets[lo];
+  }
+  for (auto [lo, n] : buckets) l.log2_us.emplace_back(lo, n);
+  return l;
 }
 
 json to_json(const Error& e) {
@@ -48,8 +73,15 @@ json to_json(const RunRecord& r) {
     json hits = json::array();
     for (const auto& h : p.hits)
       hits.push_back({{"site", h.site}, {"call", h.call}, {"time_ns", h.time_ns}, {"tid", h.tid}, {"goid", h.goid}, {"values", h.values},
-                      {"injection", h.injection}});
-    j["probes"].push_back({{"function", p.function}, {"calls", p.calls}, {"returns", p.returns}, {"injected", p.injected}, {"hits", hits}});
+                      {"injection", h.injection}, {"stack", h.stack}, {"duration_ns", h.duration_ns}});
+    json pj = {{"function", p.function}, {"calls", p.calls}, {"returns", p.returns}, {"injected", p.injected}, {"hits", hits}};
+    if (p.latency) {
+      json hist = json::array();
+      for (auto [lo, n] : p.latency->log2_us) hist.push_back({lo, n});
+      pj["latency"] = {{"count", p.latency->count}, {"min_us", p.latency->min_us}, {"p50_us", p.latency->p50_us}, {"p90_us", p.latency->p90_us},
+                       {"p99_us", p.latency->p99_us}, {"max_us", p.latency->max_us}, {"log2_us", hist}};
+    }
+    j["probes"].push_back(std::move(pj));
   }
   j["verdicts"] = json::array();
   for (const auto& v : r.verdicts)
@@ -80,7 +112,14 @@ Result<RunRecord> record_from_json(const json& j) {
     for (const auto& p : j.at("probes")) {
       ProbeRecord pr{p.at("function"), p.at("calls"), p.at("returns"), p.value("injected", uint64_t{0}), {}};
       for (const auto& h : p.at("hits"))
-        pr.hits.push_back({h.at("site"), h.at("call"), h.at("time_ns"), h.at("tid"), h.at("goid"), h.at("values"), h.value("injection", json())});
+        pr.hits.push_back({h.at("site"), h.at("call"), h.at("time_ns"), h.at("tid"), h.at("goid"), h.at("values"), h.value("injection", json()),
+                           h.value("stack", json()), h.value("duration_ns", uint64_t{0})});
+      if (p.contains("latency")) {
+        const json& l = p["latency"];
+        Latency lat{l.at("count"), l.at("min_us"), l.at("p50_us"), l.at("p90_us"), l.at("p99_us"), l.at("max_us"), {}};
+        for (const auto& b : l.at("log2_us")) lat.log2_us.emplace_back(b.at(0), b.at(1));
+        pr.latency = lat;
+      }
       r.probes.push_back(std::move(pr));
     }
     for (const auto& v : j.at("verdicts"))

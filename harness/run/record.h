@@ -24,6 +24,17 @@ struct Hit {              // one recorded probe hit, decoded
   // null, or what an injection did at this hit: {"step": 0, "before": {arg: v}, "after": {arg: v},
   // "writes": [{"target": "a1", "before": 100, "after": 2021, "error": null}], "returned": false}
   nlohmann::json injection;
+  nlohmann::json stack;     // null, or frames innermost first: [{"function", "offset", "file", "line"}]
+  uint64_t duration_ns = 0; // at a RET of a timed call
+};
+
+// Latency of a probe's calls (after the prologue to the RET, paired per goroutine).
+struct Latency {
+  uint64_t count = 0;
+  double min_us = 0, p50_us = 0, p90_us = 0, p99_us = 0, max_us = 0;
+  std::vector<std::pair<uint64_t, uint64_t>> log2_us;  // bucket low bound (0, 1, 2, 4, ...) -> calls, as bpftrace's hist()
+
+  static Latency of(std::vector<uint64_t> durations_ns);
 };
 
 struct ProbeRecord {
@@ -32,6 +43,7 @@ struct ProbeRecord {
   uint64_t returns = 0;   // hits of the RET sites
   uint64_t injected = 0;  // calls a step fired on
   std::vector<Hit> hits;  // recorded hits, in order
+  std::optional<Latency> latency;
 };
 
 struct Verdict {

@@ -83,6 +83,13 @@ void check_semantics(const json& doc, const Scenario& s, const std::string& file
         add(ev.pointer, fmt::format("injections into {} are expected, but its probe injects nothing", ev.function),
             "add set_args, set_results, return, crash, delay_ms or term to the probe");
     }
+    for (const auto& p : s.probes) {
+      if (p.function != ev.function) continue;
+      if (!ev.stack.empty() && !p.stack)
+        add(ev.pointer + "/stack", "stacks are compared but not recorded", fmt::format("add \"stack\": true to the probe on {}", ev.function));
+      if (!ev.latency.empty() && !p.latency)
+        add(ev.pointer + "/latency", "latency is compared but not measured", fmt::format("add \"latency\": true to the probe on {}", ev.function));
+    }
     if (ev.count && (ev.min_count || ev.max_count))
       add(ev.pointer, "\"count\" with \"min_count\"/\"max_count\"", "an exact count already bounds both sides: keep one");
     if (ev.min_count && ev.max_count && *ev.min_count > *ev.max_count)
@@ -237,6 +244,8 @@ Result<Scenario> parse(const std::string& text, const fs::path& file) {
       probe.function = p["function"];
       probe.pointer = fmt::format("/probes/{}", i);
       if (p.contains("record")) probe.record = p["record"].get<std::vector<std::string>>();
+      probe.stack = p.value("stack", false);
+      probe.latency = p.value("latency", false);
       if (auto err = parse_injection(p, probe, where); !err.what.empty()) errors.push_back(std::move(err));
       s.probes.push_back(std::move(probe));
     }
@@ -260,6 +269,8 @@ Result<Scenario> parse(const std::string& text, const fs::path& file) {
         if (v.contains("injected")) ev.injected = v["injected"].get<uint64_t>();
         if (v.contains("args_before")) ev.args_before = v["args_before"].get<std::map<std::string, json>>();
         if (v.contains("args_after")) ev.args_after = v["args_after"].get<std::map<std::string, json>>();
+        if (v.contains("stack")) ev.stack = v["stack"].get<std::vector<std::string>>();
+        if (v.contains("latency")) ev.latency = v["latency"].get<std::map<std::string, double>>();
         s.expect.events.push_back(std::move(ev));
       }
   }

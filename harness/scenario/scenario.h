@@ -69,6 +69,8 @@ struct Probe {
   bool goroutine_first = false;      // when.goroutine = "first"
   std::optional<int64_t> goroutine;  // when.goroutine = id
   std::vector<Step> steps;           // empty: the probe only observes
+  bool stack = false;                // record the Go stack at every call
+  bool latency = false;              // time every call
 
   bool injects() const { return !steps.empty(); }
 };
@@ -86,6 +88,8 @@ struct EventExpect {
   std::optional<uint64_t> count, min_count, max_count;
   std::optional<uint64_t> injected;               // exact number of injections
   std::map<std::string, nlohmann::json> args_before, args_after;  // on every injected call
+  std::vector<std::string> stack;                 // every recorded stack starts with these functions
+  std::map<std::string, double> latency;          // "p99_max_us" -> 500
   std::map<std::string, nlohmann::json> args;     // every recorded call must carry these values
   std::map<std::string, nlohmann::json> results;  // every recorded return must carry these
   std::string pointer;
