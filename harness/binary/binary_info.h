@@ -99,14 +99,18 @@ struct Function {
   std::string name;    // as Go prints it: main.(*T).M, main.F[...], main.main.func1, main.asmAdd
   std::string symbol;  // the ELF symbol ("main.asmAdd.abi0" for an assembly body); "" when stripped
   uint64_t entry = 0, end = 0;  // virtual addresses; 0 for a function inlined everywhere
-  uint64_t body = 0;            // first instruction after the stack-check prologue: counts calls
-  int32_t body_sp_delta = 0;    // SP at `body` = SP at entry - body_sp_delta (8 after `push rbp`)
+  // The instruction Go marks prologue_end (.debug_line, or found by decoding the same way):
+  // past the stack check, so hit once per call (the entry is hit again after morestack).
+  // Since Go 1.21 `push rbp` comes before it: SP there is the entry SP - body_sp_delta, and
+  // the parameters' stack pieces say so (first stack argument at sp+16, not sp+8).
+  uint64_t body = 0;
+  int32_t body_sp_delta = 0;    // from pclntab's pcsp: 0 (Go 1.19, 386, frameless) or 8
   std::vector<uint64_t> rets;   // every RET instruction
-  bool abi0 = false;            // assembly body: stack ABI
+  bool abi0 = false;            // stack ABI: an assembly body, or the ABI0 wrapper of a Go function
   bool wrapper = false;         // compiler-made ABI or method wrapper
   bool has_signature = false;   // DWARF described it (false when stripped)
   int32_t args_size = 0;        // bytes of stack arguments and results (pclntab), for ABI0 bodies
-  std::vector<Value> params;    // receiver first
+  std::vector<Value> params;    // receiver first; hidden ones included (.dict, blank _, 1.19 wrappers' .this)
   std::vector<Value> results;
   std::string not_probeable;    // empty when probe-able; else why ("no RET: ...", "inlined everywhere: ...")
   std::vector<std::string> inlined_at;  // call sites ("main.go:12") where a copy was inlined
