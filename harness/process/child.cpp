@@ -93,7 +93,7 @@ Result<Child> Child::spawn(const Command& cmd, bool held) {
       (void)!write(error[1], msg, sizeof msg);
       _exit(127);
     };
-    if (dup2(in[0], 0) < 0 || dup2(out[1], 1) < 0 || dup2(err[1], 2) < 0) report(0);
+    if (dup2(in[0], 0) < 0 || (!cmd.inherit_output && (dup2(out[1], 1) < 0 || dup2(err[1], 2) < 0))) report(0);
     if (!cwd.empty() && chdir(cwd.c_str())) report(1);
     if (cmd.gid && (setgroups(0, nullptr) || setgid(*cmd.gid))) report(2);
     if (cmd.uid && setuid(*cmd.uid)) report(2);
@@ -217,6 +217,21 @@ Outcome Child::wait(const std::function<void()>& tick, std::chrono::milliseconds
   if (WIFSIGNALED(status) && !o.timed_out) o.signal = WTERMSIG(status);
   if (tick) tick();
   return o;
+}
+
+Result<void> watch(pid_t pid, const std::function<void()>& tick, std::chrono::milliseconds tick_every) {
+  int fd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
+  if (fd < 0)
+    return fail(ErrorKind::bad_input, fmt::format("pid {}", pid), fmt::format("cannot watch the process: {}", strerror(errno)),
+                "is it running? (ps -p PID)");
+  for (;;) {
+    pollfd p{fd, POLLIN, 0};
+    int r = poll(&p, 1, static_cast<int>(tick_every.count()));
+    tick();
+    if (r > 0 || interrupted()) break;
+  }
+  close(fd);
+  return {};
 }
 
 Result<Outcome> run(const Command& cmd) {

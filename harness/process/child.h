@@ -24,6 +24,7 @@ struct Command {
   std::filesystem::path cwd;                   // empty: inherit
   std::string stdin_data;                      // written to the child's stdin, which is then closed
   std::chrono::milliseconds timeout{0};        // 0: none; on expiry the process group is killed
+  bool inherit_output = false;                  // stdout/stderr go where bpfault's go (not captured)
   std::optional<uid_t> uid;                    // run as this user (and its group) when set
   std::optional<gid_t> gid;
 };
@@ -68,5 +69,9 @@ class Child {
 
 // Runs a command to completion (no probes): `go build`, `go version`.
 Result<Outcome> run(const Command& cmd);
+
+// Waits for a process bpfault did not start (`bpfault trace -p`) to exit, running `tick` every
+// `tick_every`; returns early when an interrupt was forwarded (see interrupt.h).
+Result<void> watch(pid_t pid, const std::function<void()>& tick, std::chrono::milliseconds tick_every = std::chrono::milliseconds(10));
 
 }  // namespace bpfault::process

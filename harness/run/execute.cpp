@@ -10,6 +10,7 @@
 #include "check/check.h"
 #include "kernel/caps.h"
 #include "process/child.h"
+#include "process/interrupt.h"
 #include "run/collect.h"
 #include "run/plan.h"
 
@@ -74,11 +75,25 @@ RunRecord execute(const scenario::Scenario& s, const Options& o) {
     session.emplace(std::move(*loaded));
   }
 
+  if (o.attach_pid) {  // someone else's process: watch it until it exits or the user stops us
+    if (auto a = session->attach(o.attach_pid); !a) return finish(a.error());
+    Collector collector(*plan, r, o.on_hit);
+    auto watched = process::watch(o.attach_pid, [&] { collector.take(session->drain()); });
+    if (!watched) return finish(watched.error());
+    collector.take(session->drain());
+    collector.finish(*session);
+    session.reset();
+    r.status = Status::passed;
+    r.duration_ms = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+    return r;
+  }
+
   process::Command cmd;
   cmd.argv.push_back(target->binary.string());
   cmd.argv.insert(cmd.argv.end(), s.target.args.begin(), s.target.args.end());
   cmd.env = s.target.env;
   cmd.stdin_data = s.target.stdin_data;
+  cmd.inherit_output = o.inherit_output;
   cmd.timeout = std::chrono::milliseconds(static_cast<int64_t>(s.target.timeout.count() * o.timeout_scale));
   auto child = process::Child::spawn(cmd, /*held=*/true);
   if (!child) return finish(child.error());

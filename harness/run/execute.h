@@ -20,6 +20,8 @@ struct Options {
   std::map<std::string, std::filesystem::path> prebuilt;  // fixture key -> binary (the VM gets them built)
   std::function<void(const std::string&)> progress;       // "building fixture demo ..."
   double timeout_scale = 1;  // the VM runs everything ~15x slower than the host (TCG)
+  bool inherit_output = false;  // the tracee writes to bpfault's stdout/stderr (trace), not captured
+  pid_t attach_pid = 0;  // trace a running process instead of starting the target (bpfault trace -p)
   // Sees every hit as it is drained (bpfault trace prints them live).
   std::function<void(const ProbeRecord& probe, const Hit& hit)> on_hit;
 };

@@ -113,3 +113,43 @@ TEST_F(Cli, OneBadFileDoesNotStopTheSuite) {
 
 }  // namespace
 }  // namespace bpfault
+
+namespace bpfault {
+namespace {
+
+TEST_F(Cli, TracePrintsArgumentsAndTheFourFrames) {
+  fs::path demo = test::fixture("demo");
+  auto r = bpfault({"trace", demo.string(), "main.ebpfDemo", "--stack", "--ret", "--hist"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("ebpfDemo:: a1=100, a2=true a3=66.88"), std::string::npos) << r.out;  // the program's own output
+  EXPECT_NE(r.err.find("main.ebpfDemo(a1=100, a2=true) goid=1 call=1"), std::string::npos) << r.err;
+  size_t at = r.err.find("    main.ebpfDemo+0x");
+  ASSERT_NE(at, std::string::npos) << r.err;
+  for (const char* f : {"\n    main.main+0x", "\n    runtime.main+0x", "\n    runtime.goexit+0x"}) {
+    at = r.err.find(f, at);
+    EXPECT_NE(at, std::string::npos) << f << " missing or out of order in\n" << r.err;
+  }
+  EXPECT_NE(r.err.find("main.ebpfDemo returned r1=100, r2=200, r3=\"test for ebpf\" in "), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("main.ebpfDemo: 1 calls, 1 returns"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("@usecs[main.ebpfDemo]"), std::string::npos) << r.err;
+}
+
+TEST_F(Cli, TraceExitStatusIsTheTracees) {
+  fs::path crash = test::fixture("crash");
+  auto r = bpfault({"trace", crash.string(), "main.work", "--count"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("main.work: 5 calls"), std::string::npos) << r.err;
+  fs::path readfile = test::fixture("readfile");
+  r = bpfault({"trace", readfile.string(), "os.ReadFile", "--count"});  // no arguments: usage error of the program
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find("usage: readfile COUNT PATH"), std::string::npos) << r.err;
+}
+
+TEST(CliUsage, TraceUnknownFunctionIsBadInput) {
+  auto r = bpfault({"trace", test::fixture("demo").string(), "main.ebpfDem"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("did you mean main.ebpfDemo?"), std::string::npos) << r.err;
+}
+
+}  // namespace
+}  // namespace bpfault
