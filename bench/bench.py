@@ -1,0 +1,827 @@
+#!/usr/bin/python3
+"""The measurements behind bench/run: bpfault side by side with bpftrace, BCC and the kernel's floor.
+
+bench/run prepares the machine (packages, builds, tracefs, BCC's kernel headers) and then runs
+this file, which measures, writes OUT/results.md and prints it. Sections (--sections):
+  scenario    per scenario, native: the seed trace by bpfault, the bare tracee, a libbpf floor,
+              bpftrace and BCC; bpfault with 1, 4 and 16 probes; where bpfault's time goes
+  hit         per hit: a loop of N calls timed inside the Go program, under each probe
+  throughput  recorded events per second per traced thread, and drops
+  analysis    bpfault list [-v] vs bpftrace -l on cmd/go of every Go toolchain; cached analysis
+  vm          boot to the first scenario and the whole suite in one boot, per kernel
+Every ratio comes from paired runs in alternating order (A B, B A, ...): the median of the
+per-pair ratios, so that the machine's drift cancels out.
+"""
+import argparse
+import json
+import os
+import re
+import shlex
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+DEVNULL = subprocess.DEVNULL
+
+
+def log(msg):
+    print(f"bench: {msg}", file=sys.stderr, flush=True)
+
+
+class Fail(Exception):
+    """A measurement that could not be taken; the section says so in the table and goes on."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Statistics and formatting
+
+
+def median(v):
+    return statistics.median(v) if v else float("nan")
+
+
+def ms(x):
+    """Seconds as milliseconds, with precision that suits the size."""
+    if x != x:
+        return "—"
+    v = x * 1e3
+    return f"{v:.0f} ms" if abs(v) >= 100 else f"{v:.1f} ms" if abs(v) >= 1 else f"{v:.2f} ms"
+
+
+def span(v, fmt):
+    return f"{fmt(min(v))}–{fmt(max(v))}" if v else "—"
+
+
+def ratio(x):
+    return "—" if x != x else f"{x:.3f}×" if x < 0.1 else f"{x:.2f}×"
+
+
+def num(x, digits=0):
+    return "—" if x is None or x != x else f"{x:,.{digits}f}".replace(",", " ")
+
+
+# ---------------------------------------------------------------------------------------------
+# Running things
+
+
+def timed(cmd, env=None, stdout=None, timeout=600):
+    """Runs cmd (no shell); returns (wall s, CPU s of it and its waited-for children, exit code)."""
+    out = open(stdout, "wb") if stdout else DEVNULL
+    try:
+        t = time.perf_counter()
+        p = subprocess.Popen(cmd, stdout=out, stderr=DEVNULL, env=env)
+        timer = threading.Timer(timeout, p.kill)
+        timer.start()
+        _, status, ru = os.wait4(p.pid, 0)
+        wall = time.perf_counter() - t
+        timer.cancel()
+        p.returncode = os.waitstatus_to_exitcode(status)
+    finally:
+        if stdout:
+            out.close()
+    return wall, ru.ru_utime + ru.ru_stime, p.returncode
+
+
+def run_ok(cmd, env=None, timeout=900, what=None):
+    """Runs cmd and returns its stdout; raises Fail with its stderr's tail when it fails."""
+    p = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout)
+    if p.returncode != 0:
+        tail = p.stderr.decode(errors="replace").strip().splitlines()[-6:]
+        raise Fail(f"{what or shlex.join(cmd[:3])} exited {p.returncode}: " + " / ".join(tail))
+    return p.stdout.decode(errors="replace")
+
+
+class Stat:
+    """Whole-process timings of one command (hyperfine): seconds."""
+
+    def __init__(self, label, times, cpu_mean, note=""):
+        self.label, self.times, self.cpu, self.note = label, times, cpu_mean, note
+
+    @property
+    def median(self):
+        return median(self.times)
+
+
+def hyperfine(label, cmd, runs, warmup, env, log_dir):
+    """Whole-process wall and CPU of cmd (hyperfine -N, output discarded)."""
+    f = log_dir / f"hf-{re.sub(r'[^A-Za-z0-9]+', '_', label)[:60]}.json"
+    hf = ["hyperfine", "-N", "--style", "none", "--runs", str(runs), "--warmup", str(warmup),
+          "--export-json", str(f), shlex.join(cmd)]
+    p = subprocess.run(hf, env=env, stdout=DEVNULL, stderr=subprocess.PIPE)
+    if p.returncode != 0:
+        raise Fail(f"hyperfine {label}: " + p.stderr.decode(errors="replace").strip().splitlines()[-1:][0])
+    r = json.load(open(f))["results"][0]
+    return Stat(label, r["times"], r["user"] + r["system"])
+
+
+def paired(a, b, pairs, env):
+    """Alternating runs of two commands: lists of (wall a, wall b) and (cpu a, cpu b)."""
+    timed(a, env), timed(b, env)  # one warm-up each
+    walls, cpus = [], []
+    for i in range(pairs):
+        first, second = (a, b) if i % 2 == 0 else (b, a)
+        r1, r2 = timed(first, env), timed(second, env)
+        ra, rb = (r1, r2) if i % 2 == 0 else (r2, r1)
+        if ra[2] != 0 or rb[2] != 0:
+            raise Fail(f"a paired run failed (exit {ra[2]} / {rb[2]})")
+        walls.append((ra[0], rb[0]))
+        cpus.append((ra[1], rb[1]))
+    return walls, cpus
+
+
+def kv(text, key):
+    """The last `key=value` number in text."""
+    m = re.findall(rf"\b{re.escape(key)}=([0-9.e+-]+)", text)
+    return float(m[-1]) if m else None
+
+
+# ---------------------------------------------------------------------------------------------
+# The bench
+
+
+class Bench:
+    def __init__(self, a):
+        self.root = Path(a.root).resolve()
+        self.out = Path(a.out).resolve()
+        self.bpfault = self.root / "build" / "bpfault"
+        self.tools = self.out / "tools"
+        self.fixtures = self.root / "fixtures"
+        self.scen_dir = self.out / "scenarios"
+        self.logs = self.out / "logs"
+        self.quick = a.quick
+        self.kernels = a.kernels.split()
+        for d in (self.scen_dir, self.logs):
+            d.mkdir(parents=True, exist_ok=True)
+        q = self.quick
+        self.runs, self.warmup, self.pairs = (5, 1, 4) if q else (15, 2, 10)
+        self.n_hit, self.reps = (100_000, 3) if q else (1_000_000, 5)
+        self.n_vm, self.vm_reps = (5_000, 1) if q else (20_000, 3)
+        self.phase_runs = 3 if q else 10
+        self.env = dict(os.environ)
+        # fixtures go into the bench's folder, not next to the lead's build/bpfault
+        self.env["BPFAULT_FIXTURE_CACHE"] = str(self.out / "fixture-cache")
+        self.lines = []
+        self.goals = []  # (goal, measured, met: True/False/None)
+
+    # -- output
+
+    def say(self, *lines):
+        self.lines.extend(lines)
+
+    def table(self, header, rows):
+        self.say("| " + " | ".join(header) + " |", "|" + "---|" * len(header))
+        for r in rows:
+            self.say("| " + " | ".join(str(c) for c in r) + " |")
+        self.say("")
+
+    def goal(self, what, measured, met):
+        self.goals.append((what, measured, met))
+
+    # -- scenarios and binaries
+
+    def scenario(self, name, fixture=None, binary=None, probes=(), args=(), env=None, events=None,
+                 timeout_ms=600_000, stdout_contains=None):
+        target = {"timeout_ms": timeout_ms}
+        if fixture:
+            target["fixture"] = fixture
+        else:
+            target["binary"] = os.path.relpath(binary, self.scen_dir)
+        if args:
+            target["args"] = [str(x) for x in args]
+        if env:
+            target["env"] = env
+        s = {"version": 1, "name": f"bench: {name}", "target": target, "probes": list(probes), "expect": {}}
+        if events:
+            s["expect"]["events"] = events
+        if stdout_contains:
+            s["expect"]["stdout"] = {"contains": stdout_contains}
+        path = self.scen_dir / f"{name}.json"
+        path.write_text(json.dumps(s, indent=2) + "\n")
+        return path
+
+    def bpfault_run(self, scenarios, *extra, timeout=1800):
+        """Runs scenarios natively (or as extra says) and returns the --json run record."""
+        rec = self.logs / "run.json"
+        cmd = [str(self.bpfault), "run", "--fixtures", str(self.fixtures), "--json", str(rec), *extra,
+               *[str(s) for s in scenarios]]
+        p = subprocess.run(cmd, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=timeout)
+        text = p.stdout.decode(errors="replace")
+        try:
+            j = json.load(open(rec))
+        except (OSError, ValueError):
+            raise Fail(f"bpfault run exited {p.returncode} without a run record: {text.strip()[-400:]}")
+        bad = [s for s in j["scenarios"] if s["status"] != "passed"]
+        if bad:
+            s = bad[0]
+            why = (s.get("error") or {}).get("what") or "; ".join(
+                f"{v['check']}: expected {v['expected']}, got {v['actual']}" for v in s.get("verdicts", []) if not v["passed"])
+            raise Fail(f"{s['name']}: {s['status']}: {why}"[:600])
+        return j
+
+    def fixture_binary(self, name):
+        """Builds fixture `name` through bpfault (the file every tool then probes) and returns its path."""
+        s = self.scenario(f"build-{name}", fixture=name, args=["1"] if name == "bench-loop" else ())
+        return Path(self.bpfault_run([s])["scenarios"][0]["binary"])
+
+    # -- sections
+
+    def section_scenario(self):
+        self.say("## 1. Per scenario (native): the seed trace, one run of the tracee", "")
+        demo = self.fixture_binary("demo")
+        fan = self.fixture_binary("bench-fan")
+        seed = self.root / "scenarios" / "seed-trace-args.json"
+        floor = str(self.tools / "floor")
+        bt_one = 'uprobe:%s:main.ebpfDemo { printf("%%d\\n", reg("ax")); }' % demo
+        cmds = {
+            "tracee alone": [str(demo)],
+            "libbpf floor: same task, one uprobe_multi link (`bench/floor --prog arg`)":
+                [floor, "--prog", "arg", "--func", "main.ebpfDemo", "--", str(demo)],
+            "**bpfault** `run scenarios/seed-trace-args.json`": [str(self.bpfault), "run", str(seed)],
+            "bpftrace `reg(\"ax\")` one-liner, `-c tracee`": ["bpftrace", "-e", bt_one, "-c", str(demo)],
+            "BCC Python script (`bench/bcc_arg.py`)": ["/usr/bin/python3", str(self.root / "bench" / "bcc_arg.py"), str(demo)],
+        }
+        # the same task, same answer: each prints a1 = 100
+        checks = []
+        for label, cmd in cmds.items():
+            if label == "tracee alone":
+                continue
+            try:
+                text = run_ok(cmd, env=self.env, what=label)
+                # bpfault checks a1 itself (the scenario's expectation); the others print it
+                ok = "[  PASSED  ] 1" in text if label.startswith("**bpfault") else "ebpfDemo:: a1=100" in text and re.search(r"^100$", text, re.M)
+                checks.append(f"{label.split(' (')[0]}: {'a1=100 ✓' if ok else 'WRONG: ' + text[-80:]!r}")
+            except Fail as e:
+                checks.append(f"{label}: {e}")
+        fan_scen = {}
+        for k in (1, 4, 16):
+            fan_scen[k] = self.scenario(
+                f"fan-{k}", fixture="bench-fan", stdout_contains=["sum="],
+                probes=[{"function": f"main.f{i:02d}", "record": ["x"]} for i in range(k)],
+                events=[{"function": f"main.f{i:02d}", "count": 1, "args": {"x": i + 1}} for i in range(k)])
+            self.bpfault_run([fan_scen[k]])  # builds nothing new; fails loudly if the scenario is wrong
+        fan_cmds = {
+            "bench-fan alone": [str(fan)],
+            **{f"**bpfault**, {k} probe{'s' if k > 1 else ''} (`fan-{k}.json`)": [str(self.bpfault), "run", "--fixtures", str(self.fixtures), str(fan_scen[k])]
+               for k in (1, 4, 16)},
+            "libbpf floor, 16 probes, one uprobe_multi link": [floor, *sum((["--func", f"main.f{i:02d}"] for i in range(16)), []), "--", str(fan)],
+            "libbpf floor, 16 perf-event uprobes (how bpftrace and BCC attach)": [floor, "--perf", *sum((["--func", f"main.f{i:02d}"] for i in range(16)), []), "--", str(fan)],
+        }
+        if not self.quick:
+            for k in (1, 4, 16):
+                probes = ", ".join(f"uprobe:{fan}:main.f{i:02d}" for i in range(k))
+                fan_cmds[f"bpftrace, {k} probe{'s' if k > 1 else ''}"] = ["bpftrace", "-e", probes + ' { printf("%d\\n", reg("ax")); }', "-c", str(fan)]
+
+        stats = {}
+        for group in (cmds, fan_cmds):
+            for label, cmd in group.items():
+                runs = self.runs if "bpftrace, " not in label and "perf-event" not in label else max(3, self.runs // 3)
+                log(f"per scenario: {label} ({runs} runs)")
+                try:
+                    stats[label] = hyperfine(label, cmd, runs, self.warmup, self.env, self.logs)
+                except Fail as e:
+                    stats[label] = Stat(label, [], float("nan"), str(e))
+        self.say(f"Whole processes timed by hyperfine (`-N`, output discarded): median of {self.runs} runs after "
+                 f"{self.warmup} warm-up{'s' if self.warmup > 1 else ''}, min–max, mean CPU (user + sys, children included).", "")
+        rows = []
+        for label, s in stats.items():
+            rows.append([label, ms(s.median), span(s.times, ms), ms(s.cpu), s.note or f"n={len(s.times)}"])
+        self.table(["command", "wall median", "min–max", "CPU", "notes"], rows)
+        self.say("Same task, same answer (each prints the first argument, 100):", "", *[f"- {c}" for c in checks], "")
+
+        # paired ratios and differences
+        bp = cmds["**bpfault** `run scenarios/seed-trace-args.json`"]
+        pairs = [
+            ("bpfault − tracee alone", bp, cmds["tracee alone"], "diff"),
+            ("bpfault / libbpf floor", bp, cmds["libbpf floor: same task, one uprobe_multi link (`bench/floor --prog arg`)"], "ratio"),
+            ("bpfault / bpftrace", bp, cmds["bpftrace `reg(\"ax\")` one-liner, `-c tracee`"], "ratio"),
+            ("bpfault / BCC", bp, cmds["BCC Python script (`bench/bcc_arg.py`)"], "ratio"),
+            ("bpfault 4 probes / 1 probe", fan_cmds["**bpfault**, 4 probes (`fan-4.json`)"], fan_cmds["**bpfault**, 1 probe (`fan-1.json`)"], "ratio"),
+            ("bpfault 16 probes / 1 probe", fan_cmds["**bpfault**, 16 probes (`fan-16.json`)"], fan_cmds["**bpfault**, 1 probe (`fan-1.json`)"], "ratio"),
+            ("bpfault 16 probes − 1 probe", fan_cmds["**bpfault**, 16 probes (`fan-16.json`)"], fan_cmds["**bpfault**, 1 probe (`fan-1.json`)"], "diff"),
+        ]
+        rows, res = [], {}
+        for label, a, b, kind in pairs:
+            log(f"paired: {label} ({self.pairs} pairs)")
+            try:
+                walls, cpus = paired(a, b, self.pairs, self.env)
+            except Fail as e:
+                rows.append([label, "—", "—", "—", str(e)])
+                continue
+            if kind == "ratio":
+                w = [x / y for x, y in walls]
+                c = [x / y for x, y in cpus if y > 0]
+                rows.append([label, ratio(median(w)), span(w, ratio), ratio(median(c)), f"{len(w)} pairs"])
+            else:
+                w = [x - y for x, y in walls]
+                c = [x - y for x, y in cpus]
+                rows.append([label, ms(median(w)), span(w, ms), ms(median(c)), f"{len(w)} pairs"])
+            res[label] = median(w)
+        self.say(f"Paired, alternating runs (A B, B A, …; {self.pairs} pairs): median of the per-pair ratios or differences.", "")
+        self.table(["A vs B", "wall", "min–max", "CPU", "notes"], rows)
+        d = res.get("bpfault − tracee alone", float("nan"))
+        self.goal("per scenario ≤ 45 ms over the bare tracee", ms(d), d <= 0.045 if d == d else None)
+        for key, lim in (("bpfault / bpftrace", 0.1), ("bpfault / BCC", 0.07)):
+            r = res.get(key, float("nan"))
+            self.goal(f"per scenario ≤ {lim}× {key.split(' / ')[1]}", ratio(r), r <= lim if r == r else None)
+        r16 = res.get("bpfault 16 probes / 1 probe", float("nan"))
+        self.goal("flat in the number of probes (16 probes ≤ 1.10× one)", ratio(r16), r16 <= 1.10 if r16 == r16 else None)
+        self.where_time_goes(seed, demo)
+
+    def where_time_goes(self, seed, demo):
+        """bpfault's own phases, seen from outside (bpftrace uprobes on bpfault's functions)."""
+        self.say("### Where `bpfault run` spends its time (seed scenario)", "")
+        tracer = self.phase_tracer()
+        if tracer is None:
+            self.say("(skipped: bpfault's symbols were not found; is build/bpfault stripped?)", "")
+            return
+        runs = []
+        for i in range(self.phase_runs):
+            log(f"phases: run {i + 1}/{self.phase_runs}")
+            p = subprocess.run(["bpftrace", str(tracer), "-c", f"{self.bpfault} run {seed}"], env=self.env,
+                               stdout=subprocess.PIPE, stderr=DEVNULL, timeout=300)
+            runs.append(self.parse_phases(p.stdout.decode(errors="replace")))
+        runs = [r for r in runs if "exit" in r]
+        if not runs:
+            self.say("(the phase tracer saw nothing)", "")
+            return
+        order = [("start-up: exec → first analysis (dynamic loading, scenario parsing, Go toolchains, fixture hash)", "startup"),
+                 ("binary analysis, first call (uncached)", "analyse#1"),
+                 ("capability probe (self-tests of bpf/caps.bpf.c)", "caps"),
+                 ("binary analysis, second call (in-process cache hit)", "analyse#2"),
+                 ("probe program load (`probe_bpf__load`: verifier, maps)", "load"),
+                 ("attach (one uprobe_multi link)", "attach"),
+                 ("tracee: exec → exit", "tracee"),
+                 ("detach (`~ProbeSession`: the link's release)", "detach"),
+                 ("exit: exit_group → last thread gone (caps self-test links still releasing)", "exit_wait"),
+                 ("**total: exec → last thread gone**", "total")]
+        rows = []
+        for label, key in order:
+            v = [r[key] for r in runs if key in r]
+            rows.append([label, ms(median(v) / 1e9), span([x / 1e9 for x in v], ms) if v else "—"])
+        self.table(["phase (bpftrace uprobes on build/bpfault; medians of %d runs)" % len(runs), "median", "min–max"], rows)
+        # the floor's phases, for the same task
+        floor_runs = []
+        for _ in range(self.phase_runs):
+            p = subprocess.run([str(self.tools / "floor"), "--timing", "--prog", "arg", "--func", "main.ebpfDemo", "--", str(demo)],
+                               stdout=DEVNULL, stderr=subprocess.PIPE)
+            floor_runs.append(p.stderr.decode())
+        cols = ["load_ms", "attach_ms", "run_ms", "detach_ms", "total_ms"]
+        self.say("The libbpf floor doing the same task (`bench/floor --timing`): " + ", ".join(
+            f"{c[:-3]} {median([kv(t, c) for t in floor_runs if kv(t, c) is not None]):.1f} ms" for c in cols) + ".", "")
+        # what loading costs, per program of the product's object
+        obj = self.root / "build" / "bpf" / "probe.bpf.o"
+        if obj.exists():
+            text = run_ok([str(self.tools / "verify_cost"), "--runs", "3", "--set", "goid_offset=152", str(obj)])
+            self.say("Loading each program of `build/bpf/probe.bpf.o` alone (`bench/verify_cost`, median of 3):", "")
+            rows = [[kv_s(l, "prog"), "yes" if kv(l, "loaded") else "no (this kernel refuses it)", num(kv(l, "insns")),
+                     num(kv(l, "processed")), num(kv(l, "states")), f"{kv(l, 'verify_us') / 1e3:.1f} ms", f"{kv(l, 'load_ms'):.1f} ms"]
+                    for l in text.splitlines() if l.startswith("prog=")]
+            self.table(["program", "loads here", "instructions", "verifier: processed", "states", "verification", "load wall"], rows)
+
+    def phase_tracer(self):
+        """A bpftrace script timing bpfault's phases by uprobes on its own functions."""
+        nm = subprocess.run(["nm", "--defined-only", str(self.bpfault)], stdout=subprocess.PIPE, stderr=DEVNULL).stdout.decode().splitlines()
+        dm = subprocess.run(["nm", "-C", "--defined-only", str(self.bpfault)], stdout=subprocess.PIPE, stderr=DEVNULL).stdout.decode().splitlines()
+        if len(nm) != len(dm):
+            return None
+        want = {"analyse": "bpfault::binary::analyse(", "caps": "bpfault::kernel::probe_capabilities()",
+                "load": "bpfault::kernel::ProbeSession::load(", "attach": "bpfault::kernel::ProbeSession::attach(",
+                "detach": "bpfault::kernel::ProbeSession::~ProbeSession()"}
+        found = {}
+        for raw, pretty in zip(nm, dm):
+            parts, pp = raw.split(), pretty.split(None, 2)
+            if len(parts) != 3 or len(pp) != 3 or parts[1] not in "Tt":
+                continue
+            for key, prefix in want.items():
+                if pp[2].startswith(prefix) and key not in found:
+                    found[key] = parts[2]
+        if len(found) != len(want):
+            return None
+        b = self.bpfault
+        lines = [f'tracepoint:sched:sched_process_exec /str(args->filename) == "{b}" && @pid == 0/ {{ @t0 = nsecs; @pid = pid; }}']
+        for key, sym in found.items():
+            lines.append(f"uprobe:{b}:{sym} /pid == @pid/ {{ @s[tid, \"{key}\"] = nsecs; }}")
+            lines.append(f"uretprobe:{b}:{sym} /pid == @pid/ {{ printf(\"phase {key} %d %d\\n\", @s[tid, \"{key}\"] - @t0, nsecs - @t0); }}")
+        lines += [
+            "tracepoint:sched:sched_process_exec /@pid && curtask->real_parent->tgid == @pid/ { @tr = pid; printf(\"phase tracee-exec %d\\n\", nsecs - @t0); }",
+            "tracepoint:sched:sched_process_exit /@tr && pid == @tr && tid == pid/ { printf(\"phase tracee-exit %d\\n\", nsecs - @t0); }",
+            "tracepoint:syscalls:sys_enter_exit_group /@pid && pid == @pid/ { printf(\"phase exit_group %d\\n\", nsecs - @t0); }",
+            "tracepoint:sched:sched_process_exit /@pid && pid == @pid/ { printf(\"phase thread-exit %d\\n\", nsecs - @t0); }",
+            "END { clear(@s); clear(@t0); clear(@pid); clear(@tr); }",
+        ]
+        f = self.out / "phases.bt"
+        f.write_text("// generated by bench/bench.py: bpfault's phases, by uprobes on its own functions\n" + "\n".join(lines) + "\n")
+        return f
+
+    @staticmethod
+    def parse_phases(text):
+        """ns offsets from bpfault's exec → phase durations and points."""
+        calls, tracee, exit_group, thread_exits = {}, {}, None, []
+        for line in text.splitlines():
+            w = line.split()
+            if len(w) < 3 or w[0] != "phase":
+                continue
+            if w[1] in ("analyse", "caps", "load", "attach", "detach") and len(w) == 4:
+                calls.setdefault(w[1], []).append((int(w[2]), int(w[3])))
+            elif w[1] in ("tracee-exec", "tracee-exit"):
+                tracee[w[1]] = int(w[2])
+            elif w[1] == "exit_group":
+                exit_group = int(w[2])
+            elif w[1] == "thread-exit":
+                thread_exits.append(int(w[2]))
+        r = {}
+        an = sorted(calls.get("analyse", []))
+        for i, (s, e) in enumerate(an[:2]):
+            r[f"analyse#{i + 1}"] = e - s
+        firsts = [c[0][0] for k, c in calls.items() if c]
+        if firsts:
+            r["startup"] = min(min(s for s, _ in c) for c in calls.values() if c)
+        for key in ("caps", "load", "attach"):
+            if calls.get(key):
+                r[key] = max(e - s for s, e in calls[key])
+        if calls.get("detach"):
+            r["detach"] = max(e - s for s, e in calls["detach"])
+        if "tracee-exec" in tracee and "tracee-exit" in tracee:
+            r["tracee"] = tracee["tracee-exit"] - tracee["tracee-exec"]
+        if exit_group is not None and thread_exits:
+            r["exit_wait"] = max(thread_exits) - exit_group
+            r["total"] = max(thread_exits)
+            r["exit"] = True
+        return r
+
+    # -- 2 and 3: per hit, throughput
+
+    def loop_scenarios(self, n, out_file, goroutines=1):
+        env = {"BENCH_OUT": str(out_file)}
+        args = [n, goroutines]
+        work = "main.work"
+        return {
+            "count": self.scenario(f"hit-count-{n}-{goroutines}", fixture="bench-loop", args=args, env=env,
+                                   probes=[{"function": work}], events=[{"function": work, "count": n}]),
+            "fault": self.scenario(f"hit-fault-{n}-{goroutines}", fixture="bench-loop", args=args, env=env,
+                                   probes=[{"function": work, "when": {"nth": 1_000_000_000}, "crash": "SIGKILL"}],
+                                   events=[{"function": work, "count": n, "injected": 0}]),
+            "record": self.scenario(f"hit-record-{n}-{goroutines}", fixture="bench-loop", args=args, env=env,
+                                    probes=[{"function": work, "record": ["a", "b", "c"]}],
+                                    events=[{"function": work, "count": n}]),
+        }
+
+    def section_hit(self):
+        n = self.n_hit
+        self.say(f"## 2. Per hit: `main.work(a, b, c int)` of fixtures/bench-loop called N = {n:,} times".replace(",", " "), "")
+        loop = self.fixture_binary("bench-loop")
+        out = self.logs / "hit-out.txt"
+        sc = self.loop_scenarios(n, out)
+        floor = str(self.tools / "floor")
+        bt3 = 'uprobe:%s:main.work { printf("%%d %%d %%d\\n", reg("ax"), reg("bx"), reg("cx")); }' % loop
+        configs = [
+            ("none", "no probe", [str(loop), str(n)]),
+            ("floor", "**empty uprobe (the floor)**: `bench/floor`, one uprobe_multi link", [floor, "--", str(loop), str(n)]),
+            ("count", "bpfault: probe with no record and no rule (counts calls only)", [str(self.bpfault), "run", "--fixtures", str(self.fixtures), str(sc["count"])]),
+            ("fault", "**bpfault fault program, condition never true** (`crash` at `nth` 1e9; native: needs only send_signal)", [str(self.bpfault), "run", "--fixtures", str(self.fixtures), str(sc["fault"])]),
+            ("record", "**bpfault recording probe** (`record: [a, b, c]`: 256-byte event, ring buffer, no wakeup)", [str(self.bpfault), "run", "--fixtures", str(self.fixtures), "--json", str(self.logs / "hit-record.json"), str(sc["record"])]),
+            ("bpftrace", "bpftrace `printf` of three registers (perf buffer; output to /dev/null)", ["bpftrace", "-e", bt3, "-c", f"{loop} {n}"]),
+        ]
+        results = {k: [] for k, _, _ in configs}
+        drops = []
+        for rep in range(self.reps):
+            order = configs[rep % len(configs):] + configs[:rep % len(configs)]  # rotate: no config always first
+            for key, label, cmd in order:
+                log(f"per hit: round {rep + 1}/{self.reps}: {key}")
+                out.unlink(missing_ok=True)
+                env = dict(self.env, BENCH_OUT=str(out))
+                wall, _, rc = timed(cmd, env=env, timeout=1800)
+                text = out.read_text() if out.exists() else ""
+                v = kv(text, "ns_per_call")
+                if rc != 0 or v is None:
+                    log(f"per hit: {key} failed (exit {rc})")
+                    results[key].append(None)
+                    continue
+                results[key].append((v, kv(text, "calls_per_s")))
+                if key == "record":
+                    drops.append(self.drops(self.logs / "hit-record.json"))
+        # the program's own time, from BPF run-time stats
+        stats = subprocess.run([floor, "--stats", "--", str(loop), str(n)], stdout=subprocess.PIPE, stderr=DEVNULL).stdout.decode()
+        floor_prog_ns = kv(stats, "bpf_ns_per_run")
+        rows = []
+        ratios = {}
+        for key, label, _ in configs:
+            vals = [x[0] for x in results[key] if x]
+            per_round = [a[0] / b[0] for a, b in zip(results[key], results["floor"]) if a and b]
+            ratios[key] = per_round
+            extra = ""
+            if key == "floor" and floor_prog_ns:
+                extra = f"the empty program itself: {floor_prog_ns:.0f} ns/run (BPF stats)"
+            if key == "record" and drops:
+                extra = f"drops: {', '.join(str(d) for d in drops)}"
+            rows.append([label, num(median(vals), 0) if vals else "failed", span(vals, lambda x: num(x, 0)),
+                         "—" if key in ("none", "floor") or not per_round else f"{ratio(median(per_round))} ({span(per_round, ratio)})", extra])
+        self.say(f"ns per call timed inside the Go program around its own loop; median of {self.reps} rounds "
+                 "(the order of the configurations rotates every round); the ratio to the floor is the median of "
+                 "the per-round ratios.", "")
+        self.table(["probe on main.work", "ns/call", "min–max", "vs empty probe (per round)", "notes"], rows)
+        f = median(ratios["fault"])
+        self.goal("fault program ≤ 1.05× the empty probe (native, non-firing `crash`)", ratio(f), f <= 1.05 if f == f else None)
+        r = median(ratios["record"])
+        self.goal("recording probe ≤ 1.2× the empty probe", ratio(r), r <= 1.2 if r == r else None)
+        self.hit_results = results
+        self.hit_drops = drops
+        self.section_hit_vm(loop)
+
+    @staticmethod
+    def drops(record_path):
+        try:
+            return sum(s.get("drops", 0) for s in json.load(open(record_path))["scenarios"])
+        except (OSError, ValueError, KeyError):
+            return None
+
+    def section_hit_vm(self, loop):
+        """The write-capable programs: in the VM (the host's lockdown refuses them)."""
+        kernel = "trixie-backports"
+        n = self.n_vm
+        self.say(f"### In the VM ({kernel}: register writes need 7.x), N = {n:,}".replace(",", " "), "")
+        work = "main.work"
+        common = dict(fixture="bench-loop", args=[n])
+        sc = {
+            "count": self.scenario(f"vm-hit-count-{n}", **common, probes=[{"function": work}], events=[{"function": work, "count": n}]),
+            "fault": self.scenario(f"vm-hit-fault-{n}", **common, probes=[{"function": work, "when": {"nth": 1_000_000_000}, "set_args": {"a": 7}}],
+                                   events=[{"function": work, "count": n, "injected": 0}]),
+            "inject": self.scenario(f"vm-hit-inject-{n}", **common, probes=[{"function": work, "set_args": {"a": 7}}],
+                                    events=[{"function": work, "count": n, "injected": n}]),
+            "record": self.scenario(f"vm-hit-record-{n}", **common, probes=[{"function": work, "record": ["a", "b", "c"]}],
+                                    events=[{"function": work, "count": n}]),
+        }
+        labels = {"count": "bpfault: count only (the VM's floor: ≈ the empty probe natively, see above)",
+                  "fault": "**bpfault fault program (`uprobe_write_regs`), `set_args` at `nth` 1e9: never fires**",
+                  "inject": "bpfault: `set_args` on every call (an injection record + wakeup each)",
+                  "record": "bpfault recording probe (`uprobe_read`)"}
+        keys = list(sc)
+        res = {k: [] for k in keys}
+        for rep in range(self.vm_reps):
+            order = keys[rep % len(keys):] + keys[:rep % len(keys)]
+            log(f"per hit in the VM: boot {rep + 1}/{self.vm_reps} ({', '.join(order)})")
+            try:
+                j = self.bpfault_run([sc[k] for k in order], "--vm=always", f"--kernel={kernel}", timeout=3600)
+            except Fail as e:
+                self.say(f"(VM run failed: {e})", "")
+                return
+            by_name = {s["name"]: s for s in j["scenarios"]}
+            for k in keys:
+                s = by_name.get(f"bench: vm-hit-{k}-{n}")
+                res[k].append(kv(s["stdout"], "ns_per_call") if s else None)
+        rows = []
+        for k in keys:
+            v = [x for x in res[k] if x]
+            pr = [a / b for a, b in zip(res[k], res["count"]) if a and b]
+            rows.append([labels[k], num(median(v)), span(v, num), "—" if k == "count" else f"{ratio(median(pr))} ({span(pr, ratio)})"])
+        self.say(f"One VM boot per round runs the four scenarios ({self.vm_reps} round{'s' if self.vm_reps > 1 else ''}, order rotated); "
+                 "TCG makes every trap far dearer than on the host, so only the ratios carry over.", "")
+        self.table(["probe on main.work (VM, TCG)", "ns/call", "min–max", "vs count-only (per boot)"], rows)
+        f = median([a / b for a, b in zip(res["fault"], res["count"]) if a and b])
+        self.goal("fault program ≤ 1.05× the empty probe (VM, non-firing `set_args`, vs count-only)", ratio(f), f <= 1.05 if f == f else None)
+
+    def section_throughput(self):
+        n = self.n_hit
+        self.say("## 3. Throughput: recorded events per second per traced thread", "")
+        out = self.logs / "tp-out.txt"
+        rows = []
+        best = None
+        for g in (1, 2):
+            sc = self.loop_scenarios(n, out, goroutines=g)["record"]
+            vals = []
+            for rep in range(self.reps if g == 2 else 0):
+                log(f"throughput: {g} goroutines, run {rep + 1}/{self.reps}")
+                out.unlink(missing_ok=True)
+                rec = self.logs / "tp.json"
+                _, _, rc = timed([str(self.bpfault), "run", "--fixtures", str(self.fixtures), "--json", str(rec), str(sc)],
+                                 env=self.env, timeout=1800)
+                text = out.read_text() if out.exists() else ""
+                cps, d = kv(text, "calls_per_s"), self.drops(rec)
+                vals.append((cps, d, rc))
+            if g == 1:  # the recording runs of section 2
+                vals = [(x[1], d, 0) for x, d in zip(self.hit_results.get("record", []), self.hit_drops) if x]
+            ok = [v for v in vals if v[0]]
+            if not ok:
+                rows.append([g, "failed", "", "", ""])
+                continue
+            per_thread = [v[0] / g for v in ok]
+            all_drops = [v[1] for v in ok]
+            rows.append([g, num(median([v[0] for v in ok])), num(median(per_thread)), span(per_thread, num),
+                         ", ".join(str(d) for d in all_drops)])
+            if g == 1:
+                best = (median(per_thread), max(d or 0 for d in all_drops))
+        self.say(f"`record: [a, b, c]` on every one of N = {n:,} calls; events/s = calls/s of the loop (every call is "
+                 "one event); drops as counted by the BPF program (`drops` in the `--json` record). Goroutines "
+                 "share GOMAXPROCS = 2 threads; both CPUs are shared with the draining harness.".replace(",", " "), "")
+        self.table(["goroutines", "events/s", "events/s per goroutine", "min–max", "drops per run"], rows)
+        if best:
+            self.goal("≥ 200 k events/s per traced thread with 0 drops", f"{num(best[0])}/s, max drops {best[1]}",
+                      best[0] >= 200_000 and best[1] == 0)
+
+    # -- 4: analysis
+
+    def go_toolchains(self):
+        roots = [("1.19", Path("/usr/lib/go-1.19"))]
+        for d in sorted((self.root / ".cache" / "go").glob("*/usr/lib/go-*")):
+            roots.append((d.name.removeprefix("go-"), d))
+        return [(v, r) for v, r in roots if (r / "bin" / "go").exists()]
+
+    def section_analysis(self):
+        self.say("## 4. Analysis: `bpfault list` vs `bpftrace -l` on cmd/go", "")
+        bins = []
+        for ver, goroot in self.go_toolchains():
+            dst = self.out / "bin" / f"go-{ver}"
+            dst.parent.mkdir(exist_ok=True)
+            if not dst.exists():
+                log(f"analysis: building cmd/go with Go {ver} (once)")
+                env = dict(self.env, GOROOT=str(goroot), GOCACHE=str(self.out / "gocache"), GOFLAGS="", GOTOOLCHAIN="local")
+                try:
+                    run_ok([str(goroot / "bin" / "go"), "build", "-o", str(dst), "cmd/go"], env=env, what=f"go {ver} build cmd/go")
+                except Fail as e:
+                    self.say(f"- Go {ver}: {e}")
+                    continue
+            bins.append((ver, dst))
+        rows, prows = [], []
+        worst = None
+        for ver, b in bins:
+            size = b.stat().st_size / 1e6
+            nsym = sum(1 for _ in subprocess.run(["bpftrace", "-l", f"uprobe:{b}:*"], stdout=subprocess.PIPE, stderr=DEVNULL).stdout.splitlines())
+            cmds = [(f"`bpfault list -v` (signatures, locations, probe sites)", [str(self.bpfault), "list", "-v", str(b)]),
+                    (f"`bpfault list` (names)", [str(self.bpfault), "list", str(b)]),
+                    (f"`bpftrace -l 'uprobe:BIN:*'` ({nsym} symbols)", ["bpftrace", "-l", f"uprobe:{b}:*"])]
+            for label, cmd in cmds:
+                log(f"analysis: Go {ver}: {label}")
+                try:
+                    s = hyperfine(f"{ver} {label}", cmd, self.runs, self.warmup, self.env, self.logs)
+                    rows.append([f"Go {ver} ({size:.0f} MB)", label, ms(s.median), span(s.times, ms), ms(s.cpu)])
+                except Fail as e:
+                    rows.append([f"Go {ver}", label, "failed", str(e), ""])
+            log(f"analysis: Go {ver}: paired list -v / bpftrace -l")
+            try:
+                walls, _ = paired(cmds[0][1], cmds[2][1], self.pairs, self.env)
+                w = [x / y for x, y in walls]
+                prows.append([f"Go {ver}", ratio(median(w)), span(w, ratio)])
+                worst = max(worst or 0, median(w))
+            except Fail as e:
+                prows.append([f"Go {ver}", "failed", str(e)])
+        self.table(["cmd/go built by", "command", "wall median", "min–max", "CPU"], rows)
+        self.say(f"Paired ({self.pairs} pairs), `bpfault list -v` / `bpftrace -l`:", "")
+        self.table(["cmd/go built by", "ratio", "min–max"], prows)
+        if worst is not None:
+            self.goal("`list -v` no slower than `bpftrace -l` (worst toolchain)", ratio(worst), worst <= 1.0)
+        if bins:
+            self.cached_analysis(bins[-1])
+
+    def cached_analysis(self, binary):
+        ver, b = binary
+        tracer = self.phase_tracer()
+        if tracer is None:
+            return
+        scen = [self.scenario(f"cached-{i}", binary=b, args=["version"], stdout_contains=["go version"],
+                              probes=[{"function": "main.main"}], events=[{"function": "main.main", "count": 1}]) for i in (1, 2)]
+        firsts, laters = [], []
+        for i in range(max(3, self.phase_runs // 2)):
+            log(f"analysis: cached re-analysis, run {i + 1}")
+            p = subprocess.run(["bpftrace", str(tracer), "-c", f"{self.bpfault} run {scen[0]} {scen[1]}"], env=self.env,
+                               stdout=subprocess.PIPE, stderr=DEVNULL, timeout=600)
+            an = sorted(tuple(map(int, l.split()[2:4])) for l in p.stdout.decode().splitlines() if l.startswith("phase analyse "))
+            if an:
+                firsts.append((an[0][1] - an[0][0]) / 1e9)
+                laters += [(e - s) / 1e9 for s, e in an[1:]]
+        self.say(f"Cached re-analysis: `bpfault run` of two scenarios on cmd/go (Go {ver}) calls `binary::analyse` "
+                 f"{1 + (len(laters) // max(1, len(firsts)))} times; the first call analyses the file, the others hit "
+                 "the cache. The cache lives in the process and is keyed by the file's content (build id): every "
+                 "`bpfault run` or `bpfault list` process analyses each binary once, and a second process starts "
+                 "from nothing.", "")
+        self.table(["analysis of cmd/go in one process", "median", "min–max"],
+                   [["first call (analyses the file)", ms(median(firsts)), span(firsts, ms)],
+                    ["later calls (cached)", ms(median(laters)), span(laters, ms)]])
+
+    # -- 5: VM
+
+    def section_vm(self):
+        self.say("## 5. VM: boot to the first scenario, whole suite in one boot", "")
+        seed = self.root / "scenarios" / "seed-trace-args.json"
+        suite = sorted((self.root / "scenarios").glob("*.json"))
+        rows = []
+        worst_boot = None
+        for kernel in self.kernels:
+            for what, files in (("seed scenario", [seed]), (f"whole suite ({len(suite)} scenarios)", suite)):
+                boots, firsts, walls, passed = [], [], [], []
+                for rep in range(self.vm_reps):
+                    log(f"vm: {kernel}: {what}, run {rep + 1}/{self.vm_reps}")
+                    r = self.vm_run(kernel, files)
+                    if r is None:
+                        continue
+                    boots.append(r["boot"])
+                    firsts.append(r["first"])
+                    walls.append(r["wall"])
+                    passed.append(f"{r['passed']}/{r['total']}")
+                if not walls:
+                    rows.append([kernel, what, "failed", "", "", ""])
+                    continue
+                rows.append([kernel, what, ms(median(boots)), ms(median(firsts)), ms(median(walls)) + f" ({span(walls, ms)})",
+                             ", ".join(sorted(set(passed)))])
+                if what == "seed scenario" and boots:
+                    worst_boot = max(worst_boot or 0, median(boots))
+        self.say("Timed from outside by the console lines bpfault prints (`-v` echoes the guest's console): *boot* is "
+                 "qemu's start to the guest's `/init` marker; *first result* is bpfault's start to the first "
+                 f"scenario's result line; *wall* is the whole command. Median of {self.vm_reps} run{'s' if self.vm_reps > 1 else ''}.", "")
+        self.table(["kernel", "run", "boot (qemu → /init)", "bpfault start → first result", "wall", "passed"], rows)
+        if worst_boot is not None:
+            self.goal("VM boot ≤ 3 s (qemu start → /init, worst kernel)", ms(worst_boot), worst_boot <= 3.0)
+
+    def vm_run(self, kernel, files):
+        cmd = [str(self.bpfault), "run", "-v", "--vm=always", f"--kernel={kernel}", "--fixtures", str(self.fixtures),
+               "--json", str(self.logs / "vm.json"), *map(str, files)]
+        t0 = time.perf_counter()
+        p = subprocess.Popen(cmd, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, errors="replace")
+        marks = {}
+
+        def watch(stream, name):
+            with open(self.logs / f"vm-{kernel}-{name}.log", "w") as f:
+                for line in stream:
+                    t = time.perf_counter() - t0
+                    f.write(f"{t:9.3f} {line}")
+                    if name == "err" and line.startswith("vm: ") and "qemu" in line:
+                        marks.setdefault("qemu", t)
+                    if name == "err" and line.startswith("bpfault-vm: init"):
+                        marks.setdefault("init", t)
+                    if name == "out" and re.match(r"\[ +(OK|FAILED|SKIPPED|ERROR)", line.strip()):
+                        marks.setdefault("first", t)
+
+        th = [threading.Thread(target=watch, args=(p.stdout, "out")), threading.Thread(target=watch, args=(p.stderr, "err"))]
+        for t in th:
+            t.start()
+        p.wait(timeout=3600)
+        for t in th:
+            t.join()
+        wall = time.perf_counter() - t0
+        try:
+            j = json.load(open(self.logs / "vm.json"))
+        except (OSError, ValueError):
+            log(f"vm: {kernel}: no run record (exit {p.returncode})")
+            return None
+        total = len(j["scenarios"])
+        passed = sum(1 for s in j["scenarios"] if s["status"] == "passed")
+        if "qemu" not in marks or "init" not in marks:
+            return None
+        return {"boot": marks["init"] - marks["qemu"], "first": marks.get("first", float("nan")), "wall": wall,
+                "passed": passed, "total": total}
+
+    # -- all
+
+    def header(self):
+        uname = os.uname()
+        ver = lambda cmd: (subprocess.run(cmd, stdout=subprocess.PIPE, stderr=DEVNULL).stdout.decode().split("\n")[0].strip())
+        commit = ver(["git", "-C", str(self.root), "log", "-1", "--format=%h %s"])
+        self.say(f"# bpfault bench ({time.strftime('%Y-%m-%d %H:%M', time.gmtime())} UTC{', --quick' if self.quick else ''})", "",
+                 f"- Machine: {uname.release}, {os.cpu_count()} CPUs, load average at start {os.getloadavg()[0]:.2f}",
+                 f"- bpfault: `{commit}` ({self.bpfault}); {ver(['bpftrace', '--version'])}; BCC {ver(['dpkg-query', '-W', '-f=${Version}', 'python3-bpfcc'])}; "
+                 f"libbpf {ver(['pkg-config', '--modversion', 'libbpf'])}; {ver(['hyperfine', '--version'])}", "")
+
+    def footer(self):
+        self.say("## Goals", "")
+        self.table(["goal", "measured", "met"],
+                   [[g, m, "yes" if ok else "**no**" if ok is not None else "not measured"] for g, m, ok in self.goals])
+        self.say(f"Load average at the end: {os.getloadavg()[0]:.2f}. Raw logs: `{self.logs}`.")
+
+
+def kv_s(text, key):
+    m = re.search(rf"\b{re.escape(key)}=(\S+)", text)
+    return m.group(1) if m else "?"
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--root", required=True)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--sections", default="scenario hit throughput analysis vm")
+    ap.add_argument("--kernels", default="bookworm trixie-backports")
+    a = ap.parse_args()
+    b = Bench(a)
+    b.header()
+    sections = {"scenario": b.section_scenario, "hit": b.section_hit, "throughput": b.section_throughput,
+                "analysis": b.section_analysis, "vm": b.section_vm}
+    for name in a.sections.replace(",", " ").split():
+        if name == "throughput" and not hasattr(b, "hit_results"):
+            b.hit_results, b.hit_drops = {}, []
+        try:
+            sections[name]()
+        except Fail as e:
+            log(f"{name}: {e}")
+            b.say(f"**{name}: not measured**: {e}", "")
+    b.footer()
+    text = "\n".join(b.lines) + "\n"
+    (b.out / "results.md").write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
