@@ -78,17 +78,8 @@ process::Command go_tool(const std::string& release, std::vector<std::string> ar
   return c;
 }
 
-// process::run() can die of SIGPIPE when the child execs before it is released (a race in
-// Child::spawn with held=false); a held child has no such race.
-Result<process::Outcome> run_tool(const process::Command& cmd) {
-  auto child = process::Child::spawn(cmd, true);
-  if (!child) return tl::unexpected(child.error());
-  if (auto r = child->release(); !r) return tl::unexpected(r.error());
-  return child->wait();
-}
-
 std::vector<NmSym> go_nm(const std::string& release, const fs::path& bin) {
-  auto r = run_tool(go_tool(release, {"nm", "-size", bin.string()}));
+  auto r = process::run(go_tool(release, {"nm", "-size", bin.string()}));
   if (!r || !r->ok()) {
     ADD_FAILURE() << "go tool nm failed: " << (r ? r->err : r.error().format());
     return {};
@@ -486,7 +477,7 @@ class LinkModes : public ::testing::Test {
     c.env = {{"CGO_ENABLED", cgo ? "1" : "0"}, {"GOTOOLCHAIN", "local"}, {"GOPROXY", "off"}, {"GOTELEMETRY", "off"},
              {"GOCACHE", (fs::path(BPFAULT_BINARY_DIR) / "fixtures-build" / ".gocache").string()}};
     c.timeout = std::chrono::minutes(5);
-    auto r = run_tool(c);
+    auto r = process::run(c);
     if (!r || !r->ok()) {
       ADD_FAILURE() << "go build " << tag << ": " << (r ? r->err : r.error().format());
       return {};
@@ -576,7 +567,7 @@ TEST(Sigs, SymbolizeMatchesGoToolAddr2lineOnTheStrippedBuild) {
   pcs.push_back(bi->functions[10].entry + 7);  // somewhere in the runtime
   auto cmd = go_tool(release, {"addr2line", bin.string()});
   for (uint64_t pc : pcs) cmd.stdin_data += fmt::format("{:#x}\n", pc);
-  auto r = run_tool(cmd);
+  auto r = process::run(cmd);
   ASSERT_TRUE(r && r->ok()) << (r ? r->err : r.error().format());
   std::istringstream out(r->out);
   for (uint64_t pc : pcs) {

@@ -22,12 +22,12 @@ process::Outcome bpfault_list(std::vector<std::string> args) {
   c.argv = {kBpfault.string(), "list"};
   c.argv.insert(c.argv.end(), args.begin(), args.end());
   c.timeout = std::chrono::seconds(30);
-  auto child = process::Child::spawn(c, true);  // held: see run_tool() in analyse_test.cpp
-  if (!child || !child->release()) {
-    ADD_FAILURE() << "cannot start bpfault";
+  auto r = process::run(c);
+  if (!r) {
+    ADD_FAILURE() << r.error().format();
     return {};
   }
-  return child->wait();
+  return *r;
 }
 
 std::vector<std::string> lines(const std::string& s) {
