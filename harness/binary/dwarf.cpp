@@ -418,7 +418,14 @@ class Reader {
     std::vector<Dwarf_Die> stack;
     if (dwarf_child(&sp, &c) == 0) do {
         const int tag = dwarf_tag(&c);
-        if (tag == DW_TAG_formal_parameter) f.params.push_back(param(c, low));
+        if (tag == DW_TAG_formal_parameter) {
+          // Go 1.19 lists some results twice (os.ReadFile: ~r0 ~r0 ~r1 ~r1): names are unique
+          // in a Go signature but for blank `_`, so a repeated one is the compiler's duplicate
+          DwarfParam p = param(c, low);
+          bool repeated = p.name != "_" && std::any_of(f.params.begin(), f.params.end(),
+                                                       [&](const DwarfParam& q) { return q.name == p.name && q.result == p.result; });
+          if (!repeated) f.params.push_back(std::move(p));
+        }
         else if (tag == DW_TAG_lexical_block || tag == DW_TAG_inlined_subroutine) stack.push_back(c);
       } while (dwarf_siblingof(&c, &c) == 0);
     // Inlined call sites anywhere below (blocks nest, inlined bodies contain inlined calls).

@@ -624,6 +624,20 @@ TEST(Sigs, VariablesFileOffsetsAndRuntimeFacts) {
     }
 }
 
+// Go 1.19's DWARF lists os.ReadFile's results twice (~r0 ~r0 ~r1 ~r1); the signature has two.
+TEST(Stdlib, DuplicatedDwarfResultsAreDroppedOnEveryToolchain) {
+  for (const auto& release : test::go_releases()) {
+    auto info = load("readfile", release);
+    ASSERT_TRUE(info);
+    const Function* f = info->find("os.ReadFile");
+    ASSERT_TRUE(f) << release;
+    ASSERT_EQ(f->results.size(), 2u) << release << ": " << signature(*f);
+    EXPECT_EQ(f->results[0].type->name, "[]uint8") << release;
+    EXPECT_TRUE(f->results[1].type->is_error) << release;
+    EXPECT_EQ(f->results[1].pieces.front().loc.describe(), "rdi") << release;  // after the slice's rax, rbx, rcx
+  }
+}
+
 TEST(Analyse, CachedPerBuildId) {
   const fs::path bin = test::fixture("sigs", "newest");
   ASSERT_FALSE(bin.empty());
