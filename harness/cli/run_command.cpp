@@ -6,13 +6,14 @@
 #include "cli/commands.h"
 #include "report/report.h"
 #include "run/suite.h"
+#include "process/go_toolchain.h"
 #include "scenario/scenario.h"
 
 namespace {
 
 struct RunArgs {
   std::vector<std::string> scenarios;
-  std::string json, junit, fixtures, go, kernel;
+  std::string json, junit, fixtures, go, kernel, variants;
   std::string vm = "auto";
   int jobs = 1;
   bool verbose = false;
@@ -32,7 +33,22 @@ int run(const RunArgs& a) {
   }
   run::SuiteOptions opts;
   opts.run.fixtures_dir = a.fixtures;
-  opts.run.go = a.go;
+  if (a.go == "all") {
+    for (const auto& t : process::find_toolchains()) opts.go_each.push_back(t.release);
+    if (opts.go_each.empty()) {
+      fmt::print(stderr, "error: --go all: no Go toolchain is installed\n  hint: ci/setup installs Go 1.19; ci/go-toolchain VERSION adds others\n");
+      return 2;
+    }
+  } else if (a.go.find(',') != std::string::npos) {
+    for (size_t pos = 0; pos <= a.go.size();) {
+      size_t comma = std::min(a.go.find(',', pos), a.go.size());
+      if (comma > pos) opts.go_each.push_back(a.go.substr(pos, comma - pos));
+      pos = comma + 1;
+    }
+  } else {
+    opts.run.go = a.go;
+  }
+  opts.variants = a.variants;
   opts.run.timeout_scale = a.timeout_scale;
   for (const auto& p : a.prebuilt) {
     auto eq = p.find('=');
@@ -82,7 +98,10 @@ bpfault::cli::Runner add_run(CLI::App& app) {
       ->check(CLI::IsMember({"auto", "always", "never"}));
   sub->add_option("--kernel", a->kernel, "The VM's kernel: a name from ci/kernels (trixie-backports, sid, bookworm) or a release prefix (7.3, 6.1)");
   sub->add_option("--fixtures", a->fixtures, "Folder of fixtures (default: the fixtures/ folder above each scenario)");
-  sub->add_option("--go", a->go, "Go toolchain for every fixture: 1.NN, newest, default (overrides the scenarios)");
+  sub->add_option("--go", a->go,
+                  "Go toolchain for every fixture: 1.NN, newest, default (overrides the scenarios); all, or 1.19,1.27: each scenario once per toolchain");
+  sub->add_option("--variants", a->variants,
+                  "Builds to run each fixture scenario with, among those it declares: all, or a list such as 386,amd64-stripped (default: its first)");
   sub->add_flag("-v,--verbose", a->verbose, "Show every check, also the passing ones; echo the VM's console");
   sub->add_flag("--stream", a->stream, "Print one JSON record per scenario instead of the console report (the VM's guest side)")->group("");
   sub->add_option("--prebuilt", a->prebuilt, "KEY=PATH: a fixture already built (the VM's guest side)")->group("");

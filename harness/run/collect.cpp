@@ -62,7 +62,8 @@ Hit* Collector::add(const probe_event& e, const probe_event_ext* ext) {
     std::optional<Memory> mem;
     for (size_t k = 0; ext && k < captured.size(); ++k)
       if (captured[k] == v) mem = Memory{ext->capture[k], ext->captured[k]};
-    h.values[v->name] = decode(*v, c, mem ? &*mem : nullptr);
+    auto label = pp.labels.find(v);
+    h.values[label == pp.labels.end() ? v->name : label->second] = decode(*v, c, mem ? &*mem : nullptr);
   }
   if (ext && site.stack) h.stack = symbolize_stack(*plan_.binary, *ext);
   if (on_hit_) on_hit_(pr, h);

@@ -53,8 +53,7 @@ probe_loc loc_of(const binary::Piece& p) {
 
 // Strings and slices among the recorded values get their memory copied (the first bytes, the
 // first elements); `captured` lists them in capture order.
-std::vector<probe_capture> captures_of(const std::vector<const binary::Value*>& values, std::vector<const binary::Value*>& captured,
-                                       int) {
+std::vector<probe_capture> captures_of(const std::vector<const binary::Value*>& values, std::vector<const binary::Value*>& captured) {
   std::vector<probe_capture> out;
   for (const binary::Value* v : values) {
     if (!v->type || out.size() == PROBE_MAX_CAPTURES) continue;
@@ -108,6 +107,12 @@ Result<Plan> make_plan(const scenario::Scenario& s, std::shared_ptr<const binary
       continue;
     }
     PlannedProbe pp{&p, f, {}, {}};
+    if (!p.record.empty() && !f->has_signature) {  // one error for the probe, not one per name
+      errors.push_back(Error{ErrorKind::bad_input, where(s, p.pointer + "/record"),
+                             fmt::format("{} has no known signature: the binary has no DWARF, so its arguments have no names", f->name),
+                             "record from an unstripped build of the same program (stack traces, counts and latency work stripped)", {}});
+      continue;
+    }
     for (size_t i = 0; i < p.record.size(); ++i) {
       const std::string ptr = fmt::format("{}/record/{}", p.pointer, i);
       const std::string& name = p.record[i];
@@ -127,6 +132,7 @@ Result<Plan> make_plan(const scenario::Scenario& s, std::shared_ptr<const binary
         continue;
       }
       (is_result ? pp.record_results : pp.record_args).push_back(v);
+      pp.labels[v] = name;
     }
     plan.probes.push_back(std::move(pp));
   }
@@ -165,8 +171,8 @@ Result<Plan> make_plan(const scenario::Scenario& s, std::shared_ptr<const binary
       plan.sites.push_back(site);
       return {};
     };
-    std::vector<probe_capture> call_captures = captures_of(pp.record_args, pp.captured, 0),
-                               ret_captures = captures_of(pp.record_results, pp.captured_results, 0);
+    std::vector<probe_capture> call_captures = captures_of(pp.record_args, pp.captured),
+                               ret_captures = captures_of(pp.record_results, pp.captured_results);
     const binary::Function& f = *pp.function;
     if (f.body_sp_delta < 0 || f.body_sp_delta > 255)
       return fail(ErrorKind::internal, f.name, fmt::format("unexpected SP delta {} at the probe point", f.body_sp_delta));

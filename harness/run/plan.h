@@ -4,6 +4,7 @@
 // refused here, before anything is loaded, with the reason and an alternative.
 #pragma once
 
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -36,6 +37,7 @@ struct PlannedProbe {
   const binary::Function* function;
   std::vector<const binary::Value*> record_args;     // read at the call site
   std::vector<const binary::Value*> record_results;  // read at every RET
+  std::map<const binary::Value*, std::string> labels; // the name the scenario used ("r0" for "~r0")
   std::vector<PlannedStep> steps;                    // empty: the probe only observes
   std::vector<const binary::Value*> captured;        // record_args whose memory the call site copies, by capture index
   std::vector<const binary::Value*> captured_results;  // the same for record_results at the RETs

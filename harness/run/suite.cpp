@@ -4,6 +4,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <thread>
 
 #include <fmt/format.h>
@@ -24,6 +25,42 @@ struct Entry {
   std::optional<scenario::Scenario> scenario;  // absent: the record already says why
   bool in_vm = false;
 };
+
+std::vector<std::string> split(const std::string& list) {
+  std::vector<std::string> out;
+  for (size_t pos = 0; pos <= list.size();) {
+    size_t comma = list.find(',', pos);
+    if (comma == std::string::npos) comma = list.size();
+    if (comma > pos) out.push_back(list.substr(pos, comma - pos));
+    pos = comma + 1;
+  }
+  return out;
+}
+
+// The runs of one scenario the options ask for: per toolchain (--go a,b) and per build it
+// declares (--variants), each named after what it varies.
+std::vector<scenario::Scenario> expand_runs(const scenario::Scenario& s, const SuiteOptions& o) {
+  std::vector<std::string> variants;
+  if (o.variants.empty()) variants = {s.target.variants.front()};
+  else if (o.variants == "all") variants = s.target.variants;
+  else
+    for (const auto& v : split(o.variants))
+      if (std::find(s.target.variants.begin(), s.target.variants.end(), v) != s.target.variants.end()) variants.push_back(v);
+  const bool fixture = !s.target.fixture.empty();
+  std::vector<std::string> toolchains = fixture && !o.go_each.empty() ? o.go_each : std::vector<std::string>{""};
+  if (!fixture) variants = {s.target.variants.front()};
+  std::vector<scenario::Scenario> out;
+  for (const auto& go : toolchains)
+    for (const auto& v : variants) {
+      scenario::Scenario copy = s;
+      std::vector<std::string> tags;
+      if (!go.empty()) copy.target.go = go, tags.push_back("go" + go);
+      if (!o.variants.empty() && fixture) scenario::apply_variant(copy.target, v), tags.push_back(v);
+      if (!tags.empty()) copy.name += fmt::format(" [{}]", fmt::join(tags, ", "));
+      out.push_back(std::move(copy));
+    }
+  return out;
+}
 
 // Does this scenario need something the host kernel refuses? Preparation errors (a missing
 // fixture, an unknown function) are left for execute() to report.
@@ -79,6 +116,8 @@ int run_in_vm(std::vector<Entry>& entries, std::vector<RunRecord>& records, cons
   std::vector<vm::File> files;
   std::vector<std::string> argv = {"bpfault", "run", "--vm=never", "--stream", fmt::format("--timeout-scale={}", kVmTimeoutScale)};
   if (!o.run.go.empty()) argv.push_back("--go=" + o.run.go);
+  if (!o.go_each.empty()) argv.push_back(fmt::format("--go={}", fmt::join(o.go_each, ",")));
+  if (!o.variants.empty()) argv.push_back("--variants=" + o.variants);
   std::map<std::string, fs::path> prebuilt;
   std::vector<size_t> sent;
   for (size_t i : todo) {
@@ -90,16 +129,19 @@ int run_in_vm(std::vector<Entry>& entries, std::vector<RunRecord>& records, cons
     if (!target->key.empty() && prebuilt.emplace(target->key, target->binary).second)
       argv.push_back(fmt::format("--prebuilt={}={}", target->key, target->binary.string()));
     files.push_back({target->binary, target->binary.string()});
-    files.push_back({fs::absolute(entries[i].file), fs::absolute(entries[i].file).string()});
+    if (!std::any_of(files.begin(), files.end(), [&](const vm::File& f) { return f.host == fs::absolute(entries[i].file); }))
+      files.push_back({fs::absolute(entries[i].file), fs::absolute(entries[i].file).string()});
     sent.push_back(i);
   }
   if (sent.empty()) return 0;
   argv.push_back("--");  // the files: not more values of a repeated option
-  for (size_t i : sent) argv.push_back(fs::absolute(entries[i].file).string());
+  std::set<std::string> files_sent;  // one file may stand for several runs: the guest expands it the same way
+  for (size_t i : sent)
+    if (files_sent.insert(fs::absolute(entries[i].file).string()).second) argv.push_back(fs::absolute(entries[i].file).string());
 
   on_note(fmt::format("booting {} ({}) for {} scenario{}", kernel->name, kernel->release, sent.size(), sent.size() == 1 ? "" : "s"));
-  std::map<std::string, size_t> by_file;
-  for (size_t i : sent) by_file[fs::absolute(entries[i].file).string()] = i;
+  std::map<std::string, size_t> by_file;  // file and name: one file may stand for several runs
+  for (size_t i : sent) by_file[fs::absolute(entries[i].file).string() + "\n" + entries[i].scenario->name] = i;
   std::vector<bool> got(entries.size(), false);
   vm::Options vo;
   vo.verbose = o.verbose;
@@ -109,7 +151,7 @@ int run_in_vm(std::vector<Entry>& entries, std::vector<RunRecord>& records, cons
     if (j.is_discarded() || !j.is_object() || !j.contains("file")) return;  // not a record: ignore
     auto rec = record_from_json(j);
     if (!rec) return;
-    auto it = by_file.find(rec->file);
+    auto it = by_file.find(rec->file + "\n" + rec->name);
     if (it == by_file.end() || got[it->second]) return;  // a retried boot repeats what was already reported
     rec->where = "vm";
     got[it->second] = true;
@@ -148,19 +190,21 @@ RunRecord load_error_record(const fs::path& file, const Error& e) {
 SuiteResult run_suite(const std::vector<fs::path>& files, const SuiteOptions& o, const std::function<void(const RunRecord&)>& on_done,
                       const std::function<void(const std::string&)>& on_note) {
   SuiteResult result;
-  result.records.resize(files.size());
   std::vector<Entry> entries;
-  for (size_t i = 0; i < files.size(); ++i) {
-    Entry e{files[i], std::nullopt, false};
-    auto s = scenario::load(files[i]);
+  for (const auto& file : files) {
+    auto s = scenario::load(file);
     if (!s) {
-      result.records[i] = load_error_record(files[i], s.error());
-      on_done(result.records[i]);
-    } else {
-      e.scenario = std::move(*s);
-      e.in_vm = o.vm == VmMode::always || (o.vm == VmMode::auto_ && needs_vm(*e.scenario, o.run));
+      entries.push_back({file, std::nullopt, false});
+      result.records.push_back(load_error_record(file, s.error()));
+      on_done(result.records.back());
+      continue;
     }
-    entries.push_back(std::move(e));
+    for (auto& run : expand_runs(*s, o)) {
+      Entry e{file, std::move(run), false};
+      e.in_vm = o.vm == VmMode::always || (o.vm == VmMode::auto_ && needs_vm(*e.scenario, o.run));
+      entries.push_back(std::move(e));
+      result.records.emplace_back();
+    }
   }
   run_native(entries, result.records, o, on_done);
   result.vm_exit = run_in_vm(entries, result.records, o, on_done, on_note);

@@ -15,7 +15,10 @@ namespace bpfault::run {
 enum class VmMode { auto_, always, never };
 
 struct SuiteOptions {
-  Options run;
+  Options run;                     // run.go: one toolchain for every fixture (no expansion)
+  std::vector<std::string> go_each;  // each scenario once per toolchain ("1.19", "1.27"), named [go1.27]
+  std::string variants;            // "": each scenario's default build; "all": every build it declares;
+                                   // "386,amd64-stripped": those of them it declares (named [386])
   int jobs = 1;              // native scenarios at once
   VmMode vm = VmMode::auto_;
   std::string kernel;        // --kernel: the VM's kernel ("" = default)

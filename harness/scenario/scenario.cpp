@@ -52,8 +52,10 @@ void check_semantics(const json& doc, const Scenario& s, const std::string& file
   if (t.contains("fixture") == t.contains("binary"))
     add("/target", t.contains("fixture") ? "both \"fixture\" and \"binary\" are set" : "neither \"fixture\" nor \"binary\" is set",
         "name exactly one: \"fixture\": \"demo\" builds fixtures/demo; \"binary\": \"path/to/prog\" runs a Go program you built");
-  if (t.contains("binary") && (t.contains("go") || t.contains("goarch") || t.contains("stripped")))
-    add("/target", "\"go\", \"goarch\" and \"stripped\" choose how a fixture is built; this target is a prebuilt binary",
+  if (t.contains("variants") && (t.contains("goarch") || t.contains("stripped")))
+    add("/target/variants", "\"variants\" with \"goarch\" or \"stripped\"", "list the builds in \"variants\" only: [\"amd64\", \"386\"]");
+  if (t.contains("binary") && (t.contains("go") || t.contains("goarch") || t.contains("stripped") || t.contains("variants")))
+    add("/target", "\"go\", \"goarch\", \"stripped\" and \"variants\" choose how a fixture is built; this target is a prebuilt binary",
         "drop them, or use \"fixture\"");
   for (const TextExpect* te : {&s.expect.stdout_text, &s.expect.stderr_text})
     for (size_t i = 0; i < te->matches.size(); ++i) {
@@ -237,6 +239,12 @@ Result<Scenario> parse(const std::string& text, const fs::path& file) {
   s.target.go = t.value("go", "");
   s.target.goarch = t.value("goarch", "amd64");
   s.target.stripped = t.value("stripped", false);
+  if (t.contains("variants")) {
+    s.target.variants = t["variants"].get<std::vector<std::string>>();
+    apply_variant(s.target, s.target.variants.front());
+  } else {
+    s.target.variants = {variant_name(s.target.goarch, s.target.stripped)};
+  }
   if (doc.contains("probes"))
     for (size_t i = 0; i < doc["probes"].size(); ++i) {
       const json& p = doc["probes"][i];
@@ -316,6 +324,13 @@ Result<std::vector<fs::path>> expand(const std::vector<std::string>& args) {
     }
   }
   return out;
+}
+
+std::string variant_name(const std::string& goarch, bool stripped) { return goarch + (stripped ? "-stripped" : ""); }
+
+void apply_variant(Target& t, const std::string& variant) {
+  t.stripped = variant.ends_with("-stripped");
+  t.goarch = t.stripped ? variant.substr(0, variant.size() - 9) : variant;
 }
 
 std::optional<int> signal_number(std::string_view name) {

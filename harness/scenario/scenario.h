@@ -28,6 +28,7 @@ struct Target {
   std::string go;                    // toolchain for the fixture: "" (default), "1.24", "newest"
   std::string goarch = "amd64";      // "386": the stack ABI
   bool stripped = false;
+  std::vector<std::string> variants; // the builds it applies to: "amd64", "386", "amd64-stripped", "386-stripped"
 };
 
 // A value a scenario writes: an integer, true/false, nil, a package-level variable's name
@@ -118,6 +119,10 @@ Result<Scenario> parse(const std::string& text, const std::filesystem::path& fil
 // The scenario files named on a command line: files as given, folders as their *.json files
 // (sorted; *.schema.json excluded).
 Result<std::vector<std::filesystem::path>> expand(const std::vector<std::string>& args);
+
+// A variant's name ("386-stripped") from a build, and back.
+std::string variant_name(const std::string& goarch, bool stripped);
+void apply_variant(Target& t, const std::string& variant);
 
 // "SIGKILL" -> 9; nullopt for an unknown name.
 std::optional<int> signal_number(std::string_view name);
