@@ -148,7 +148,13 @@ class Bench:
     def __init__(self, a):
         self.root = Path(a.root).resolve()
         self.out = Path(a.out).resolve()
-        self.bpfault = self.root / "build" / "bpfault"
+        # a copy taken at the start: the lead may rebuild build/ while the bench runs
+        self.bpfault = self.out / "under-test" / "bpfault"
+        self.probe_obj = self.out / "under-test" / "probe.bpf.o"
+        self.bpfault.parent.mkdir(parents=True, exist_ok=True)
+        for src, dst in ((self.root / "build" / "bpfault", self.bpfault), (self.root / "build" / "bpf" / "probe.bpf.o", self.probe_obj)):
+            if src.exists():
+                shutil.copy2(src, dst)
         self.tools = self.out / "tools"
         self.fixtures = self.root / "fixtures"
         self.scen_dir = self.out / "scenarios"
@@ -204,8 +210,9 @@ class Bench:
         path.write_text(json.dumps(s, indent=2) + "\n")
         return path
 
-    def bpfault_run(self, scenarios, *extra, timeout=1800):
-        """Runs scenarios natively (or as extra says) and returns the --json run record."""
+    def bpfault_run(self, scenarios, *extra, timeout=1800, tolerate=False):
+        """Runs scenarios natively (or as extra says) and returns the --json run record; a scenario
+        that did not pass raises Fail unless `tolerate` (then the caller reads its record)."""
         rec = self.logs / "run.json"
         cmd = [str(self.bpfault), "run", "--fixtures", str(self.fixtures), "--json", str(rec), *extra,
                *[str(s) for s in scenarios]]
@@ -216,7 +223,7 @@ class Bench:
         except (OSError, ValueError):
             raise Fail(f"bpfault run exited {p.returncode} without a run record: {text.strip()[-400:]}")
         bad = [s for s in j["scenarios"] if s["status"] != "passed"]
-        if bad:
+        if bad and not tolerate:
             s = bad[0]
             why = (s.get("error") or {}).get("what") or "; ".join(
                 f"{v['check']}: expected {v['expected']}, got {v['actual']}" for v in s.get("verdicts", []) if not v["passed"])
@@ -304,6 +311,12 @@ class Bench:
             ("bpfault 16 probes / 1 probe", fan_cmds["**bpfault**, 16 probes (`fan-16.json`)"], fan_cmds["**bpfault**, 1 probe (`fan-1.json`)"], "ratio"),
             ("bpfault 16 probes − 1 probe", fan_cmds["**bpfault**, 16 probes (`fan-16.json`)"], fan_cmds["**bpfault**, 1 probe (`fan-1.json`)"], "diff"),
         ]
+        # the same scenario twice in one process: the second pays no start-up, analysis or
+        # capability probe (all per process), only load, attach, the tracee, detach and checks
+        seed2 = self.scen_dir / "seed-again.json"
+        seed2.write_text(seed.read_text())
+        pairs.append(("one more scenario in the same process: run seed seed − run seed",
+                      [str(self.bpfault), "run", str(seed), str(seed2)], bp, "diff"))
         rows, res = [], {}
         for label, a, b, kind in pairs:
             log(f"paired: {label} ({self.pairs} pairs)")
@@ -330,6 +343,8 @@ class Bench:
             self.goal(f"per scenario ≤ {lim}× {key.split(' / ')[1]}", ratio(r), r <= lim if r == r else None)
         r16 = res.get("bpfault 16 probes / 1 probe", float("nan"))
         self.goal("flat in the number of probes (16 probes ≤ 1.10× one)", ratio(r16), r16 <= 1.10 if r16 == r16 else None)
+        m = res.get("one more scenario in the same process: run seed seed − run seed", float("nan"))
+        self.goal("(context) one more scenario inside a suite process ≤ 45 ms", ms(m), m <= 0.045 if m == m else None)
         self.where_time_goes(seed, demo)
 
     def where_time_goes(self, seed, demo):
@@ -374,10 +389,10 @@ class Bench:
         self.say("The libbpf floor doing the same task (`bench/floor --timing`): " + ", ".join(
             f"{c[:-3]} {median([kv(t, c) for t in floor_runs if kv(t, c) is not None]):.1f} ms" for c in cols) + ".", "")
         # what loading costs, per program of the product's object
-        obj = self.root / "build" / "bpf" / "probe.bpf.o"
+        obj = self.probe_obj
         if obj.exists():
             text = run_ok([str(self.tools / "verify_cost"), "--runs", "3", "--set", "goid_offset=152", str(obj)])
-            self.say("Loading each program of `build/bpf/probe.bpf.o` alone (`bench/verify_cost`, median of 3):", "")
+            self.say("Loading each program of `build/bpf/probe.bpf.o` (as copied at the start) alone (`bench/verify_cost`, median of 3):", "")
             rows = [[kv_s(l, "prog"), "yes" if kv(l, "loaded") else "no (this kernel refuses it)", num(kv(l, "insns")),
                      num(kv(l, "processed")), num(kv(l, "states")), f"{kv(l, 'verify_us') / 1e3:.1f} ms", f"{kv(l, 'load_ms'):.1f} ms"]
                     for l in text.splitlines() if l.startswith("prog=")]
@@ -473,7 +488,7 @@ class Bench:
 
     def section_hit(self):
         n = self.n_hit
-        self.say(f"## 2. Per hit: `main.work(a, b, c int)` of fixtures/bench-loop called N = {n:,} times".replace(",", " "), "")
+        self.say(f"## 2. Per hit: `main.work(a, b, c int)` of fixtures/bench-loop called N = {num(n)} times", "")
         loop = self.fixture_binary("bench-loop")
         out = self.logs / "hit-out.txt"
         sc = self.loop_scenarios(n, out)
@@ -505,9 +520,18 @@ class Bench:
                 results[key].append((v, kv(text, "calls_per_s")))
                 if key == "record":
                     drops.append(self.drops(self.logs / "hit-record.json"))
-        # the program's own time, from BPF run-time stats
-        stats = subprocess.run([floor, "--stats", "--", str(loop), str(n)], stdout=subprocess.PIPE, stderr=DEVNULL).stdout.decode()
-        floor_prog_ns = kv(stats, "bpf_ns_per_run")
+        # what each program itself costs per run (BPF run-time statistics, in a separate run:
+        # they add two clock reads to every hit)
+        prog_ns = {}
+        for key, label, cmd in configs:
+            if key == "none":
+                continue
+            log(f"per hit: BPF run-time statistics: {key}")
+            text = subprocess.run([str(self.tools / "prog_stats"), "--", *cmd], env=dict(self.env, BENCH_OUT=str(out)),
+                                  stdout=subprocess.PIPE, stderr=DEVNULL, timeout=1800).stdout.decode(errors="replace")
+            best = max((l for l in text.splitlines() if l.startswith("prog=")), key=lambda l: kv(l, "runs") or 0, default="")
+            if best and (kv(best, "runs") or 0) >= n // 2:
+                prog_ns[key] = (kv_s(best, "prog"), kv(best, "ns_per_run"))
         rows = []
         ratios = {}
         for key, label, _ in configs:
@@ -515,16 +539,19 @@ class Bench:
             per_round = [a[0] / b[0] for a, b in zip(results[key], results["floor"]) if a and b]
             ratios[key] = per_round
             extra = ""
-            if key == "floor" and floor_prog_ns:
-                extra = f"the empty program itself: {floor_prog_ns:.0f} ns/run (BPF stats)"
             if key == "record" and drops:
                 extra = f"drops: {', '.join(str(d) for d in drops)}"
+            prog = f"{prog_ns[key][1]:.0f} (`{prog_ns[key][0]}`)" if key in prog_ns else "—"
             rows.append([label, num(median(vals), 0) if vals else "failed", span(vals, lambda x: num(x, 0)),
-                         "—" if key in ("none", "floor") or not per_round else f"{ratio(median(per_round))} ({span(per_round, ratio)})", extra])
+                         "—" if key in ("none", "floor") or not per_round else f"{ratio(median(per_round))} ({span(per_round, ratio)})",
+                         prog, extra])
         self.say(f"ns per call timed inside the Go program around its own loop; median of {self.reps} rounds "
                  "(the order of the configurations rotates every round); the ratio to the floor is the median of "
                  "the per-round ratios.", "")
-        self.table(["probe on main.work", "ns/call", "min–max", "vs empty probe (per round)", "notes"], rows)
+        self.say("The BPF program's own ns per run comes from the kernel's run-time statistics (`bench/prog_stats`, one "
+                 "separate run each); the rest of a hit is the int3 trap, the single-step of the displaced instruction "
+                 "and the uprobe dispatch, the same for every probe.", "")
+        self.table(["probe on main.work", "ns/call", "min–max", "vs empty probe (per round)", "BPF program ns/run", "notes"], rows)
         f = median(ratios["fault"])
         self.goal("fault program ≤ 1.05× the empty probe (native, non-firing `crash`)", ratio(f), f <= 1.05 if f == f else None)
         r = median(ratios["record"])
@@ -544,7 +571,7 @@ class Bench:
         """The write-capable programs: in the VM (the host's lockdown refuses them)."""
         kernel = "trixie-backports"
         n = self.n_vm
-        self.say(f"### In the VM ({kernel}: register writes need 7.x), N = {n:,}".replace(",", " "), "")
+        self.say(f"### In the VM ({kernel}: register writes need 7.x), N = {num(n)}", "")
         work = "main.work"
         common = dict(fixture="bench-loop", args=[n])
         sc = {
@@ -562,11 +589,12 @@ class Bench:
                   "record": "bpfault recording probe (`uprobe_read`)"}
         keys = list(sc)
         res = {k: [] for k in keys}
+        notes = {}
         for rep in range(self.vm_reps):
             order = keys[rep % len(keys):] + keys[:rep % len(keys)]
             log(f"per hit in the VM: boot {rep + 1}/{self.vm_reps} ({', '.join(order)})")
             try:
-                j = self.bpfault_run([sc[k] for k in order], "--vm=always", f"--kernel={kernel}", timeout=3600)
+                j = self.bpfault_run([sc[k] for k in order], "--vm=always", f"--kernel={kernel}", timeout=3600, tolerate=True)
             except Fail as e:
                 self.say(f"(VM run failed: {e})", "")
                 return
@@ -574,14 +602,18 @@ class Bench:
             for k in keys:
                 s = by_name.get(f"bench: vm-hit-{k}-{n}")
                 res[k].append(kv(s["stdout"], "ns_per_call") if s else None)
+                if s and s["status"] != "passed":
+                    why = [f"{v['check']}: expected {v['expected']}, got {v['actual']}" for v in s.get("verdicts", []) if not v["passed"]]
+                    notes.setdefault(k, []).append("; ".join(why) or s["status"])
         rows = []
         for k in keys:
             v = [x for x in res[k] if x]
             pr = [a / b for a, b in zip(res[k], res["count"]) if a and b]
-            rows.append([labels[k], num(median(v)), span(v, num), "—" if k == "count" else f"{ratio(median(pr))} ({span(pr, ratio)})"])
+            rows.append([labels[k], num(median(v)), span(v, num), "—" if k == "count" else f"{ratio(median(pr))} ({span(pr, ratio)})",
+                         "scenario failed: " + " / ".join(notes[k]) if k in notes else ""])
         self.say(f"One VM boot per round runs the four scenarios ({self.vm_reps} round{'s' if self.vm_reps > 1 else ''}, order rotated); "
                  "TCG makes every trap far dearer than on the host, so only the ratios carry over.", "")
-        self.table(["probe on main.work (VM, TCG)", "ns/call", "min–max", "vs count-only (per boot)"], rows)
+        self.table(["probe on main.work (VM, TCG)", "ns/call", "min–max", "vs count-only (per boot)", "notes"], rows)
         f = median([a / b for a, b in zip(res["fault"], res["count"]) if a and b])
         self.goal("fault program ≤ 1.05× the empty probe (VM, non-firing `set_args`, vs count-only)", ratio(f), f <= 1.05 if f == f else None)
 
@@ -615,12 +647,17 @@ class Bench:
                          ", ".join(str(d) for d in all_drops)])
             if g == 1:
                 best = (median(per_thread), max(d or 0 for d in all_drops))
-        self.say(f"`record: [a, b, c]` on every one of N = {n:,} calls; events/s = calls/s of the loop (every call is "
+        floor = [x[1] for x in self.hit_results.get("floor", []) if x]
+        if floor:
+            rows.append(["1, **empty uprobe (the floor)**, for comparison", num(median(floor)), num(median(floor)), span(floor, num), "—"])
+        self.say(f"`record: [a, b, c]` on every one of N = {num(n)} calls; events/s = calls/s of the loop (every call is "
                  "one event); drops as counted by the BPF program (`drops` in the `--json` record). Goroutines "
-                 "share GOMAXPROCS = 2 threads; both CPUs are shared with the draining harness.".replace(",", " "), "")
+                 "share GOMAXPROCS = 2 threads; both CPUs are shared with the draining harness. One traced thread "
+                 "cannot make events faster than it takes uprobe hits: the empty probe's rate is that ceiling.", "")
         self.table(["goroutines", "events/s", "events/s per goroutine", "min–max", "drops per run"], rows)
         if best:
-            self.goal("≥ 200 k events/s per traced thread with 0 drops", f"{num(best[0])}/s, max drops {best[1]}",
+            ceiling = f"; the empty probe's ceiling here: {num(median(floor))}/s" if floor else ""
+            self.goal("≥ 200 k events/s per traced thread with 0 drops", f"{num(best[0])}/s, max drops {best[1]}{ceiling}",
                       best[0] >= 200_000 and best[1] == 0)
 
     # -- 4: analysis
@@ -708,31 +745,35 @@ class Bench:
         self.say("## 5. VM: boot to the first scenario, whole suite in one boot", "")
         seed = self.root / "scenarios" / "seed-trace-args.json"
         suite = sorted((self.root / "scenarios").glob("*.json"))
+        log("vm: building every fixture of the suite first (a native pass; what this kernel cannot run is skipped)")
+        subprocess.run([str(self.bpfault), "run", "--vm=never", "--fixtures", str(self.fixtures), *map(str, suite)],
+                       env=self.env, stdout=DEVNULL, stderr=DEVNULL)
         rows = []
         worst_boot = None
         for kernel in self.kernels:
             for what, files in (("seed scenario", [seed]), (f"whole suite ({len(suite)} scenarios)", suite)):
-                boots, firsts, walls, passed = [], [], [], []
+                boots, guests, firsts, walls, passed = [], [], [], [], []
                 for rep in range(self.vm_reps):
                     log(f"vm: {kernel}: {what}, run {rep + 1}/{self.vm_reps}")
                     r = self.vm_run(kernel, files)
                     if r is None:
                         continue
                     boots.append(r["boot"])
+                    guests.append(r["guest"])
                     firsts.append(r["first"])
                     walls.append(r["wall"])
                     passed.append(f"{r['passed']}/{r['total']}")
                 if not walls:
-                    rows.append([kernel, what, "failed", "", "", ""])
+                    rows.append([kernel, what, "failed", "", "", "", ""])
                     continue
-                rows.append([kernel, what, ms(median(boots)), ms(median(firsts)), ms(median(walls)) + f" ({span(walls, ms)})",
+                rows.append([kernel, what, ms(median(boots)), ms(median(guests)), ms(median(firsts)), ms(median(walls)) + f" ({span(walls, ms)})",
                              ", ".join(sorted(set(passed)))])
                 if what == "seed scenario" and boots:
                     worst_boot = max(worst_boot or 0, median(boots))
         self.say("Timed from outside by the console lines bpfault prints (`-v` echoes the guest's console): *boot* is "
                  "qemu's start to the guest's `/init` marker; *first result* is bpfault's start to the first "
                  f"scenario's result line; *wall* is the whole command. Median of {self.vm_reps} run{'s' if self.vm_reps > 1 else ''}.", "")
-        self.table(["kernel", "run", "boot (qemu → /init)", "bpfault start → first result", "wall", "passed"], rows)
+        self.table(["kernel", "run", "boot (qemu start → /init, host clock)", "guest uptime at /init", "bpfault start → first result", "wall", "passed"], rows)
         if worst_boot is not None:
             self.goal("VM boot ≤ 3 s (qemu start → /init, worst kernel)", ms(worst_boot), worst_boot <= 3.0)
 
@@ -752,6 +793,11 @@ class Bench:
                         marks.setdefault("qemu", t)
                     if name == "err" and line.startswith("bpfault-vm: init"):
                         marks.setdefault("init", t)
+                        w = line.split()
+                        try:
+                            marks.setdefault("guest_init", float(w[-1]))  # the guest's uptime at /init
+                        except ValueError:
+                            pass
                     if name == "out" and re.match(r"\[ +(OK|FAILED|SKIPPED|ERROR)", line.strip()):
                         marks.setdefault("first", t)
 
@@ -771,7 +817,8 @@ class Bench:
         passed = sum(1 for s in j["scenarios"] if s["status"] == "passed")
         if "qemu" not in marks or "init" not in marks:
             return None
-        return {"boot": marks["init"] - marks["qemu"], "first": marks.get("first", float("nan")), "wall": wall,
+        return {"boot": marks["init"] - marks["qemu"], "guest": marks.get("guest_init", float("nan")),
+                "first": marks.get("first", float("nan")), "wall": wall,
                 "passed": passed, "total": total}
 
     # -- all
@@ -782,7 +829,7 @@ class Bench:
         commit = ver(["git", "-C", str(self.root), "log", "-1", "--format=%h %s"])
         self.say(f"# bpfault bench ({time.strftime('%Y-%m-%d %H:%M', time.gmtime())} UTC{', --quick' if self.quick else ''})", "",
                  f"- Machine: {uname.release}, {os.cpu_count()} CPUs, load average at start {os.getloadavg()[0]:.2f}",
-                 f"- bpfault: `{commit}` ({self.bpfault}); {ver(['bpftrace', '--version'])}; BCC {ver(['dpkg-query', '-W', '-f=${Version}', 'python3-bpfcc'])}; "
+                 f"- bpfault: `{commit}` (build/bpfault, copied to {self.bpfault} at the start); {ver(['bpftrace', '--version'])}; BCC {ver(['dpkg-query', '-W', '-f=${Version}', 'python3-bpfcc'])}; "
                  f"libbpf {ver(['pkg-config', '--modversion', 'libbpf'])}; {ver(['hyperfine', '--version'])}", "")
 
     def footer(self):
