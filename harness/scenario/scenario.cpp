@@ -4,6 +4,7 @@
 #include <cstring>
 #include <fstream>
 #include <regex>
+#include <set>
 #include <sstream>
 
 #include <fmt/format.h>
@@ -26,6 +27,61 @@ std::string position(const std::string& text, size_t offset) {
     else ++col;
   }
   return fmt::format("{}:{}", line, col);
+}
+
+// Nesting deeper than any scenario needs (the deepest key is about 6 levels down) is refused
+// while parsing: validating, printing and destroying a value recurse once per level.
+constexpr int kMaxDepth = 64;
+
+// Thrown by the parse callback: a duplicate key (JSON allows it; nlohmann keeps the last one,
+// so the first would be ignored without a word) or nesting beyond kMaxDepth.
+struct Refused {
+  std::string pointer, what, hint;
+};
+
+// Parses `text`, refusing duplicate keys and deep nesting with the JSON pointer of the object.
+json parse_strict(const std::string& text) {
+  struct Frame {
+    bool array = false;
+    std::string key;
+    size_t index = 0;
+    std::set<std::string> keys;
+  };
+  std::vector<Frame> frames;
+  auto pointer = [&](size_t upto) {
+    json::json_pointer p;
+    for (size_t i = 0; i < upto; ++i) p = frames[i].array ? p / frames[i].index : p / frames[i].key;
+    return p.to_string().empty() ? std::string("/") : p.to_string();
+  };
+  auto element_done = [&] {
+    if (!frames.empty() && frames.back().array) ++frames.back().index;
+  };
+  return json::parse(text, [&](int depth, json::parse_event_t event, json& parsed) {
+    switch (event) {
+      case json::parse_event_t::object_start:
+      case json::parse_event_t::array_start:
+        if (depth >= kMaxDepth)
+          throw Refused{pointer(frames.size()), fmt::format("nested more than {} levels deep", kMaxDepth),
+                        "a scenario is a few levels of objects and arrays; is this the right file?"};
+        frames.push_back(Frame{event == json::parse_event_t::array_start, {}, 0, {}});
+        break;
+      case json::parse_event_t::key:
+        frames.back().key = parsed.get<std::string>();
+        if (!frames.back().keys.insert(frames.back().key).second)
+          throw Refused{pointer(frames.size() - 1), fmt::format("duplicate key \"{}\"", frames.back().key),
+                        "JSON readers keep only one of them (nlohmann the last, others the first): keep one"};
+        break;
+      case json::parse_event_t::object_end:
+      case json::parse_event_t::array_end:
+        frames.pop_back();
+        element_done();
+        break;
+      case json::parse_event_t::value:
+        element_done();
+        break;
+    }
+    return true;
+  });
 }
 
 std::vector<std::string> strings(const json& v) {
@@ -201,13 +257,21 @@ Result<Scenario> parse(const std::string& text, const fs::path& file) {
   const std::string where = file.string();
   json doc;
   try {
-    doc = json::parse(text);
+    doc = parse_strict(text);
   } catch (const json::parse_error& e) {
     std::string what = e.what();
     auto colon = what.find("syntax error");
     return fail(ErrorKind::bad_input, where + ":" + position(text, e.byte ? e.byte - 1 : 0),
                 "invalid JSON: " + (colon == std::string::npos ? what : what.substr(colon)),
-                "a scenario is one JSON object; check for a missing comma, quote or bracket just before this point");
+                what.find("UTF-8") != std::string::npos ? "save the file as UTF-8"
+                : "a scenario is one JSON object; check for a missing comma, quote or bracket just before this point");
+  } catch (const Refused& r) {
+    return fail(ErrorKind::bad_input, where + ":" + r.pointer, r.what, r.hint);
+  } catch (const json::exception& e) {  // a number out of range (1e999) and the like
+    std::string what = e.what();
+    auto close = what.find("] ");
+    return fail(ErrorKind::bad_input, where, "invalid JSON: " + (close == std::string::npos ? what : what.substr(close + 2)),
+                "numbers must fit in a double (and integers in 64 bits)");
   }
   if (!doc.is_object())
     return fail(ErrorKind::bad_input, where + ":/", fmt::format("expected a JSON object, got {}", doc.type_name()),
@@ -293,17 +357,28 @@ Result<Scenario> parse(const std::string& text, const fs::path& file) {
 
 Result<Scenario> load(const fs::path& file) {
   std::error_code ec;
-  if (!fs::exists(file, ec)) return fail(ErrorKind::bad_input, file.string(), "no such file", "check the path");
-  if (fs::is_directory(file, ec)) return fail(ErrorKind::bad_input, file.string(), "is a folder, not a scenario file", "");
-  auto size = fs::file_size(file, ec);
-  if (!ec && size > kMaxFileBytes)
-    return fail(ErrorKind::bad_input, file.string(), fmt::format("{} bytes is too big for a scenario (limit {} bytes)", size, kMaxFileBytes),
-                "is this the right file?");
+  const auto st = fs::status(file, ec);
+  if (st.type() == fs::file_type::not_found) return fail(ErrorKind::bad_input, file.string(), "no such file", "check the path");
+  if (ec) return fail(ErrorKind::bad_input, file.string(), fmt::format("cannot read: {}", ec.message()), "check the path and its permissions");
+  if (st.type() == fs::file_type::directory) return fail(ErrorKind::bad_input, file.string(), "is a folder, not a scenario file", "");
+  // A FIFO would block and /dev/zero never end: only regular files are read.
+  if (st.type() != fs::file_type::regular)
+    return fail(ErrorKind::bad_input, file.string(), "not a regular file", "a scenario is a .json file");
   std::ifstream in(file, std::ios::binary);
   if (!in) return fail(ErrorKind::bad_input, file.string(), fmt::format("cannot read: {}", strerror(errno)), "check its permissions");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return parse(ss.str(), file);
+  std::string text;
+  char buf[65536];
+  // Read at most one byte past the limit: the size is checked on what was read, not on a
+  // stat that a growing file would outrun.
+  while (text.size() <= kMaxFileBytes && in.read(buf, sizeof buf).gcount() > 0) text.append(buf, static_cast<size_t>(in.gcount()));
+  if (in.bad()) return fail(ErrorKind::bad_input, file.string(), fmt::format("cannot read: {}", strerror(errno)), "");
+  if (text.size() > kMaxFileBytes) {
+    auto size = fs::file_size(file, ec);
+    return fail(ErrorKind::bad_input, file.string(),
+                fmt::format("{} bytes is too big for a scenario (limit {} bytes)", ec ? text.size() : size, kMaxFileBytes),
+                "is this the right file?");
+  }
+  return parse(text, file);
 }
 
 Result<std::vector<fs::path>> expand(const std::vector<std::string>& args) {

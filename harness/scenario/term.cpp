@@ -3,6 +3,8 @@
 //   step  := [P "%"] [N "*"] action
 //   action:= off | return(v, ...) | sleep(ms) | delay(ms) | panic | kill | crash(SIGNAL)
 #include <cctype>
+#include <charconv>
+#include <optional>
 
 #include <fmt/format.h>
 
@@ -35,11 +37,24 @@ nlohmann::json literal(const std::string& v) {
   return v;
 }
 
+// All of `s` as a number: "3x" and "" are not numbers (std::stoll would take the 3).
+template <class T>
+std::optional<T> whole_number(const std::string& s) {
+  T v{};
+  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc() || end != s.data() + s.size()) return std::nullopt;
+  return v;
+}
+
 }  // namespace
 
 Result<std::vector<Step>> parse_term(const std::string& term, const std::string& where) {
   std::vector<Step> steps;
   const std::string grammar = "[P%][N*]action, chained with ->; actions: off, return(v, ...), sleep(ms), panic, kill, crash(SIGNAL)";
+  size_t arrows = 0;
+  for (size_t a = term.find("->"); a != std::string::npos; a = term.find("->", a + 2)) ++arrows;
+  if (arrows >= 4)  // before parsing: a huge chain would only be parsed to be refused
+    return fail(ErrorKind::bad_input, where, fmt::format("{} steps; bpfault supports up to 4 in a chain", arrows + 1), "");
   size_t pos = 0;
   while (pos <= term.size()) {
     size_t arrow = term.find("->", pos);
@@ -48,23 +63,21 @@ Result<std::vector<Step>> parse_term(const std::string& term, const std::string&
     Step step;
     step.pointer = where;
     auto bad = [&](const std::string& what) { return fail(ErrorKind::bad_input, where, fmt::format("in term step \"{}\": {}", text, what), grammar); };
-    if (auto pct = text.find('%'); pct != std::string::npos) {
-      try {
-        step.probability = std::stod(text.substr(0, pct));
-      } catch (...) {
-        return bad("the probability before % is not a number");
-      }
-      if (step.probability <= 0 || step.probability > 100) return bad("the probability must be above 0 and at most 100");
+    if (text.empty())
+      return fail(ErrorKind::bad_input, where, fmt::format("step {} of \"{}\" is empty (a -> with nothing on one side)", steps.size() + 1, term),
+                  grammar);
+    if (auto pct = text.find('%'); pct != std::string::npos && pct < text.find('(')) {
+      auto p = whole_number<double>(trim(text.substr(0, pct)));
+      if (!p) return bad("the probability before % is not a number");
+      step.probability = *p;
+      if (!(step.probability > 0 && step.probability <= 100)) return bad("the probability must be above 0 and at most 100");  // NaN too
       text = trim(text.substr(pct + 1));
     }
     if (auto star = text.find('*'); star != std::string::npos && star < text.find('(')) {
-      try {
-        long long n = std::stoll(text.substr(0, star));
-        if (n < 1) return bad("the count before * must be at least 1");
-        step.times = static_cast<uint64_t>(n);
-      } catch (...) {
-        return bad("the count before * is not a number");
-      }
+      auto n = whole_number<long long>(trim(text.substr(0, star)));
+      if (!n) return bad("the count before * is not a number");
+      if (*n < 1) return bad("the count before * must be at least 1");
+      step.times = static_cast<uint64_t>(*n);
       text = trim(text.substr(star + 1));
     }
     std::string name = text, args;
@@ -73,7 +86,9 @@ Result<std::vector<Step>> parse_term(const std::string& term, const std::string&
       name = trim(text.substr(0, open));
       args = text.substr(open + 1, text.size() - open - 2);
     }
-    if (name == "off") {
+    if ((name == "off" || name == "panic" || name == "kill") && !trim(args).empty()) {
+      return bad(fmt::format("{} takes no arguments", name));
+    } else if (name == "off") {
       step.action = Step::Action::off;
     } else if (name == "return") {
       step.action = Step::Action::write;
@@ -88,13 +103,10 @@ Result<std::vector<Step>> parse_term(const std::string& term, const std::string&
       }
     } else if (name == "sleep" || name == "delay") {
       step.action = Step::Action::pause;
-      try {
-        long long ms = std::stoll(trim(args));
-        if (ms < 1) return bad("the pause must be at least 1 ms");
-        step.pause_ms = static_cast<uint32_t>(ms);
-      } catch (...) {
-        return bad("sleep takes milliseconds: sleep(10)");
-      }
+      auto ms = whole_number<long long>(trim(args));
+      if (!ms) return bad("sleep takes milliseconds: sleep(10)");
+      if (*ms < 1 || *ms > 600000) return bad("the pause must be from 1 to 600000 ms");
+      step.pause_ms = static_cast<uint32_t>(*ms);
     } else if (name == "panic" || name == "kill") {
       step.action = Step::Action::signal;
       step.signal = name == "panic" ? 6 : 9;  // Go answers SIGABRT with a goroutine dump and exit 2
@@ -108,7 +120,6 @@ Result<std::vector<Step>> parse_term(const std::string& term, const std::string&
     }
     steps.push_back(std::move(step));
   }
-  if (steps.size() > 4) return fail(ErrorKind::bad_input, where, fmt::format("{} steps; bpfault supports up to 4 in a chain", steps.size()), "");
   return steps;
 }
 
