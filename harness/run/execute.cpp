@@ -44,7 +44,14 @@ RunRecord execute(const scenario::Scenario& s, const Options& o) {
   if (!target) return finish(target.error());
   r.binary = target->binary.string();
   auto info = binary::analyse(target->binary);
-  if (!info) return finish(info.error());
+  if (!info) {
+    Error e = info.error();
+    if (!s.target.binary.empty() && e.kind == ErrorKind::bad_input) {  // the scenario chose this file: point at the choice
+      e.what = fmt::format("{}: {}", e.where, e.what);
+      e.where = s.file.string() + ":/target/binary";
+    }
+    return finish(e);
+  }
   r.go_version = (*info)->go_version;
   auto plan = make_plan(s, *info);
   if (!plan) return finish(plan.error());

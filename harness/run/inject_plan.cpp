@@ -55,6 +55,23 @@ const binary::Piece* piece(const binary::Value& v, std::string_view path) {
 
 std::string type_name(const binary::Value& v) { return v.type ? v.type->name : "?"; }
 
+// "its fields: X, Y" for a struct (or a pointer to one), for hints.
+std::string fields_hint(const binary::Type* t) {
+  if (t && t->kind == TypeKind::pointer) t = t->elem.get();
+  if (!t || t->kind != TypeKind::struct_ || t->fields.empty()) return "";
+  std::vector<std::string> names;
+  for (const auto& f : t->fields) names.push_back(f.name);
+  return fmt::format("the fields of {}: {}", t->name, fmt::join(names, ", "));
+}
+
+// "its arguments: a1, a2" for hints.
+std::string params_hint(const binary::Function& f) {
+  std::vector<std::string> names;
+  for (const auto& x : f.params)
+    if (!x.hidden) names.push_back(x.name);
+  return names.empty() ? fmt::format("{} has no arguments", f.name) : fmt::format("its arguments: {}", fmt::join(names, ", "));
+}
+
 // A store of `bits` into one piece (register or stack).
 Result<PlannedWrite> store(Ctx& c, const std::string& ptr, const std::string& target, const binary::Value& v,
                            const binary::Piece& p, uint8_t src, uint64_t bits, int32_t sp_shift) {
@@ -158,13 +175,13 @@ Result<std::vector<PlannedWrite>> assign(Ctx& c, const std::string& ptr, const s
       std::string field = rest.substr(0, rest.find('.'));
       rest = rest.find('.') == std::string::npos ? "" : rest.substr(rest.find('.') + 1);
       const binary::Field* fld = pointee->kind == TypeKind::struct_ ? pointee->field(field) : nullptr;
-      if (!fld) return refuse(c, ptr, fmt::format("{} ({}) has no field \"{}\"", base, t->name, field), "");
+      if (!fld) return refuse(c, ptr, fmt::format("{} ({}) has no field \"{}\"", base, t->name, field), fields_hint(pointee));
       offset += fld->offset;
       pointee = fld->type.get();
     }
     if (!pointee || !(pointee->kind == TypeKind::int_ || pointee->kind == TypeKind::uint_ || pointee->kind == TypeKind::bool_ ||
                       pointee->kind == TypeKind::pointer))
-      return refuse(c, ptr, fmt::format("{} is a {}: bpfault writes integer, bool and pointer fields through a pointer", name,
+      return refuse(c, ptr, fmt::format("{} has type {}: bpfault writes integer, bool and pointer fields through a pointer", name,
                                         pointee ? pointee->name : "?"), "");
     const binary::Piece* p = piece(*v, "");
     if (!p || p->loc.kind == Loc::Kind::xmm || p->loc.kind == Loc::Kind::none)
@@ -187,14 +204,14 @@ Result<std::vector<PlannedWrite>> assign(Ctx& c, const std::string& ptr, const s
   }
 
   std::vector<const binary::Piece*> leaves = pieces_under(*v, path);
-  if (leaves.empty()) return refuse(c, ptr, fmt::format("{} ({}) has no field \"{}\"", base, type_name(*v), path.substr(1)), "");
+  if (leaves.empty()) return refuse(c, ptr, fmt::format("{} ({}) has no field \"{}\"", base, type_name(*v), path.substr(1)), fields_hint(t));
   const binary::Piece& first = *leaves.front();
   const bool whole = leaves.size() == 1 && (first.path == path);
   const TypeKind kind = path.empty() && t ? t->kind : first.kind;
 
   if (a.len) {  // a string's or slice's length
     const binary::Piece* len = piece(*v, path + ".len");
-    if (!len) return refuse(c, ptr, fmt::format("{} is a {}: only strings and slices have a length", name, type_name(*v)), "");
+    if (!len) return refuse(c, ptr, fmt::format("{} has type {}: only strings and slices have a length", name, type_name(*v)), "");
     auto w = store(c, ptr, name + ".len", *v, *len, SRC_IMM, *a.len, sp_shift);
     if (!w) return tl::unexpected(w.error());
     return std::vector<PlannedWrite>{*w};
@@ -202,7 +219,7 @@ Result<std::vector<PlannedWrite>> assign(Ctx& c, const std::string& ptr, const s
   if (a.bytes || (kind == TypeKind::string && a.value.is_string())) {
     const binary::Piece* data = piece(*v, path + ".ptr");
     const binary::Piece* len = piece(*v, path + ".len");
-    if (!data || !len) return refuse(c, ptr, fmt::format("{} is a {}, not a string", name, type_name(*v)), "strings take {\"len\": n} or \"text\"");
+    if (!data || !len) return refuse(c, ptr, fmt::format("{} has type {}, not string", name, type_name(*v)), "strings take {\"len\": n} or \"text\"");
     std::string text = a.bytes ? *a.bytes : a.value.get<std::string>();
     if (text.size() > PROBE_BYTES) return refuse(c, ptr, fmt::format("{} bytes; bpfault writes at most {}", text.size(), PROBE_BYTES), "");
     PlannedWrite w{name, v, {}};
@@ -224,7 +241,7 @@ Result<std::vector<PlannedWrite>> assign(Ctx& c, const std::string& ptr, const s
   if (a.value.is_null()) {  // nil: every word zero (pointer, error, interface, slice, map, chan, func)
     if (kind == TypeKind::int_ || kind == TypeKind::uint_ || kind == TypeKind::bool_ || kind == TypeKind::float_ || kind == TypeKind::struct_ ||
         kind == TypeKind::string)
-      return refuse(c, ptr, fmt::format("{} is a {}: it cannot be nil", name, type_name(*v)), "");
+      return refuse(c, ptr, fmt::format("{} has type {}: it cannot be nil", name, type_name(*v)), "");
     for (const auto* p : leaves) {
       auto w = store(c, ptr, name, *v, *p, SRC_IMM, 0, sp_shift);
       if (!w) return tl::unexpected(w.error());
@@ -233,7 +250,7 @@ Result<std::vector<PlannedWrite>> assign(Ctx& c, const std::string& ptr, const s
     return out;
   }
   if (kind == TypeKind::interface) {  // an error or interface value from a package-level variable
-    if (!a.value.is_string()) return refuse(c, ptr, fmt::format("{} is a {}: set it to null or to a variable such as \"io.EOF\"", name, type_name(*v)), "");
+    if (!a.value.is_string()) return refuse(c, ptr, fmt::format("{} has type {}: set it to null or to a variable such as \"io.EOF\"", name, type_name(*v)), "");
     auto addr = variable(c, ptr, a.value.get<std::string>());
     if (!addr) return tl::unexpected(addr.error());
     // the interface words are read from the tracee when the fault fires: an itab pointer, a data pointer
@@ -247,7 +264,7 @@ Result<std::vector<PlannedWrite>> assign(Ctx& c, const std::string& ptr, const s
     }
     return out;
   }
-  if (!whole) return refuse(c, ptr, fmt::format("{} is a {}: set its fields one by one (\"{}.Field\")", name, type_name(*v), name), "");
+  if (!whole) return refuse(c, ptr, fmt::format("{} has type {}: set its fields one by one (\"{}.Field\")", name, type_name(*v), name), "");
   if (kind == TypeKind::pointer || kind == TypeKind::unsafe_pointer) {
     if (!a.value.is_string()) return refuse(c, ptr, fmt::format("{} is a pointer: bpfault sets it to null or to a package-level variable's address", name),
                                             "give the variable's name, e.g. \"main.config\"");
@@ -258,7 +275,7 @@ Result<std::vector<PlannedWrite>> assign(Ctx& c, const std::string& ptr, const s
     return std::vector<PlannedWrite>{*w};
   }
   if (kind == TypeKind::float_ || kind == TypeKind::complex_)
-    return refuse(c, ptr, fmt::format("{} is a {}: bpfault does not write floats", name, type_name(*v)),
+    return refuse(c, ptr, fmt::format("{} has type {}: bpfault does not write floats", name, type_name(*v)),
                   first.loc.kind == Loc::Kind::xmm ? "it is in an XMM register, which BPF cannot reach" : "");
   if (kind != TypeKind::int_ && kind != TypeKind::uint_ && kind != TypeKind::bool_)
     return refuse(c, ptr, fmt::format("bpfault cannot set {} ({})", name, type_name(*v)), "");
@@ -283,13 +300,13 @@ std::map<std::string, scenario::Assigned> results_by_name(const binary::Function
 
 Result<probe_pred> predicate(Ctx& c, const scenario::Predicate& p) {
   const binary::Value* v = c.f.param(p.arg);
-  if (!v) return refuse(c, p.pointer, fmt::format("{} has no argument named \"{}\"", c.f.name, p.arg), "");
+  if (!v) return refuse(c, p.pointer, fmt::format("{} has no argument named \"{}\"", c.f.name, p.arg), params_hint(c.f));
   probe_pred out{};
   const bool text = p.op == "prefix" || p.op == "equals";
   if (text) {
     const binary::Piece* data = piece(*v, ".ptr");
     const binary::Piece* len = piece(*v, ".len");
-    if (!data || !len) return refuse(c, p.pointer, fmt::format("{} is a {}: prefix and equals compare strings", p.arg, type_name(*v)), "");
+    if (!data || !len) return refuse(c, p.pointer, fmt::format("{} has type {}: prefix and equals compare strings", p.arg, type_name(*v)), "");
     std::string bytes = p.value.get<std::string>();
     out.op = p.op == "prefix" ? P_PREFIX : P_STREQ;
     out.loc = loc_of(*data);
@@ -300,7 +317,7 @@ Result<probe_pred> predicate(Ctx& c, const scenario::Predicate& p) {
   }
   const binary::Piece* s = piece(*v, "");
   if (!s || v->pieces.size() != 1)
-    return refuse(c, p.pointer, fmt::format("{} is a {}: {} compares integers and bools", p.arg, type_name(*v), p.op), "strings take prefix or equals");
+    return refuse(c, p.pointer, fmt::format("{} has type {}: {} compares integers and bools", p.arg, type_name(*v), p.op), "strings take prefix or equals");
   if (s->loc.kind == Loc::Kind::xmm) return refuse(c, p.pointer, fmt::format("{} is in xmm{}: BPF cannot read XMM registers", p.arg, s->loc.xmm), "");
   static const std::map<std::string, uint8_t> ops = {{"eq", P_EQ}, {"ne", P_NE}, {"lt", P_LT}, {"le", P_LE}, {"gt", P_GT}, {"ge", P_GE}};
   out.op = ops.at(p.op);
