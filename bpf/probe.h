@@ -18,6 +18,12 @@
 #define PROBE_CAPTURE_BYTES 64
 #define PROBE_MAX_FRAMES 32   /* user stack frames of a recording site */
 
+enum probe_record {
+	RECORD_NONE = 0,
+	RECORD_VALUES = 1, /* registers and stack: a probe_event (or probe_event_ext) */
+	RECORD_TIMING = 2, /* only the call's duration: a probe_timing */
+};
+
 enum probe_site_kind {
 	SITE_CALL = 0, /* first instruction after the stack-check prologue: once per call */
 	SITE_RET = 1,  /* a RET instruction of the function */
@@ -51,7 +57,7 @@ struct probe_capture {
 struct probe_site {
 	__u32 probe;     /* index of the scenario's probe (its function) */
 	__u8 kind;       /* enum probe_site_kind */
-	__u8 record;     /* emit a probe_event at this site */
+	__u8 record;     /* emit a probe_event at this site (RECORD_*) */
 	__u8 inject;     /* the probe has a rule: evaluate it here */
 	__u8 sp_delta;   /* SP at the site = SP at the entry - sp_delta (a `push rbp` before the site) */
 	__u8 latency;    /* time calls: the start at the call site, the duration at every RET */
@@ -148,6 +154,7 @@ enum probe_event_type {
 	EV_HIT = 1,       /* struct probe_event */
 	EV_INJECTION = 2, /* struct probe_injection */
 	EV_HIT_EXT = 3,   /* struct probe_event_ext */
+	EV_TIMING = 4,    /* struct probe_timing */
 };
 
 /* One hit of a recording site. Register and stack values are as the probe found them. */
@@ -165,6 +172,19 @@ struct probe_event {
 	__u64 duration_ns; /* at a RET of a timed call: since its call site; 0 otherwise */
 	__u64 regs[PROBE_INT_REGS];
 	__u8 stack[PROBE_STACK_BYTES];
+};
+
+/* A RET of a timed call, when nothing else is recorded there: 48 bytes instead of ~300, so a
+ * burst of returns fits the ring buffer. */
+struct probe_timing {
+	__u32 type; /* EV_TIMING */
+	__u32 site;
+	__u64 time_ns;
+	__u32 tid;
+	__u32 pad;
+	__s64 goid;
+	__u64 call;
+	__u64 duration_ns;
 };
 
 /* A hit with what does not fit a plain one: the user stack and memory captures. */

@@ -16,6 +16,7 @@ namespace bpfault::kernel {
 static_assert(sizeof(probe_capture) == 24 && sizeof(probe_site) == 24 + 24 * PROBE_MAX_CAPTURES, "bpf/probe.h: probe_site layout changed");
 static_assert(sizeof(probe_loc) == 8 && sizeof(probe_write) == 64 && sizeof(probe_pred) == 64, "bpf/probe.h layout changed");
 static_assert(sizeof(probe_event) == 72 + 8 * PROBE_INT_REGS + PROBE_STACK_BYTES, "bpf/probe.h: probe_event layout changed");
+static_assert(sizeof(probe_timing) == 48, "bpf/probe.h: probe_timing layout changed");
 static_assert(sizeof(probe_event_ext) == sizeof(probe_event) + 8 + 8 * PROBE_MAX_FRAMES + (4 + PROBE_CAPTURE_BYTES) * PROBE_MAX_CAPTURES,
               "bpf/probe.h: probe_event_ext layout changed");
 static_assert(sizeof(probe_injection) == sizeof(probe_event) + 8 + 8 * PROBE_INT_REGS + PROBE_STACK_BYTES + 40 * PROBE_MAX_WRITES,
@@ -120,6 +121,7 @@ Result<ProbeSession> ProbeSession::load(const SessionConfig& config) {
   }
   s.skel_->bss->target_tgid = 0;
   s.skel_->bss->drops = 0;
+  s.skel_->bss->goid_misses = 0;
   int sites_fd = bpf_map__fd(s.skel_->maps.sites);
   for (uint32_t i = 0; i < config.sites.size(); ++i)
     if (bpf_map_update_elem(sites_fd, &i, &config.sites[i].config, BPF_ANY))
@@ -170,6 +172,7 @@ int ProbeSession::on_sample(void* ctx, void* data, size_t size) {
   uint32_t type = size >= sizeof(uint32_t) ? *static_cast<uint32_t*>(data) : 0;
   if (type == EV_HIT && size >= sizeof(probe_event)) sink->hits.push_back(*static_cast<probe_event*>(data));
   if (type == EV_HIT_EXT && size >= sizeof(probe_event_ext)) sink->hits_ext.push_back(*static_cast<probe_event_ext*>(data));
+  if (type == EV_TIMING && size >= sizeof(probe_timing)) sink->timings.push_back(*static_cast<probe_timing*>(data));
   if (type == EV_INJECTION && size >= sizeof(probe_injection)) sink->injections.push_back(*static_cast<probe_injection*>(data));
   return 0;
 }
@@ -180,7 +183,9 @@ ProbeSession::Events ProbeSession::drain() {
   *sink_ = Events{};
   return out;
 }
+int ProbeSession::wake_fd() const { return ring_buffer__epoll_fd(ring_); }
 uint64_t ProbeSession::drops() const { return skel_->bss->drops; }
+uint64_t ProbeSession::goid_misses() const { return skel_->bss->goid_misses; }
 uint64_t ProbeSession::site_hits(uint32_t site) const { return read_array(bpf_map__fd(skel_->maps.site_hits), site); }
 uint64_t ProbeSession::probe_calls(uint32_t probe) const { return read_array(bpf_map__fd(skel_->maps.probe_calls), probe); }
 

@@ -52,11 +52,14 @@ class ProbeSession {
   struct Events {
     std::vector<probe_event> hits;
     std::vector<probe_event_ext> hits_ext;  // with stacks, memory captures
+    std::vector<probe_timing> timings;      // returns of timed calls that record nothing else
     std::vector<probe_injection> injections;
   };
   Events drain();
+  int wake_fd() const;  // readable when the probes ask for an early drain (the ring is filling up)
 
   uint64_t drops() const;
+  uint64_t goid_misses() const;  // hits whose goroutine id could not be read
   uint64_t site_hits(uint32_t site) const;
   uint64_t probe_calls(uint32_t probe) const;
 

@@ -169,7 +169,7 @@ Result<void> Child::release() {
   return {};
 }
 
-Outcome Child::wait(const std::function<void()>& tick, std::chrono::milliseconds tick_every) {
+Outcome Child::wait(const std::function<void()>& tick, std::chrono::milliseconds tick_every, int wake_fd) {
   Outcome o;
   const auto start = Clock::now();
   const auto deadline = cmd_.timeout.count() > 0 ? start + cmd_.timeout : Clock::time_point::max();
@@ -189,8 +189,8 @@ Outcome Child::wait(const std::function<void()>& tick, std::chrono::milliseconds
     int wait_ms = until == Clock::time_point::max()
                       ? -1
                       : static_cast<int>(std::chrono::ceil<std::chrono::milliseconds>(until - now).count());
-    pollfd fds[4] = {{pid_fd_, POLLIN, 0}, {out_fd_, POLLIN, 0}, {err_fd_, POLLIN, 0}, {in_fd_, POLLOUT, 0}};
-    int r = poll(fds, 4, wait_ms);
+    pollfd fds[5] = {{pid_fd_, POLLIN, 0}, {out_fd_, POLLIN, 0}, {err_fd_, POLLIN, 0}, {in_fd_, POLLOUT, 0}, {wake_fd, POLLIN, 0}};
+    int r = poll(fds, 5, wait_ms);
     if (r < 0 && errno != EINTR) break;
     if (fds[1].revents && !drain(out_fd_, o.out)) close_fd(out_fd_);
     if (fds[2].revents && !drain(err_fd_, o.err)) close_fd(err_fd_);
@@ -201,7 +201,7 @@ Outcome Child::wait(const std::function<void()>& tick, std::chrono::milliseconds
       if (written == cmd_.stdin_data.size()) close_fd(in_fd_);
     }
     if (fds[0].revents) exited = true;
-    if (tick && Clock::now() >= next_tick) {
+    if (tick && (Clock::now() >= next_tick || fds[4].revents)) {
       tick();
       next_tick = Clock::now() + tick_every;
     }

@@ -55,8 +55,10 @@ class Child {
   Result<void> release();  // exec now; reports an exec failure (no such file, not executable)
 
   // Feeds stdin, collects stdout/stderr and waits for the exit or the timeout. `tick` runs every
-  // `tick_every` and once after the exit (the ring buffer drain: see kernel/ring.h).
-  Outcome wait(const std::function<void()>& tick = {}, std::chrono::milliseconds tick_every = std::chrono::milliseconds(10));
+  // `tick_every`, at once when `wake_fd` becomes readable, and once after the exit (the probes'
+  // ring buffer drain: see kernel/probe_session.h).
+  Outcome wait(const std::function<void()>& tick = {}, std::chrono::milliseconds tick_every = std::chrono::milliseconds(10),
+               int wake_fd = -1);
 
  private:
   Child() = default;

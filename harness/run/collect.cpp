@@ -79,6 +79,15 @@ std::vector<uint32_t> Collector::take(kernel::ProbeSession::Events events) {
   std::vector<uint32_t> pauses;
   for (const probe_event& e : events.hits) add(e, nullptr);
   for (const probe_event_ext& e : events.hits_ext) add(e.hit, &e);
+  for (const probe_timing& t : events.timings) {
+    if (t.site >= plan_.sites.size()) continue;
+    const uint32_t probe = plan_.sites[t.site].config.probe;
+    if (t.duration_ns) durations_[probe].push_back(t.duration_ns);
+    Hit h{"ret", t.call, t.time_ns, t.tid, t.goid, nlohmann::json::object(), {}, {}, t.duration_ns};
+    ProbeRecord& pr = record_.probes[probe];
+    if (on_hit_) on_hit_(pr, h);
+    if (pr.hits.size() < kMaxHits) pr.hits.push_back(std::move(h));
+  }
   for (const probe_injection& inj : events.injections) {
     if (inj.hit.site >= plan_.sites.size()) continue;
     const probe_site& site = plan_.sites[inj.hit.site].config;
@@ -103,6 +112,7 @@ void Collector::finish(const kernel::ProbeSession& session) {
     if (plan_.probes[i].probe->latency) p.latency = Latency::of(std::move(durations_[i]));
   }
   record_.drops = session.drops();
+  record_.goid_misses = session.goid_misses();
 }
 
 void Pauses::add(uint32_t ms) { resume_at_.push_back(std::chrono::steady_clock::now() + std::chrono::milliseconds(ms)); }

@@ -109,11 +109,13 @@ RunRecord execute(const scenario::Scenario& s, const Options& o) {
   if (auto rel = child->release(); !rel) return finish(rel.error());
   Collector collector(*plan, r, o.on_hit);
   Pauses pauses(child->pid());
-  process::Outcome out = child->wait([&] {
-    if (!session) return;
-    for (uint32_t ms : collector.take(session->drain())) pauses.add(ms);
-    pauses.tick();
-  });
+  process::Outcome out = child->wait(
+      [&] {
+        if (!session) return;
+        for (uint32_t ms : collector.take(session->drain())) pauses.add(ms);
+        pauses.tick();
+      },
+      std::chrono::milliseconds(10), session ? session->wake_fd() : -1);
 
   if (out.exit_code >= 0) r.exit_code = out.exit_code;
   if (out.signal) r.signal = out.signal;

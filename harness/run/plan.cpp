@@ -151,7 +151,7 @@ Result<Plan> make_plan(const scenario::Scenario& s, std::shared_ptr<const binary
       call_writes.insert(call_writes.end(), st.call.begin(), st.call.end());
       ret_writes.insert(ret_writes.end(), st.ret.begin(), st.ret.end());
     }
-    auto add = [&](uint64_t vaddr, uint8_t kind, bool record, bool inject, kernel::Program program, int32_t sp_delta,
+    auto add = [&](uint64_t vaddr, uint8_t kind, uint8_t record, bool inject, kernel::Program program, int32_t sp_delta,
                    const std::vector<probe_capture>& captures) -> Result<void> {
       auto off = bin->file_offset(vaddr);
       if (!off) return tl::unexpected(off.error());
@@ -176,8 +176,8 @@ Result<Plan> make_plan(const scenario::Scenario& s, std::shared_ptr<const binary
     const binary::Function& f = *pp.function;
     if (f.body_sp_delta < 0 || f.body_sp_delta > 255)
       return fail(ErrorKind::internal, f.name, fmt::format("unexpected SP delta {} at the probe point", f.body_sp_delta));
-    const bool record_call = !pp.record_args.empty() || pp.probe->stack;
-    const bool record_ret = !pp.record_results.empty() || pp.probe->latency;
+    const uint8_t record_call = !pp.record_args.empty() || pp.probe->stack ? RECORD_VALUES : RECORD_NONE;
+    const uint8_t record_ret = !pp.record_results.empty() ? RECORD_VALUES : pp.probe->latency ? RECORD_TIMING : RECORD_NONE;
     if (auto r = add(f.body, SITE_CALL, record_call, pp.probe->injects(), program_for(call_writes), f.body_sp_delta, call_captures); !r)
       return tl::unexpected(r.error());
     if (record_ret || !ret_writes.empty())

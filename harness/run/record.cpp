@@ -65,7 +65,7 @@ json to_json(const RunRecord& r) {
   json j = {{"file", r.file}, {"name", r.name}, {"status", status_name(r.status)}, {"where", r.where},
             {"kernel", r.kernel}, {"binary", r.binary}, {"go_version", r.go_version},
             {"timed_out", r.timed_out}, {"stdout", r.stdout_text}, {"stderr", r.stderr_text},
-            {"tracee_ms", r.tracee_ms}, {"duration_ms", r.duration_ms}, {"drops", r.drops}};
+            {"tracee_ms", r.tracee_ms}, {"duration_ms", r.duration_ms}, {"drops", r.drops}, {"goid_misses", r.goid_misses}};
   j["exit_code"] = r.exit_code ? json(*r.exit_code) : json(nullptr);
   j["signal"] = r.signal ? json(*r.signal) : json(nullptr);
   j["probes"] = json::array();
@@ -109,6 +109,7 @@ Result<RunRecord> record_from_json(const json& j) {
     r.tracee_ms = j.value("tracee_ms", 0.0);
     r.duration_ms = j.value("duration_ms", 0.0);
     r.drops = j.value("drops", uint64_t{0});
+    r.goid_misses = j.value("goid_misses", uint64_t{0});
     for (const auto& p : j.at("probes")) {
       ProbeRecord pr{p.at("function"), p.at("calls"), p.at("returns"), p.value("injected", uint64_t{0}), {}};
       for (const auto& h : p.at("hits"))

@@ -72,6 +72,7 @@ struct RunRecord {
   double duration_ms = 0; // the whole scenario: build, analysis, load, attach, run, detach
   std::vector<ProbeRecord> probes;
   uint64_t drops = 0;     // events the ring buffer lost: a run with drops fails
+  uint64_t goid_misses = 0;  // hits whose goroutine id was unreadable (goroutine conditions skipped them)
   std::vector<Verdict> verdicts;
   std::optional<Error> error;  // why it is an error (bad input) or skipped (a missing capability)
 };

@@ -148,9 +148,11 @@ int run_in_vm(std::vector<Entry>& entries, std::vector<RunRecord>& records, cons
   vo.on_retry = [&](std::string_view why) { on_note(fmt::format("the VM died ({}); booting it once more", why)); };
   auto outcome = vm::run(*kernel, files, argv, [&](std::string_view line) {
     auto j = nlohmann::json::parse(line, nullptr, false);
-    if (j.is_discarded() || !j.is_object() || !j.contains("file")) return;  // not a record: ignore
-    auto rec = record_from_json(j);
-    if (!rec) return;
+    auto rec = j.is_object() && j.contains("file") ? record_from_json(j) : tl::unexpected(Error{});
+    if (!rec) {  // not a record: the guest says something, pass it on
+      on_note(fmt::format("vm: {}", line));
+      return;
+    }
     auto it = by_file.find(rec->file + "\n" + rec->name);
     if (it == by_file.end() || got[it->second]) return;  // a retried boot repeats what was already reported
     rec->where = "vm";

@@ -34,7 +34,7 @@ export PATH=/bpfault:/bin HOME=/root TMPDIR=/tmp LD_LIBRARY_PATH=/bpfault/lib
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
-for m in securityfs:/sys/kernel/security bpf:/sys/fs/bpf tracefs:/sys/kernel/tracing tmpfs:/tmp; do
+for m in securityfs:/sys/kernel/security bpf:/sys/fs/bpf tracefs:/sys/kernel/tracing; do  # not /tmp: the initramfs root is writable, and files packed under /tmp must stay visible
 	mount -t "${m%%:*}" "${m%%:*}" "${m#*:}" || echo "bpfault-vm: cannot mount ${m%%:*} on ${m#*:}"
 done
 read -r up idle </proc/uptime
