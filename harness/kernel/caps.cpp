@@ -1,4 +1,5 @@
 #include "kernel/caps.h"
+#include "kernel/verifier_log.h"
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -142,20 +143,6 @@ std::optional<Location> locate(void (*fn)()) {
     return Location{path, addr - start + off};
   }
   return std::nullopt;
-}
-
-// The verifier's reason: the last line of its log that is not a statistic.
-std::string verifier_reason(const std::string& log) {
-  std::istringstream in(log);
-  std::string line, last;
-  while (std::getline(in, line)) {
-    while (!line.empty() && (line.back() == ' ' || line.back() == '\r')) line.pop_back();
-    if (line.empty() || line.starts_with("processed ") || line.starts_with("verification time") ||
-        line.starts_with("stack depth") || line.starts_with("-- "))
-      continue;
-    last = line;
-  }
-  return last;
 }
 
 std::string read_lockdown() {
