@@ -1,0 +1,116 @@
+#include "support.h"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+namespace bpfault::test {
+namespace fs = std::filesystem;
+
+process::Outcome run_bpfault(const std::vector<std::string>& args, std::optional<uid_t> uid) {
+  process::Command cmd;
+  cmd.argv = {BPFAULT_EXE};
+  cmd.argv.insert(cmd.argv.end(), args.begin(), args.end());
+  cmd.timeout = std::chrono::seconds(300);
+  if (uid) cmd.uid = *uid, cmd.gid = *uid;
+  auto r = process::run(cmd);
+  EXPECT_TRUE(r) << (r ? "" : r.error().format());
+  return r ? *r : process::Outcome{};
+}
+
+bool poll_until(const std::function<bool()>& done, std::chrono::milliseconds limit) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  for (;;) {
+    if (done()) return true;
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+}
+
+std::vector<pid_t> children_of(pid_t ppid) {
+  std::vector<pid_t> out;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator("/proc", ec)) {
+    const std::string name = e.path().filename().string();
+    if (name.empty() || !std::isdigit(static_cast<unsigned char>(name[0]))) continue;
+    std::ifstream stat(e.path() / "stat");
+    std::string line;
+    std::getline(stat, line);
+    auto close = line.rfind(')');  // comm may hold spaces and parentheses
+    if (close == std::string::npos) continue;
+    std::istringstream rest(line.substr(close + 1));
+    std::string state;
+    pid_t parent = 0;
+    if (rest >> state >> parent && parent == ppid) out.push_back(std::stoi(name));
+  }
+  return out;
+}
+
+std::string exe_of(pid_t pid) {
+  std::error_code ec;
+  auto p = fs::read_symlink(fmt::format("/proc/{}/exe", pid), ec);
+  return ec ? "" : p.string();
+}
+
+bool alive(pid_t pid) {
+  std::ifstream stat(fmt::format("/proc/{}/stat", pid));
+  std::string line;
+  if (!std::getline(stat, line)) return false;
+  auto close = line.rfind(')');
+  return close != std::string::npos && close + 2 < line.size() && line[close + 2] != 'Z' && line[close + 2] != 'X';
+}
+
+BpfIds bpf_ids_of(pid_t pid) {
+  BpfIds ids;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(fmt::format("/proc/{}/fdinfo", pid), ec)) {
+    std::ifstream in(e.path());
+    for (std::string line; std::getline(in, line);) {
+      auto take = [&](const char* key, std::set<uint32_t>& into) {
+        if (line.rfind(key, 0) == 0) into.insert(static_cast<uint32_t>(std::stoul(line.substr(std::strlen(key)))));
+      };
+      take("prog_id:\t", ids.progs);
+      take("link_id:\t", ids.links);
+      take("map_id:\t", ids.maps);
+    }
+  }
+  return ids;
+}
+
+std::optional<std::set<uint32_t>> bpftool_ids(const std::string& object) {
+  process::Command cmd;
+  for (const char* p : {"/usr/sbin/bpftool", "/sbin/bpftool", "/usr/bin/bpftool"})
+    if (access(p, X_OK) == 0) cmd.argv = {p, "-j", object, "show"};
+  if (cmd.argv.empty()) return std::nullopt;
+  auto r = process::run(cmd);
+  if (!r || r->exit_code != 0) return std::nullopt;
+  auto doc = nlohmann::json::parse(r->out, nullptr, false);
+  if (!doc.is_array()) return std::nullopt;
+  std::set<uint32_t> ids;
+  for (const auto& o : doc)
+    if (o.contains("id")) ids.insert(o["id"].get<uint32_t>());
+  return ids;
+}
+
+std::string slurp(const fs::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+fs::path scratch_dir(const std::string& name) {
+  fs::path d = fs::path(BPFAULT_BINARY_DIR) / "reliability-scratch" / fmt::format("{}-{}", name, getpid());
+  fs::remove_all(d);
+  fs::create_directories(d);
+  return d;
+}
+
+}  // namespace bpfault::test

@@ -1,0 +1,44 @@
+// Helpers of the reliability tests: run the bpfault executable as a user would, find the
+// processes and BPF objects a run leaves behind, poll with a deadline instead of sleeping.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <filesystem>
+#include <functional>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "process/child.h"
+
+namespace bpfault::test {
+
+// `bpfault ARGS...` to completion (timeout 300 s), as a user would run it.
+process::Outcome run_bpfault(const std::vector<std::string>& args, std::optional<uid_t> uid = std::nullopt);
+
+// Polls `done` every 10 ms until it holds or `limit` passes; true when it held.
+bool poll_until(const std::function<bool()>& done, std::chrono::milliseconds limit);
+
+// The pids whose parent is `ppid` (from /proc).
+std::vector<pid_t> children_of(pid_t ppid);
+// /proc/PID/exe, or "" when the process is gone (or a zombie).
+std::string exe_of(pid_t pid);
+bool alive(pid_t pid);  // exists and is not a zombie
+
+// The BPF objects a process holds open, from /proc/PID/fdinfo (prog_id, link_id, map_id).
+struct BpfIds {
+  std::set<uint32_t> progs, links, maps;
+};
+BpfIds bpf_ids_of(pid_t pid);
+// The ids bpftool lists now (`bpftool -j prog/link/map show`); nullopt when bpftool is missing.
+std::optional<std::set<uint32_t>> bpftool_ids(const std::string& object);
+
+std::string slurp(const std::filesystem::path& file);
+// A fresh folder under the build tree (removed by the caller), never /tmp: what a test
+// leaves behind must be visible next to its build.
+std::filesystem::path scratch_dir(const std::string& name);
+
+}  // namespace bpfault::test
