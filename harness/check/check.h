@@ -12,4 +12,9 @@ namespace bpfault::check {
 // no event is lost.
 void evaluate(const scenario::Scenario& s, run::RunRecord& r);
 
+// Sets r.diagnosis when the tracee crashed (a Go panic or fatal error, a signal), was killed or
+// timed out: what happened, where, its stderr's last lines, and whether it crashed after an
+// injection the scenario did not expect to crash it (diagnose.cpp).
+void diagnose(const scenario::Scenario& s, run::RunRecord& r);
+
 }  // namespace bpfault::check

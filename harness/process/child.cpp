@@ -172,7 +172,7 @@ Result<void> Child::release() {
 Outcome Child::wait(const std::function<void()>& tick, std::chrono::milliseconds tick_every, int wake_fd) {
   Outcome o;
   const auto start = Clock::now();
-  const auto deadline = cmd_.timeout.count() > 0 ? start + cmd_.timeout : Clock::time_point::max();
+  auto deadline = cmd_.timeout.count() > 0 ? start + cmd_.timeout : Clock::time_point::max();
   auto next_tick = start + tick_every;
   size_t written = 0;
   for (int fd : {in_fd_, out_fd_, err_fd_}) fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
@@ -181,6 +181,12 @@ Outcome Child::wait(const std::function<void()>& tick, std::chrono::milliseconds
   while (!exited) {
     auto now = Clock::now();
     if (now >= deadline) {
+      if (!o.timed_out && cmd_.quit_grace.count() > 0) {  // ask for the goroutine dump, then keep reading
+        o.timed_out = true;
+        kill(pid_, SIGQUIT);
+        deadline = now + cmd_.quit_grace;
+        continue;
+      }
       kill(-pid_, SIGKILL);
       o.timed_out = true;
       break;
@@ -213,7 +219,7 @@ Outcome Child::wait(const std::function<void()>& tick, std::chrono::milliseconds
   kill(-pid_, SIGKILL);  // stragglers the program left in its group
   if (out_fd_ >= 0) drain(out_fd_, o.out);
   if (err_fd_ >= 0) drain(err_fd_, o.err);
-  if (WIFEXITED(status)) o.exit_code = WEXITSTATUS(status);
+  if (WIFEXITED(status) && !o.timed_out) o.exit_code = WEXITSTATUS(status);  // after SIGQUIT Go exits 2: still a timeout
   if (WIFSIGNALED(status) && !o.timed_out) o.signal = WTERMSIG(status);
   if (tick) tick();
   return o;

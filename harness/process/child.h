@@ -24,6 +24,9 @@ struct Command {
   std::filesystem::path cwd;                   // empty: inherit
   std::string stdin_data;                      // written to the child's stdin, which is then closed
   std::chrono::milliseconds timeout{0};        // 0: none; on expiry the process group is killed
+  // > 0: on expiry send SIGQUIT first (a Go program prints every goroutine's stack and exits 2)
+  // and kill the group only if it is still there this much later. Outcome::timed_out either way.
+  std::chrono::milliseconds quit_grace{0};
   bool inherit_output = false;                  // stdout/stderr go where bpfault's go (not captured)
   std::optional<uid_t> uid;                    // run as this user (and its group) when set
   std::optional<gid_t> gid;

@@ -64,8 +64,16 @@ void Console::scenario_end(const run::RunRecord& r) {
         fmt::print(out_, "{}:{}: Failure\n  {}\n    expected: {}\n    actual:   {}\n", r.file, v.pointer.empty() ? "/expect" : v.pointer,
                    v.check, indent(v.expected, "              "), indent(v.actual, "              "));
       }
-      if (!r.stderr_text.empty() && (r.signal || r.timed_out || (r.exit_code && *r.exit_code != 0)))
+      if (r.diagnosis) {
+        const auto& d = *r.diagnosis;
+        fmt::print(out_, "  diagnosis: {}{}\n", d.summary, d.location.empty() ? "" : " (in " + d.location + ")");
+        if (d.harness_caused)
+          fmt::print(out_, "  harness-caused: the tracee crashed after bpfault injected into {}, and the scenario asked for no crash\n",
+                     d.injections);
+        if (!d.stderr_tail.empty()) fmt::print(out_, "  tracee stderr (last lines):\n    {}\n", indent(d.stderr_tail, "    "));
+      } else if (!r.stderr_text.empty() && (r.signal || r.timed_out || (r.exit_code && *r.exit_code != 0))) {
         fmt::print(out_, "  tracee stderr (last lines):\n    {}\n", indent(r.stderr_text.substr(r.stderr_text.size() > 2000 ? r.stderr_text.size() - 2000 : 0), "    "));
+      }
       fmt::print(out_, "{}[  FAILED  ]{} {} ({:.0f} ms{})\n", red, reset, r.name, r.duration_ms, where);
       break;
     case run::Status::skipped:

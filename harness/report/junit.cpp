@@ -33,6 +33,13 @@ std::string classname(const std::string& file) {
   return (dir.empty() ? "" : dir + ".") + p.stem().string();
 }
 
+// Under the exit code's failure: how the tracee ended, and whether bpfault's injection is the suspect.
+std::string diagnosis(const run::Diagnosis& d) {
+  std::string out = "\ndiagnosis: " + d.summary + (d.location.empty() ? "" : " (in " + d.location + ")");
+  if (d.harness_caused) out += "\nharness-caused: the tracee crashed after bpfault injected into " + d.injections + ", and the scenario asked for no crash";
+  return out;
+}
+
 }  // namespace
 
 Result<void> write_junit(const std::filesystem::path& file, const std::vector<run::RunRecord>& records, double wall_ms) {
@@ -57,8 +64,9 @@ Result<void> write_junit(const std::filesystem::path& file, const std::vector<ru
       if (r->status == run::Status::failed)
         for (const auto& v : r->verdicts)
           if (!v.passed)
-            out += fmt::format("      <failure message=\"{}\" type=\"assertion\">{}{}\nexpected: {}\nactual:   {}</failure>\n",
-                               xml(v.check + ": expected " + v.expected), xml(r->file), xml(":" + v.pointer), xml(v.expected), xml(v.actual));
+            out += fmt::format("      <failure message=\"{}\" type=\"assertion\">{}{}\nexpected: {}\nactual:   {}{}</failure>\n",
+                               xml(v.check + ": expected " + v.expected), xml(r->file), xml(":" + v.pointer), xml(v.expected), xml(v.actual),
+                               xml(r->diagnosis && (v.check == "exit_code" || v.check == "signal") ? diagnosis(*r->diagnosis) : ""));
       if (r->status == run::Status::skipped)
         out += fmt::format("      <skipped message=\"{}\"/>\n", xml(r->error ? r->error->what : "skipped"));
       if (r->status == run::Status::error)

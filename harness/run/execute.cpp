@@ -102,6 +102,7 @@ RunRecord execute(const scenario::Scenario& s, const Options& o) {
   cmd.stdin_data = s.target.stdin_data;
   cmd.inherit_output = o.inherit_output;
   cmd.timeout = std::chrono::milliseconds(static_cast<int64_t>(s.target.timeout.count() * o.timeout_scale));
+  cmd.quit_grace = std::chrono::milliseconds(static_cast<int64_t>(1000 * o.timeout_scale));  // Go dumps its goroutines on SIGQUIT
   auto child = process::Child::spawn(cmd, /*held=*/true);
   if (!child) return finish(child.error());
   if (session)
@@ -126,6 +127,7 @@ RunRecord execute(const scenario::Scenario& s, const Options& o) {
   if (session) collector.finish(*session);
   session.reset();  // detach before the clock stops: it is part of what a scenario costs
   check::evaluate(s, r);
+  check::diagnose(s, r);
   r.duration_ms = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
   return r;
 }

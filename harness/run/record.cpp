@@ -86,6 +86,11 @@ json to_json(const RunRecord& r) {
   j["verdicts"] = json::array();
   for (const auto& v : r.verdicts)
     j["verdicts"].push_back({{"check", v.check}, {"passed", v.passed}, {"expected", v.expected}, {"actual", v.actual}, {"pointer", v.pointer}});
+  if (r.diagnosis) {
+    const Diagnosis& d = *r.diagnosis;
+    j["diagnosis"] = {{"kind", d.kind}, {"summary", d.summary}, {"location", d.location}, {"harness_caused", d.harness_caused},
+                      {"injections", d.injections}, {"stderr_tail", d.stderr_tail}};
+  }
   if (r.error) j["error"] = to_json(*r.error);
   return j;
 }
@@ -125,6 +130,11 @@ Result<RunRecord> record_from_json(const json& j) {
     }
     for (const auto& v : j.at("verdicts"))
       r.verdicts.push_back({v.at("check"), v.at("passed"), v.at("expected"), v.at("actual"), v.value("pointer", "")});
+    if (j.contains("diagnosis")) {
+      const json& d = j["diagnosis"];
+      r.diagnosis = Diagnosis{d.value("kind", ""), d.value("summary", ""), d.value("location", ""), d.value("harness_caused", false),
+                              d.value("injections", ""), d.value("stderr_tail", "")};
+    }
     if (j.contains("error")) r.error = error_from_json(j["error"]);
     return r;
   } catch (const json::exception& e) {

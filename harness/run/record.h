@@ -53,6 +53,20 @@ struct Verdict {
   std::string pointer;    // where the expectation is in the scenario file
 };
 
+// How the tracee ended when it ended badly, read from its outcome and its stderr: a Go panic
+// or fatal error (with where it happened), a signal Go turned into a crash dump, a signal death,
+// a timeout (with the goroutine dump SIGQUIT got out of it first).
+struct Diagnosis {
+  std::string kind;         // "go_panic", "go_fatal_error", "go_signal", "signal", "timeout"
+  std::string summary;      // "panic: boom", "fatal error: all goroutines are asleep - deadlock!", "killed by SIGTERM"
+  std::string location;     // "main.use at /src/main.go:25": the first frame of the failing goroutine, when Go printed one
+  // It crashed after bpfault injected, and the scenario asked for no crash (no crash or kill
+  // step, no expected signal or this exit code): the injection, not the program, is the suspect.
+  bool harness_caused = false;
+  std::string injections;   // "main.use (1 injection, first at call 1)"
+  std::string stderr_tail;  // the last lines of its stderr
+};
+
 enum class Status { passed, failed, skipped, error };
 std::string_view status_name(Status s);
 
@@ -74,6 +88,7 @@ struct RunRecord {
   uint64_t drops = 0;     // events the ring buffer lost: a run with drops fails
   uint64_t goid_misses = 0;  // hits whose goroutine id was unreadable (goroutine conditions skipped them)
   std::vector<Verdict> verdicts;
+  std::optional<Diagnosis> diagnosis;  // set when the tracee crashed, was killed or timed out
   std::optional<Error> error;  // why it is an error (bad input) or skipped (a missing capability)
 };
 
