@@ -13,7 +13,7 @@ namespace {
 
 struct RunArgs {
   std::vector<std::string> scenarios;
-  std::string json, junit, fixtures, go, kernel, variants;
+  std::string json, junit, fixtures, go, kernel, variants, user;
   std::string vm = "auto";
   int jobs = 1;
   bool verbose = false;
@@ -33,6 +33,7 @@ int run(const RunArgs& a) {
   }
   run::SuiteOptions opts;
   opts.run.fixtures_dir = a.fixtures;
+  opts.run.user = a.user;
   if (a.go == "all") {
     for (const auto& t : process::find_toolchains()) opts.go_each.push_back(t.release);
     if (opts.go_each.empty()) {
@@ -102,6 +103,7 @@ bpfault::cli::Runner add_run(CLI::App& app) {
                   "Go toolchain for every fixture: 1.NN, newest, default (overrides the scenarios); all, or 1.19,1.27: each scenario once per toolchain");
   sub->add_option("--variants", a->variants,
                   "Builds to run each fixture scenario with, among those it declares: all, or a list such as 386,amd64-stripped (default: its first)");
+  sub->add_option("--user", a->user, "Run every tracee as this user (a name such as nobody, or uid:gid); bpfault keeps its privileges for the probes");
   sub->add_flag("-v,--verbose", a->verbose, "Show every check, also the passing ones; echo the VM's console");
   sub->add_flag("--stream", a->stream, "Print one JSON record per scenario instead of the console report (the VM's guest side)")->group("");
   sub->add_option("--prebuilt", a->prebuilt, "KEY=PATH: a fixture already built (the VM's guest side)")->group("");

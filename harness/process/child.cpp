@@ -97,6 +97,10 @@ Result<Child> Child::spawn(const Command& cmd, bool held) {
     if (!cwd.empty() && chdir(cwd.c_str())) report(1);
     if (cmd.gid && (setgroups(0, nullptr) || setgid(*cmd.gid))) report(2);
     if (cmd.uid && setuid(*cmd.uid)) report(2);
+    if (cmd.uid || cmd.gid) {  // a change of credentials clears the parent-death signal: set it again
+      prctl(PR_SET_PDEATHSIG, SIGKILL);
+      if (getppid() != parent) _exit(127);
+    }
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, nullptr);

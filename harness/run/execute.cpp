@@ -1,8 +1,10 @@
 #include "run/execute.h"
 
+#include <pwd.h>
 #include <signal.h>
 #include <sys/utsname.h>
 
+#include <charconv>
 #include <chrono>
 
 #include <fmt/format.h>
@@ -18,6 +20,30 @@ namespace bpfault::run {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+
+// "nobody", "65534" or "65534:65534" -> uid and gid (a name's primary group). Without a passwd
+// entry (the VM has no /etc/passwd) "nobody" is the kernel's overflow id, 65534.
+Result<std::pair<uid_t, gid_t>> user_ids(const std::string& user, const std::string& where) {
+  if (!user.empty() && std::isdigit(static_cast<unsigned char>(user[0]))) {
+    uint32_t uid = 0, gid = 0;
+    const char *p = user.data(), *end = user.data() + user.size();
+    auto [after_uid, e1] = std::from_chars(p, end, uid);
+    gid = uid;
+    bool ok = e1 == std::errc() && (after_uid == end || *after_uid == ':');
+    if (ok && after_uid != end) {
+      auto [after_gid, e2] = std::from_chars(after_uid + 1, end, gid);
+      ok = e2 == std::errc() && after_gid == end;
+    }
+    if (!ok) return fail(ErrorKind::bad_input, where, fmt::format("\"{}\" is not a user name, a uid or uid:gid", user), "e.g. nobody, or 65534:65534");
+    return std::pair{uid_t{uid}, gid_t{gid}};
+  }
+  passwd pw{}, *found = nullptr;
+  std::vector<char> buf(16384);
+  if (getpwnam_r(user.c_str(), &pw, buf.data(), buf.size(), &found) == 0 && found) return std::pair{pw.pw_uid, pw.pw_gid};
+  if (user == "nobody") return std::pair{uid_t{65534}, gid_t{65534}};
+  return fail(ErrorKind::bad_input, where, fmt::format("no user \"{}\" on this machine", user),
+              "name a user of /etc/passwd (such as nobody), or give uid:gid");
+}
 
 std::string kernel_release() {
   utsname u{};
@@ -103,6 +129,13 @@ RunRecord execute(const scenario::Scenario& s, const Options& o) {
   cmd.inherit_output = o.inherit_output;
   cmd.timeout = std::chrono::milliseconds(static_cast<int64_t>(s.target.timeout.count() * o.timeout_scale));
   cmd.quit_grace = std::chrono::milliseconds(static_cast<int64_t>(1000 * o.timeout_scale));  // Go dumps its goroutines on SIGQUIT
+  if (const std::string& user = o.user.empty() ? s.target.user : o.user; !user.empty()) {
+    // Least privilege: the tracee drops to this user; bpfault keeps what the probes need.
+    auto ids = user_ids(user, o.user.empty() ? s.file.string() + ":/target/user" : "--user");
+    if (!ids) return finish(ids.error());
+    cmd.uid = ids->first;
+    cmd.gid = ids->second;
+  }
   auto child = process::Child::spawn(cmd, /*held=*/true);
   if (!child) return finish(child.error());
   if (session)

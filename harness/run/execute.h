@@ -22,6 +22,7 @@ struct Options {
   double timeout_scale = 1;  // the VM runs everything ~15x slower than the host (TCG)
   bool inherit_output = false;  // the tracee writes to bpfault's stdout/stderr (trace), not captured
   pid_t attach_pid = 0;  // trace a running process instead of starting the target (bpfault trace -p)
+  std::string user;      // --user: run every tracee as this user (overrides target.user)
   // Sees every hit as it is drained (bpfault trace prints them live).
   std::function<void(const ProbeRecord& probe, const Hit& hit)> on_hit;
 };

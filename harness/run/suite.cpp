@@ -118,6 +118,8 @@ int run_in_vm(std::vector<Entry>& entries, std::vector<RunRecord>& records, cons
   if (!o.run.go.empty()) argv.push_back("--go=" + o.run.go);
   if (!o.go_each.empty()) argv.push_back(fmt::format("--go={}", fmt::join(o.go_each, ",")));
   if (!o.variants.empty()) argv.push_back("--variants=" + o.variants);
+  if (!o.run.user.empty()) argv.push_back("--user=" + o.run.user);
+  if (o.jobs > 1) argv.push_back(fmt::format("--jobs={}", o.jobs));  // the guest runs its scenarios side by side too
   std::map<std::string, fs::path> prebuilt;
   std::vector<size_t> sent;
   for (size_t i : todo) {

@@ -303,6 +303,7 @@ Result<Scenario> parse(const std::string& text, const fs::path& file) {
   s.target.go = t.value("go", "");
   s.target.goarch = t.value("goarch", "amd64");
   s.target.stripped = t.value("stripped", false);
+  s.target.user = t.value("user", "");
   if (t.contains("variants")) {
     s.target.variants = t["variants"].get<std::vector<std::string>>();
     apply_variant(s.target, s.target.variants.front());

@@ -28,6 +28,7 @@ struct Target {
   std::string go;                    // toolchain for the fixture: "" (default), "1.24", "newest"
   std::string goarch = "amd64";      // "386": the stack ABI
   bool stripped = false;
+  std::string user;                  // run as this user ("nobody", "65534:65534"); "": as bpfault's
   std::vector<std::string> variants; // the builds it applies to: "amd64", "386", "amd64-stripped", "386-stripped"
 };
 
