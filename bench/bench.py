@@ -152,7 +152,11 @@ class Bench:
         self.bpfault = self.out / "under-test" / "bpfault"
         self.probe_obj = self.out / "under-test" / "probe.bpf.o"
         self.bpfault.parent.mkdir(parents=True, exist_ok=True)
-        for src, dst in ((self.root / "build" / "bpfault", self.bpfault), (self.root / "build" / "bpf" / "probe.bpf.o", self.probe_obj)):
+        src_exe = Path(a.bpfault).resolve() if a.bpfault else self.root / "build" / "bpfault"
+        src_obj = src_exe.parent / "bpf" / "probe.bpf.o"
+        self.source_exe = src_exe
+        self.seed = Path(a.seed).resolve() if a.seed else self.root / "scenarios" / "seed-trace-args.json"
+        for src, dst in ((src_exe, self.bpfault), (src_obj, self.probe_obj)):
             if src.exists():
                 shutil.copy2(src, dst)
         self.tools = self.out / "tools"
@@ -241,7 +245,7 @@ class Bench:
         self.say("## 1. Per scenario (native): the seed trace, one run of the tracee", "")
         demo = self.fixture_binary("demo")
         fan = self.fixture_binary("bench-fan")
-        seed = self.root / "scenarios" / "seed-trace-args.json"
+        seed = self.seed
         floor = str(self.tools / "floor")
         bt_one = 'uprobe:%s:main.ebpfDemo { printf("%%d\\n", reg("ax")); }' % demo
         cmds = {
@@ -743,8 +747,8 @@ class Bench:
 
     def section_vm(self):
         self.say("## 5. VM: boot to the first scenario, whole suite in one boot", "")
-        seed = self.root / "scenarios" / "seed-trace-args.json"
-        suite = sorted((self.root / "scenarios").glob("*.json"))
+        seed = self.seed
+        suite = sorted(seed.parent.glob("*.json"))
         log("vm: building every fixture of the suite first (a native pass; what this kernel cannot run is skipped)")
         subprocess.run([str(self.bpfault), "run", "--vm=never", "--fixtures", str(self.fixtures), *map(str, suite)],
                        env=self.env, stdout=DEVNULL, stderr=DEVNULL)
@@ -829,7 +833,7 @@ class Bench:
         commit = ver(["git", "-C", str(self.root), "log", "-1", "--format=%h %s"])
         self.say(f"# bpfault bench ({time.strftime('%Y-%m-%d %H:%M', time.gmtime())} UTC{', --quick' if self.quick else ''})", "",
                  f"- Machine: {uname.release}, {os.cpu_count()} CPUs, load average at start {os.getloadavg()[0]:.2f}",
-                 f"- bpfault: `{commit}` (build/bpfault, copied to {self.bpfault} at the start); {ver(['bpftrace', '--version'])}; BCC {ver(['dpkg-query', '-W', '-f=${Version}', 'python3-bpfcc'])}; "
+                 f"- bpfault: `{commit}` ({self.source_exe}, copied to {self.bpfault} at the start); {ver(['bpftrace', '--version'])}; BCC {ver(['dpkg-query', '-W', '-f=${Version}', 'python3-bpfcc'])}; "
                  f"libbpf {ver(['pkg-config', '--modversion', 'libbpf'])}; {ver(['hyperfine', '--version'])}", "")
 
     def footer(self):
@@ -851,6 +855,8 @@ def main():
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--sections", default="scenario hit throughput analysis vm")
     ap.add_argument("--kernels", default="bookworm trixie-backports")
+    ap.add_argument("--bpfault", help="the executable to measure (default: build/bpfault)")
+    ap.add_argument("--seed", help="the seed scenario (default: scenarios/seed-trace-args.json); its folder is the VM suite")
     a = ap.parse_args()
     b = Bench(a)
     b.header()
