@@ -404,7 +404,7 @@ static __always_inline int record_ext(struct pt_regs *ctx, const struct probe_si
 	return 0;
 }
 
-static __always_inline int handle(struct pt_regs *ctx, const int can_regs, const int can_mem)
+static __always_inline int handle(struct pt_regs *ctx, const int can_inject, const int can_regs, const int can_mem)
 {
 	if ((bpf_get_current_pid_tgid() >> 32) != target_tgid)
 		return 0;
@@ -432,7 +432,7 @@ static __always_inline int handle(struct pt_regs *ctx, const int can_regs, const
 	__s64 goid = read_goid(ctx, &stack_hi);
 
 	read_regs(ctx, regs);
-	struct probe_rule *rule = site->inject ? bpf_map_lookup_elem(&rules, &probe) : 0;
+	struct probe_rule *rule = can_inject && site->inject ? bpf_map_lookup_elem(&rules, &probe) : 0;
 	__u64 bias = ctx->rip - site->vaddr; /* 0 unless the binary is position-independent */
 	__u64 entry_sp = sp + site->sp_delta;
 	const struct probe_term *term = 0;
@@ -536,20 +536,27 @@ static __always_inline int handle(struct pt_regs *ctx, const int can_regs, const
 	return 0;
 }
 
+/* Counts, records and times: no rule to evaluate, so the verifier has little to walk. */
+SEC("uprobe")
+int uprobe_record(struct pt_regs *ctx)
+{
+	return handle(ctx, 0, 0, 0);
+}
+
 SEC("uprobe")
 int uprobe_read(struct pt_regs *ctx)
 {
-	return handle(ctx, 0, 0);
+	return handle(ctx, 1, 0, 0);
 }
 
 SEC("uprobe")
 int uprobe_write_user(struct pt_regs *ctx)
 {
-	return handle(ctx, 0, 1);
+	return handle(ctx, 1, 0, 1);
 }
 
 SEC("uprobe")
 int uprobe_write_regs(struct pt_regs *ctx)
 {
-	return handle(ctx, 1, 1);
+	return handle(ctx, 1, 1, 1);
 }

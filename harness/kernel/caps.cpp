@@ -1,6 +1,8 @@
 #include "kernel/caps.h"
 #include "kernel/verifier_log.h"
 
+#include <nlohmann/json.hpp>
+
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <fcntl.h>
@@ -17,7 +19,9 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
+#include <optional>
 #include <memory>
 #include <sstream>
 #include <thread>
@@ -452,8 +456,65 @@ Capabilities probe_capabilities() {
   return caps;
 }
 
+namespace {
+
+// Capabilities do not change while a kernel runs (lockdown can only be raised, and nobody does
+// it mid-suite), but probing costs ~20 ms plus ~150 ms of detaching in the background: a
+// suite of ctest runs probes once per boot and reads the answer back (/run is cleared at boot).
+std::filesystem::path cache_file() {
+  std::ifstream boot("/proc/sys/kernel/random/boot_id");
+  std::string id;
+  std::getline(boot, id);
+  struct stat exe {};
+  if (id.empty() || stat("/proc/self/exe", &exe)) return {};
+  // the probes are part of bpfault: another build may probe differently
+  return fmt::format("/run/bpfault/caps-{}-{}-{:x}-{:x}.json", id, geteuid(), exe.st_ino, exe.st_mtim.tv_sec);
+}
+
+std::optional<Capabilities> load_cached(const std::filesystem::path& file) {
+  std::ifstream in(file);
+  if (!in) return std::nullopt;
+  auto j = nlohmann::json::parse(in, nullptr, false);
+  if (!j.is_object()) return std::nullopt;
+  try {
+    Capabilities c;
+    c.kernel_release = j.at("kernel_release");
+    c.lockdown = j.at("lockdown");
+    for (Cap cap : all_caps) {
+      const auto& r = j.at("results").at(std::string(cap_name(cap)));
+      c.results.push_back({cap, std::string(cap_name(cap)), r.at("first_kernel"), r.at("available"), r.at("reason"), r.at("log")});
+    }
+    return c;
+  } catch (const nlohmann::json::exception&) {
+    return std::nullopt;
+  }
+}
+
+void save_cached(const std::filesystem::path& file, const Capabilities& c) {
+  nlohmann::json j = {{"kernel_release", c.kernel_release}, {"lockdown", c.lockdown}, {"results", nlohmann::json::object()}};
+  for (const auto& r : c.results)
+    j["results"][r.name] = {{"first_kernel", r.first_kernel}, {"available", r.available}, {"reason", r.reason}, {"log", r.log}};
+  std::error_code ec;
+  std::filesystem::create_directories(file.parent_path(), ec);
+  auto tmp = file;
+  tmp += fmt::format(".{}", getpid());
+  std::ofstream(tmp) << j.dump();
+  std::filesystem::rename(tmp, file, ec);  // atomic: a parallel run reads the old file or the new one
+  if (ec) std::filesystem::remove(tmp, ec);
+}
+
+}  // namespace
+
 const Capabilities& capabilities() {
-  static const Capabilities caps = probe_capabilities();
+  static const Capabilities caps = [] {
+    const char* off = std::getenv("BPFAULT_NO_CAPS_CACHE");
+    auto file = off && *off ? std::filesystem::path() : cache_file();
+    if (!file.empty())
+      if (auto cached = load_cached(file)) return *cached;
+    Capabilities fresh = probe_capabilities();
+    if (!file.empty()) save_cached(file, fresh);
+    return fresh;
+  }();
   return caps;
 }
 

@@ -37,6 +37,7 @@ uint64_t read_array(int fd, uint32_t key) {
 
 bpf_program* program(probe_bpf* skel, Program p) {
   switch (p) {
+    case Program::record: return skel->progs.uprobe_record;
     case Program::read: return skel->progs.uprobe_read;
     case Program::write_user: return skel->progs.uprobe_write_user;
     case Program::write_regs: return skel->progs.uprobe_write_regs;
@@ -44,7 +45,7 @@ bpf_program* program(probe_bpf* skel, Program p) {
   return nullptr;
 }
 
-constexpr Program kPrograms[] = {Program::read, Program::write_user, Program::write_regs};
+constexpr Program kPrograms[] = {Program::record, Program::read, Program::write_user, Program::write_regs};
 
 }  // namespace
 

@@ -139,7 +139,7 @@ Result<uint64_t> variable(Ctx& c, const std::string& ptr, const std::string& nam
 }  // namespace
 
 kernel::Program program_for(const std::vector<PlannedWrite>& writes) {
-  kernel::Program p = kernel::Program::read;
+  kernel::Program p = kernel::Program::read;  // the rule logic, no writes (signals, pauses, steps that write at the RET)
   for (const auto& w : writes) {
     if (w.write.kind == W_RETURN || (w.write.kind == W_STORE && w.write.loc.kind == LOC_REG)) return kernel::Program::write_regs;
     p = kernel::Program::write_user;

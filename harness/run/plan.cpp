@@ -178,11 +178,14 @@ Result<Plan> make_plan(const scenario::Scenario& s, std::shared_ptr<const binary
       return fail(ErrorKind::internal, f.name, fmt::format("unexpected SP delta {} at the probe point", f.body_sp_delta));
     const uint8_t record_call = !pp.record_args.empty() || pp.probe->stack ? RECORD_VALUES : RECORD_NONE;
     const uint8_t record_ret = !pp.record_results.empty() ? RECORD_VALUES : pp.probe->latency ? RECORD_TIMING : RECORD_NONE;
-    if (auto r = add(f.body, SITE_CALL, record_call, pp.probe->injects(), program_for(call_writes), f.body_sp_delta, call_captures); !r)
+    const bool injects = pp.probe->injects();
+    const kernel::Program call_program = injects ? program_for(call_writes) : kernel::Program::record;
+    const kernel::Program ret_program = !ret_writes.empty() ? program_for(ret_writes) : kernel::Program::record;
+    if (auto r = add(f.body, SITE_CALL, record_call, injects, call_program, f.body_sp_delta, call_captures); !r)
       return tl::unexpected(r.error());
     if (record_ret || !ret_writes.empty())
       for (uint64_t ret : f.rets)
-        if (auto r = add(ret, SITE_RET, record_ret, !ret_writes.empty(), program_for(ret_writes), 0, ret_captures); !r)
+        if (auto r = add(ret, SITE_RET, record_ret, !ret_writes.empty(), ret_program, 0, ret_captures); !r)
           return tl::unexpected(r.error());
   }
   return plan;
