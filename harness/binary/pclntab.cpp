@@ -139,7 +139,8 @@ std::optional<int32_t> Pclntab::pc_value(uint32_t table, uint64_t entry, uint64_
   for (bool first = true;; first = false) {
     auto uvdelta = read_uvarint(data_, off);
     if (!uvdelta || (*uvdelta == 0 && !first)) return std::nullopt;
-    val += static_cast<int32_t>(-(*uvdelta & 1) ^ (*uvdelta >> 1));  // zig-zag
+    // zig-zag; added modulo 2^32 as Go's runtime does (a damaged table must not be signed overflow)
+    val = static_cast<int32_t>(static_cast<uint32_t>(val) + (-(*uvdelta & 1) ^ (*uvdelta >> 1)));
     auto pcdelta = read_uvarint(data_, off);
     if (!pcdelta) return std::nullopt;
     cur += uint64_t(*pcdelta) * min_lc_;
