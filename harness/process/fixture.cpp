@@ -101,7 +101,11 @@ Result<BuiltFixture> build_fixture(const fs::path& source_dir, const GoToolchain
     cmd.unset_env = {"GOROOT", "GOFLAGS", "GOENV"};
     cmd.env = {{"GOARCH", variant.goarch}, {"GOOS", "linux"}, {"CGO_ENABLED", "0"}, {"GO111MODULE", "on"},
                {"GOTOOLCHAIN", "local"}, {"GOPROXY", "off"}, {"GOFLAGS", "-mod=mod"}, {"GOTELEMETRY", "off"},
-               {"GOCACHE", (cache_dir / ".gocache").string()}, {"GOPATH", (cache_dir / ".gopath").string()}};
+               {"GOCACHE", (cache_dir / ".gocache").string()}, {"GOPATH", (cache_dir / ".gopath").string()},
+               // go build's work folder: under the build tree, not /tmp, so a build killed with
+               // bpfault (Ctrl-C, SIGKILL) leaves nothing behind outside it
+               {"GOTMPDIR", (cache_dir / ".gotmp").string()}};
+    fs::create_directories(cache_dir / ".gotmp", ec);
     cmd.timeout = std::chrono::minutes(5);
     auto r = run(cmd);
     if (!r) return tl::unexpected(r.error());
