@@ -1,0 +1,399 @@
+// bpfault's failure behaviour on this host, through the executable, with read-only probes
+// (label bpf: needs root): interrupted or killed mid-run it leaves no tracee, no BPF program,
+// link or map, and no temp file; runs side by side on one binary see only their own tracee;
+// tracee failures are diagnosed; lost events fail the run with their count; the tracee can run
+// unprivileged; hostile binaries get clear errors end to end. The same in the VM, with writes:
+// reliability_vm_test.cpp.
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <map>
+#include <random>
+
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "support.h"
+#include "support/fixtures.h"
+
+namespace bpfault {
+namespace {
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+using namespace std::chrono_literals;
+
+fs::path here(const std::string& rel) { return test::source_dir() / "tests" / "reliability" / rel; }
+
+class Reliability : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!test::can_load_bpf()) GTEST_SKIP() << "needs root to load BPF programs (CAP_BPF, CAP_PERFMON)";
+    dir_ = test::scratch_dir("reliability");
+  }
+  void TearDown() override {
+    std::error_code ec;
+    if (!dir_.empty()) fs::remove_all(dir_, ec);
+  }
+
+  // `bpfault ARGS` started in the background with TMPDIR in the scratch folder (so the test sees
+  // any temp file it leaves), not waited for.
+  Result<process::Child> start(const std::vector<std::string>& args) {
+    fs::create_directories(dir_ / "tmp");
+    process::Command cmd;
+    cmd.argv = {BPFAULT_EXE};
+    cmd.argv.insert(cmd.argv.end(), args.begin(), args.end());
+    cmd.env = {{"TMPDIR", (dir_ / "tmp").string()}};
+    cmd.timeout = 600s;
+    return process::Child::spawn(cmd, false);
+  }
+
+  // The child of `parent` that has exec'd the fixture `name` (probes are attached before the
+  // tracee execs), polled for up to `limit`; -1 if none.
+  static pid_t tracee_of(pid_t parent, const std::string& name, std::chrono::milliseconds limit = 120s) {
+    pid_t found = -1;
+    test::poll_until([&] {
+      for (pid_t p : test::children_of(parent))
+        if (fs::path(test::exe_of(p)).filename().string().starts_with(name + "-")) found = p;
+      return found > 0;
+    }, limit);
+    return found;
+  }
+
+  json record_of(const fs::path& json_file) {
+    auto doc = json::parse(test::slurp(json_file), nullptr, false);
+    EXPECT_FALSE(doc.is_discarded()) << json_file;
+    return doc.is_discarded() ? json() : doc;
+  }
+
+  fs::path dir_;
+};
+
+// --- teardown -------------------------------------------------------------------------------
+
+struct TeardownCase {
+  int sig;
+  const char* scenario;
+};
+
+class Teardown : public Reliability, public ::testing::WithParamInterface<TeardownCase> {};
+
+TEST_P(Teardown, NoTraceeNoProbeNoTempFileRemains) {
+  const auto [sig, file] = GetParam();
+  auto bpfault = start({"run", "--vm=never", here(file).string()});
+  ASSERT_TRUE(bpfault) << bpfault.error().format();
+  const pid_t tracee = tracee_of(bpfault->pid(), "hang");
+  ASSERT_GT(tracee, 0) << "the tracee did not start";
+  const test::BpfIds held = test::bpf_ids_of(bpfault->pid());
+  ASSERT_FALSE(held.progs.empty()) << "bpfault holds no BPF program while its tracee runs";
+  ASSERT_FALSE(held.links.empty()) << "bpfault holds no BPF link while its tracee runs";
+
+  ASSERT_EQ(kill(bpfault->pid(), sig), 0);
+  process::Outcome out = bpfault->wait();
+  EXPECT_EQ(out.signal, sig) << "bpfault should die of the signal it got; " << out.describe() << "\n" << out.out << out.err;
+
+  EXPECT_TRUE(test::poll_until([&] { return !test::alive(tracee); }, 10s)) << "tracee " << tracee << " outlived bpfault (" << strsignal(sig) << ")";
+  if (test::alive(tracee)) kill(tracee, SIGKILL);
+  for (const auto& [object, ids] : {std::pair{"link", held.links}, std::pair{"prog", held.progs}, std::pair{"map", held.maps}}) {
+    std::set<uint32_t> left;
+    bool gone = test::poll_until([&, &ids = ids, &object = object] {
+      auto now = test::bpftool_ids(object);
+      if (!now) return false;
+      left.clear();
+      std::set_intersection(ids.begin(), ids.end(), now->begin(), now->end(), std::inserter(left, left.begin()));
+      return left.empty();
+    }, 10s);
+    EXPECT_TRUE(gone) << "bpftool " << object << " list still shows " << left.size() << " of the " << ids.size() << " bpfault held";
+  }
+  // uprobe_multi links leave nothing in tracefs; perf-event uprobes made through tracefs would
+  if (std::ifstream events("/sys/kernel/tracing/uprobe_events"); events) {
+    const std::string text((std::istreambuf_iterator<char>(events)), {});
+    EXPECT_EQ(text.find("fixtures-build/hang"), std::string::npos) << text;
+  }
+  EXPECT_TRUE(fs::is_empty(dir_ / "tmp")) << "bpfault left files in its TMPDIR";
+}
+
+INSTANTIATE_TEST_SUITE_P(Signals, Teardown,
+                         ::testing::Values(TeardownCase{SIGINT, "teardown/hang.json"}, TeardownCase{SIGTERM, "teardown/hang.json"},
+                                           TeardownCase{SIGKILL, "teardown/hang.json"},
+                                           // setuid clears the parent-death signal: it must have been set again
+                                           TeardownCase{SIGKILL, "teardown/hang-nobody.json"}),
+                         [](const auto& info) {
+                           return fmt::format("{}{}", sigabbrev_np(info.param.sig), std::string(info.param.scenario).find("nobody") != std::string::npos ? "_AsNobody" : "");
+                         });
+
+// Killed while `go build` runs: the build's work folder is under the build tree, not TMPDIR.
+TEST_F(Reliability, KilledDuringAFixtureBuildLeavesNoTempFiles) {
+  // A fixture whose sources no cache has seen: its build is certain to run.
+  fs::create_directories(dir_ / "fixtures" / "fresh");
+  fs::copy_file(test::fixture_dir("count") / "main.go", dir_ / "fixtures" / "fresh" / "main.go");
+  std::ofstream(dir_ / "fixtures" / "fresh" / "go.mod") << "module fresh\n\ngo 1.19\n";
+  std::ofstream(dir_ / "fixtures" / "fresh" / "salt.go") << fmt::format("package main\n\nconst salt = \"{}-{}\"\n", getpid(), time(nullptr));
+  std::ofstream(dir_ / "fresh.json") << R"({"version": 1, "name": "fresh", "target": {"fixture": "fresh", "args": ["1"]}})";
+  auto bpfault = start({"run", "--vm=never", (dir_ / "fresh.json").string()});
+  ASSERT_TRUE(bpfault) << bpfault.error().format();
+  pid_t go = -1;
+  ASSERT_TRUE(test::poll_until([&] {
+    for (pid_t p : test::children_of(bpfault->pid()))
+      if (fs::path(test::exe_of(p)).filename() == "go" && test::slurp(fmt::format("/proc/{}/cmdline", p)).find(std::string("build\0", 6)) != std::string::npos)
+        go = p;
+    return go > 0 && !test::children_of(go).empty();  // compiling: its work folder exists
+  }, 60s)) << "go build did not start";
+  ASSERT_EQ(kill(bpfault->pid(), SIGINT), 0);
+  EXPECT_EQ(bpfault->wait().signal, SIGINT);
+  EXPECT_TRUE(test::poll_until([&] { return !test::alive(go); }, 10s)) << "go build outlived bpfault";
+  EXPECT_TRUE(test::poll_until([&] { return fs::is_empty(dir_ / "tmp"); }, 10s)) << "a killed build left files in TMPDIR";
+}
+
+// --- isolation ------------------------------------------------------------------------------
+
+// Five scenarios on the one count binary, each four times, two at a time: every run's counts
+// are its own (a leaked event changes a count; a leaked SIGKILL kills a run that expects exit 0).
+TEST_F(Reliability, ParallelRunsOnOneBinarySeeOnlyTheirOwnTracee) {
+  std::vector<std::string> args = {"run", "--vm=never", "-j", "2", "--json", (dir_ / "runs.json").string()};
+  std::vector<fs::path> files;
+  for (const auto& e : fs::directory_iterator(here("isolation"))) files.push_back(e.path());
+  std::sort(files.begin(), files.end());
+  for (int round = 0; round < 4; ++round)
+    for (const auto& f : files) args.push_back(f.string());
+  auto r = test::run_bpfault(args);
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find(fmt::format("[  PASSED  ] {}", 4 * files.size())), std::string::npos) << r.out;
+  // The runs really overlapped: two tracees' probe hits interleave in time.
+  std::vector<std::pair<uint64_t, uint64_t>> spans;
+  const json runs = record_of(dir_ / "runs.json");
+  for (const auto& rec : runs["scenarios"])
+    for (const auto& p : rec["probes"])
+      if (!p["hits"].empty()) spans.emplace_back(p["hits"].front()["time_ns"], p["hits"].back()["time_ns"]);
+  size_t overlaps = 0;
+  for (size_t i = 0; i < spans.size(); ++i)
+    for (size_t j = i + 1; j < spans.size(); ++j) overlaps += spans[i].first < spans[j].second && spans[j].first < spans[i].second;
+  EXPECT_GT(overlaps, 0u) << "no two of " << spans.size() << " runs overlapped in time: the test proved nothing";
+}
+
+// --- diagnosis ------------------------------------------------------------------------------
+
+struct DiagnosisCase {
+  const char* file;
+  const char* kind;
+  const char* summary;   // in the record's diagnosis.summary
+  const char* location;  // in diagnosis.location
+  const char* console;   // in the console report
+};
+
+class Diagnosis : public Reliability, public ::testing::WithParamInterface<DiagnosisCase> {};
+
+TEST_P(Diagnosis, RecordAndConsoleSayHowTheTraceeEnded) {
+  const auto c = GetParam();
+  const fs::path rec = dir_ / "record.json";
+  auto r = test::run_bpfault({"run", "--vm=never", here(c.file).string(), "--json", rec.string()});
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  EXPECT_NE(r.out.find(c.console), std::string::npos) << r.out;
+  const json d = record_of(rec)["scenarios"][0]["diagnosis"];
+  ASSERT_TRUE(d.is_object()) << "no diagnosis in the record";
+  EXPECT_EQ(d["kind"], c.kind);
+  EXPECT_NE(d["summary"].get<std::string>().find(c.summary), std::string::npos) << d.dump(2);
+  EXPECT_NE(d["location"].get<std::string>().find(c.location), std::string::npos) << d.dump(2);
+  EXPECT_EQ(d["harness_caused"], false) << "the scenario injected nothing it did not ask for";
+  EXPECT_FALSE(d["stderr_tail"].get<std::string>().empty() && std::string(c.kind) != "signal") << d.dump(2);
+}
+
+const DiagnosisCase kFailures[] = {
+    {"must-fail/go-panic.json", "go_panic", "panic: boom", "main.main at ", "  diagnosis: panic: boom (in main.main at "},
+    {"must-fail/go-fatal-error.json", "go_fatal_error", "fatal error: all goroutines are asleep - deadlock!", "main.main at ",
+     "  diagnosis: fatal error: all goroutines are asleep - deadlock! (in main.main at "},
+    {"must-fail/signal.json", "signal", "killed by SIGTERM", "", "  diagnosis: killed by SIGTERM"},
+    {"must-fail/timeout.json", "timeout", "timed out after", "main.main at ", "SIGQUIT first got its goroutines dumped to stderr (in main.main at "},
+    {"must-fail/asked-crash.json", "go_signal", "the Go runtime got SIGABRT", "main.use at ",
+     "  diagnosis: the Go runtime got SIGABRT and dumped its goroutines (in main.use at "},
+};
+
+std::string failure_name(const ::testing::TestParamInfo<DiagnosisCase>& info) {
+  std::string n = fs::path(info.param.file).stem().string();
+  std::erase(n, '-');
+  return n;
+}
+
+INSTANTIATE_TEST_SUITE_P(Failures, Diagnosis, ::testing::ValuesIn(kFailures), failure_name);
+
+// --- lost events ----------------------------------------------------------------------------
+
+// A consumer that falls behind (here: bpfault stopped while its tracee floods the ring buffer
+// with stacks) loses events; the run must fail for that alone, saying how many.
+TEST_F(Reliability, RingBufferOverflowFailsTheRunWithTheCount) {
+  const fs::path rec = dir_ / "record.json";
+  auto bpfault = start({"run", "--vm=never", here("lost-events/flood.json").string(), "--json", rec.string()});
+  ASSERT_TRUE(bpfault) << bpfault.error().format();
+  const pid_t tracee = tracee_of(bpfault->pid(), "flood");
+  ASSERT_GT(tracee, 0) << "the tracee did not start";
+  auto cpu_ms = [&] {  // utime + stime of the tracee
+    std::ifstream stat(fmt::format("/proc/{}/stat", tracee));
+    std::string line;
+    std::getline(stat, line);
+    std::istringstream rest(line.substr(line.rfind(')') + 2));
+    std::string f;
+    uint64_t ticks = 0;
+    for (int i = 3; i <= 15 && rest >> f; ++i)
+      if (i >= 14) ticks += std::stoull(f);
+    return ticks * 1000 / sysconf(_SC_CLK_TCK);
+  };
+  ASSERT_EQ(kill(bpfault->pid(), SIGSTOP), 0);
+  const uint64_t before = cpu_ms();
+  // 300 ms of the tracee's CPU time is tens of thousands of recorded stacks: far more than the ring holds
+  const bool flooded = test::poll_until([&] { return !test::alive(tracee) || cpu_ms() >= before + 300; }, 30s);
+  ASSERT_EQ(kill(bpfault->pid(), SIGCONT), 0);
+  ASSERT_TRUE(flooded);
+  process::Outcome out = bpfault->wait();
+  EXPECT_EQ(out.exit_code, 1) << out.out << out.err;
+  EXPECT_NE(out.out.find("  no lost events\n    expected: 0 ring-buffer drops\n    actual:   "), std::string::npos) << out.out;
+  const json r = record_of(rec)["scenarios"][0];
+  EXPECT_GT(r["drops"].get<uint64_t>(), 0u);
+  for (const auto& v : r["verdicts"]) {
+    if (v["check"] == "no lost events") {
+      EXPECT_FALSE(v["passed"].get<bool>());
+      EXPECT_EQ(v["actual"], fmt::format("{} drops", r["drops"].get<uint64_t>()));
+    } else {
+      EXPECT_TRUE(v["passed"].get<bool>()) << v.dump() << ": only the lost events may fail the run (calls are counted exactly)";
+    }
+  }
+}
+
+// --- least privilege ------------------------------------------------------------------------
+
+TEST_F(Reliability, TheTraceeRunsAsNobodyWhileBpfaultProbesIt) {
+  auto r = test::run_bpfault({"run", "--vm=never", here("least-privilege/whoami-nobody.json").string()});
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  // and as another user from the command line
+  const fs::path rec = dir_ / "record.json";
+  r = test::run_bpfault({"run", "--vm=never", "--user", "1234:4321", (test::source_dir() / "scenarios" / "seed-trace-args.json").string(), "--json",
+                         rec.string()});
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+}
+
+TEST_F(Reliability, AScenarioCannotRunAShellOrLeaveTheFixturesFolder) {
+  // argv arrays only: "args" is never given to a shell, so shell syntax is just an argument
+  std::ofstream(dir_ / "argv.json") << R"({"version": 1, "name": "argv", "target": {"fixture": "count", "args": ["3; touch pwned", "0"]},
+    "expect": {"exit_code": 0, "stdout": {"contains": "ticks=0 sum=0"}}})";
+  std::ofstream(dir_ / "shell.json") << R"({"version": 1, "name": "shell", "target": {"binary": "/bin/sh", "args": ["-c", "touch pwned"]}})";
+  std::ofstream(dir_ / "escape.json") << R"({"version": 1, "name": "escape", "target": {"fixture": "../../count"}})";
+  auto r = test::run_bpfault({"run", "--vm=never", "--fixtures", (test::source_dir() / "fixtures").string(), (dir_ / "argv.json").string()});
+  EXPECT_EQ(r.exit_code, 0) << r.out;
+  r = test::run_bpfault({"run", "--vm=never", (dir_ / "shell.json").string()});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.out.find("shell.json:/target/binary: error: /usr/bin/dash: not a Go program"), std::string::npos) << r.out;
+  r = test::run_bpfault({"run", "--vm=never", (dir_ / "escape.json").string()});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.out.find("escape.json:/target/fixture: error: expected a string matching"), std::string::npos) << r.out;
+  EXPECT_FALSE(fs::exists(dir_ / "pwned") || fs::exists(fs::current_path() / "pwned"));
+}
+
+// --- hostile binaries, end to end -----------------------------------------------------------
+
+class HostileBinary : public Reliability {
+ protected:
+  void SetUp() override {
+    Reliability::SetUp();
+    if (IsSkipped()) return;
+    demo_ = test::fixture("demo");
+    ASSERT_FALSE(demo_.empty());
+  }
+  std::string bytes_of(const fs::path& p) { return test::slurp(p); }
+  fs::path put(const std::string& name, const std::string& bytes) {
+    std::ofstream(dir_ / name, std::ios::binary) << bytes;
+    fs::permissions(dir_ / name, fs::perms::owner_all);
+    return dir_ / name;
+  }
+  // A scenario probing main.ebpfDemo of `binary`, run; and `bpfault list` of it.
+  process::Outcome run(const fs::path& binary, const std::string& probe = R"({"function": "main.ebpfDemo", "record": ["a1"]})",
+                       const std::string& expect = R"({"exit_code": 0})") {
+    const fs::path s = dir_ / (binary.filename().string() + ".json");
+    std::ofstream(s) << fmt::format(R"({{"version": 1, "name": "{}", "target": {{"binary": "{}"}}, "probes": [{}], "expect": {}}})",
+                                    binary.filename().string(), binary.string(), probe, expect);
+    return test::run_bpfault({"run", "--vm=never", s.string()});
+  }
+  process::Outcome list(const fs::path& binary) { return test::run_bpfault({"list", "-v", binary.string(), "main.*"}); }
+  void refused(const fs::path& binary, const std::string& message) {
+    SCOPED_TRACE(binary.filename().string());
+    auto r = run(binary);
+    EXPECT_EQ(r.signal, 0) << "bpfault run crashed: " << r.out << r.err;
+    EXPECT_EQ(r.exit_code, 2) << r.out << r.err;
+    EXPECT_NE(r.out.find(":/target/binary: error: " + binary.string() + ": " + message), std::string::npos) << r.out;
+    auto l = list(binary);
+    EXPECT_EQ(l.signal, 0) << "bpfault list crashed: " << l.out << l.err;
+    EXPECT_EQ(l.exit_code, 2) << l.out << l.err;
+    EXPECT_NE(l.err.find(binary.string() + ": error: " + message), std::string::npos) << l.err;
+  }
+  // The section's [offset, size) in the file, from readelf's view as bpfault's ElfFile sees it.
+  std::pair<uint64_t, uint64_t> section(const fs::path& binary, const std::string& name) {
+    process::Command cmd;
+    cmd.argv = {"objdump", "-h", "-w", binary.string()};
+    auto r = process::run(cmd);
+    EXPECT_TRUE(r && r->ok());
+    std::istringstream in(r ? r->out : "");
+    for (std::string line; std::getline(in, line);) {
+      std::istringstream f(line);
+      std::string idx, n, size, vma, lma, off;
+      if (f >> idx >> n >> size >> vma >> lma >> off && n == name) return {std::stoull(off, nullptr, 16), std::stoull(size, nullptr, 16)};
+    }
+    ADD_FAILURE() << "no section " << name << " in " << binary;
+    return {0, 0};
+  }
+  process::Outcome objcopy(const std::vector<std::string>& args) {
+    process::Command cmd;
+    cmd.argv = {"objcopy"};
+    cmd.argv.insert(cmd.argv.end(), args.begin(), args.end());
+    auto r = process::run(cmd);
+    EXPECT_TRUE(r && r->ok()) << (r ? r->err : r.error().format());
+    return r ? *r : process::Outcome{};
+  }
+  fs::path demo_;
+};
+
+TEST_F(HostileBinary, TruncatedNotGoAndCorruptPclntabAreRefused) {
+  const std::string bytes = bytes_of(demo_);
+  refused(put("truncated", bytes.substr(0, bytes.size() / 2)), "truncated ELF file");
+  refused(put("empty", ""), "not an ELF file (0 bytes)");
+  refused(put("script", "#!/bin/sh\necho not a program\n"), "not an ELF file (no \\x7fELF magic)");
+  fs::copy_file("/bin/true", dir_ / "c-program");
+  refused(dir_ / "c-program", "not a Go program: no .gopclntab section");
+  auto [at, size] = section(demo_, ".gopclntab");
+  std::string bad = bytes;
+  bad.replace(at, 4, "\xfa\xff\xff\xff");
+  refused(put("bad-magic", bad), "unsupported .gopclntab magic 0xfffffffa");
+  bad = bytes;
+  bad.replace(at + 8, 8, std::string("\xff\xff\xff\x7f\0\0\0\0", 8));
+  refused(put("bad-nfunc", bad), "corrupt .gopclntab: implausible function count");
+}
+
+// DWARF gone (objcopy --strip-debug keeps .symtab) or damaged: the functions are still found
+// and probed; what needs signatures says why it cannot.
+TEST_F(HostileBinary, WithoutOrWithDamagedDwarfFunctionsStillWork) {
+  objcopy({"--strip-debug", demo_.string(), (dir_ / "no-dwarf").string()});
+  objcopy({"--decompress-debug-sections", demo_.string(), (dir_ / "plain-dwarf").string()});
+  std::string bad = bytes_of(dir_ / "plain-dwarf");
+  auto [at, size] = section(dir_ / "plain-dwarf", ".debug_info");
+  std::mt19937_64 rng(8);
+  for (int k = 0; k < 4000; ++k) bad[at + 11 + rng() % (size - 11)] = static_cast<char>(rng());  // past the first unit's header
+  put("bad-dwarf", bad);
+  for (const char* name : {"no-dwarf", "bad-dwarf"}) {
+    SCOPED_TRACE(name);
+    const fs::path bin = dir_ / name;
+    auto l = list(bin);
+    EXPECT_EQ(l.exit_code, 0) << l.out << l.err;
+    EXPECT_NE(l.out.find("no DWARF"), std::string::npos) << l.out;
+    EXPECT_NE(l.out.find("main.ebpfDemo(?)"), std::string::npos) << l.out;
+    auto r = run(bin);  // recording an argument by name needs its signature
+    EXPECT_EQ(r.exit_code, 2) << r.out;
+    EXPECT_NE(r.out.find(":/probes/0/record"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("error: main.ebpfDemo has no known signature"), std::string::npos) << r.out;
+    r = run(bin, R"({"function": "main.ebpfDemo", "stack": true})",  // counting and stacks need only .gopclntab
+            R"({"exit_code": 0, "events": [{"function": "main.ebpfDemo", "count": 1, "stack": ["main.ebpfDemo", "main.main"]}]})");
+    EXPECT_EQ(r.exit_code, 0) << r.out;
+  }
+}
+
+}  // namespace
+}  // namespace bpfault
