@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <fstream>
 #include <random>
 
@@ -11,6 +12,7 @@
 
 #include "binary/binary_info.h"
 #include "binary/elf_file.h"
+#include "process/child.h"
 #include "support/fixtures.h"
 
 namespace bpfault::binary {
@@ -139,6 +141,110 @@ TEST_F(Hostile, CorruptDwarfDegradesToNoSignatures) {
     damaged += !(*r)->has_dwarf;
   }
   EXPECT_GT(damaged, 0);  // the damage was noticed at least once (zlib checks the stream)
+}
+
+// objcopy ARGS (binutils): DWARF stripped with the symbols kept, or decompressed.
+void objcopy(const std::vector<std::string>& args) {
+  process::Command cmd;
+  cmd.argv = {"objcopy"};
+  cmd.argv.insert(cmd.argv.end(), args.begin(), args.end());
+  auto r = process::run(cmd);
+  ASSERT_TRUE(r) << r.error().format();
+  ASSERT_TRUE(r->ok()) << r->err;
+}
+
+// `go build -ldflags=-w`, or strip --strip-debug: no DWARF, but .symtab and .gopclntab intact.
+TEST_F(Hostile, DwarfStrippedSymbolsKept) {
+  for (const std::string go : {"", "newest"}) {
+    SCOPED_TRACE(go.empty() ? "default Go" : go);
+    const fs::path bin = test::fixture("sigs", go);
+    ASSERT_FALSE(bin.empty());
+    const fs::path out = dir_ / ("sigs-nodwarf" + go);
+    objcopy({"--strip-debug", bin.string(), out.string()});
+    auto r = analyse(out);
+    ASSERT_TRUE(r) << r.error().format();
+    EXPECT_FALSE((*r)->has_dwarf);
+    EXPECT_FALSE((*r)->stripped) << ".symtab is still there";
+    EXPECT_NE((*r)->goid_offset, 0u) << "the per-release table still knows runtime.g";
+    for (const char* name : {"main.fInts", "main.(*T).Add", "main.asmAdd"}) {
+      const Function* f = (*r)->find(name);
+      ASSERT_TRUE(f) << name;
+      EXPECT_FALSE(f->has_signature) << name;
+      EXPECT_TRUE(f->probeable()) << name << ": " << f->not_probeable;
+      EXPECT_FALSE(f->rets.empty()) << name;
+      EXPECT_GT(f->body, f->entry - 1) << name;
+    }
+    EXPECT_TRUE((*r)->variable("main.errNeg")) << "package variables come from .symtab";
+    EXPECT_TRUE((*r)->symbolize((*r)->find("main.fInts")->entry)) << "file:line comes from .gopclntab";
+  }
+}
+
+// DWARF damaged where libdw parses it (decompressed first, so zlib's checksum cannot catch it):
+// each section in turn, many times. An error or a degraded result, never a crash or a hang.
+TEST_F(Hostile, UncompressedDwarfDamagedSectionBySection) {
+  const fs::path bin = test::fixture("sigs");
+  ASSERT_FALSE(bin.empty());
+  const fs::path plain = dir_ / "plain";
+  objcopy({"--decompress-debug-sections", bin.string(), plain.string()});
+  const std::string bytes = read(plain);
+  std::mt19937_64 rng(20240612);
+  for (const char* name : {".debug_info", ".debug_abbrev", ".debug_line", ".debug_loc", ".debug_ranges", ".debug_frame"}) {
+    uint64_t at = 0, size = 0;
+    {
+      auto elf = ElfFile::open(plain);
+      ASSERT_TRUE(elf);
+      const auto* s = elf->section(name);
+      ASSERT_TRUE(s) << name;
+      at = s->offset, size = s->size;
+    }
+    for (int round = 0; round < 6; ++round) {
+      SCOPED_TRACE(fmt::format("{} round {}", name, round));
+      std::string b = bytes;
+      const int flips = round < 3 ? 8 : 512;  // a few bytes (plausible values) or a lot
+      for (int k = 0; k < flips; ++k) b[at + rng() % size] = static_cast<char>(rng());
+      const auto start = std::chrono::steady_clock::now();
+      auto r = analyse(write(fmt::format("{}{}", name + 1, round), b));
+      EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(20)) << "analysis this slow is a hang";
+      if (!r) {
+        EXPECT_FALSE(r.error().what.empty());
+        continue;
+      }
+      const Function* f = (*r)->find("main.fInts");
+      ASSERT_TRUE(f) << "pclntab is intact: the function is still found";
+      EXPECT_FALSE(f->rets.empty());
+      if (!(*r)->has_dwarf) EXPECT_FALSE((*r)->warnings.empty()) << "DWARF was dropped without a word";
+    }
+  }
+}
+
+TEST_F(Hostile, ElfFilesThatAreNotGoExecutables) {
+  // a shared library: an ELF with code, but no Go runtime table
+  for (const char* lib : {"/lib/x86_64-linux-gnu/libc.so.6", "/usr/lib/x86_64-linux-gnu/libc.so.6"})
+    if (fs::exists(lib)) {
+      EXPECT_NE(error_of(lib).find("not a Go program: no .gopclntab section"), std::string::npos) << error_of(lib);
+      break;
+    }
+  // a relocatable object (what `go tool compile` or cc -c leave): not linked, nothing to probe
+  std::string obj = read("/bin/true");
+  obj[16] = 1, obj[17] = 0;  // e_type = ET_REL
+  EXPECT_NE(error_of(write("object.o", obj)).find("not an executable (ELF type 1)"), std::string::npos);
+  // a section name table index past the table
+  const fs::path demo = test::fixture("demo");
+  ASSERT_FALSE(demo.empty());
+  std::string b = read(demo);
+  b[0x3e] = '\xff', b[0x3f] = '\x7f';  // e_shstrndx
+  EXPECT_NE(error_of(write("bad-shstrndx", b)).find("corrupt ELF file: no section name table"), std::string::npos) << error_of(dir_ / "bad-shstrndx");
+  // section headers said to lie past the end of the file
+  b = read(demo);
+  b[0x28 + 5] = '\x10';  // e_shoff += 2^40
+  EXPECT_NE(error_of(write("bad-shoff", b)).find("section headers lie outside the file"), std::string::npos) << error_of(dir_ / "bad-shoff");
+  // a 32-bit header claiming amd64, and big-endian
+  b = read(demo);
+  b[4] = 1;
+  EXPECT_NE(error_of(write("class32", b)), "");
+  b = read(demo);
+  b[5] = 2;
+  EXPECT_NE(error_of(write("big-endian", b)).find("big-endian ELF"), std::string::npos);
 }
 
 }  // namespace
