@@ -79,6 +79,8 @@ struct TeardownCase {
   const char* scenario;
 };
 
+void PrintTo(const TeardownCase& c, std::ostream* os) { *os << sigabbrev_np(c.sig) << " " << c.scenario; }
+
 class Teardown : public Reliability, public ::testing::WithParamInterface<TeardownCase> {};
 
 TEST_P(Teardown, NoTraceeNoProbeNoTempFileRemains) {
@@ -183,6 +185,8 @@ struct DiagnosisCase {
   const char* location;  // in diagnosis.location
   const char* console;   // in the console report
 };
+
+void PrintTo(const DiagnosisCase& c, std::ostream* os) { *os << c.file; }
 
 class Diagnosis : public Reliability, public ::testing::WithParamInterface<DiagnosisCase> {};
 
