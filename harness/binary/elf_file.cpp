@@ -136,7 +136,8 @@ Result<ElfFile> ElfFile::open(const fs::path& path) {
   for (size_t i = 0; i < shnum; ++i) {
     if (f.sections_[i].type != SHT_SYMTAB) continue;
     const uint8_t* p = f.data_ + shoff + i * shentsize;
-    uint32_t link = f.is64_ ? reinterpret_cast<const Elf64_Shdr*>(p)->sh_link : reinterpret_cast<const Elf32_Shdr*>(p)->sh_link;
+    uint32_t link;  // copied out: the header table need not be aligned (UBSan, found by fuzz_elf)
+    std::memcpy(&link, p + (f.is64_ ? offsetof(Elf64_Shdr, sh_link) : offsetof(Elf32_Shdr, sh_link)), sizeof link);
     if (link < shnum) {
       f.symtab_ = &f.sections_[i];
       f.strtab_ = &f.sections_[link];
