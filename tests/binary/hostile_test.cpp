@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstring>
 #include <fstream>
 #include <random>
 
@@ -238,6 +239,21 @@ TEST_F(Hostile, ElfFilesThatAreNotGoExecutables) {
   b = read(demo);
   b[0x28 + 5] = '\x10';  // e_shoff += 2^40
   EXPECT_NE(error_of(write("bad-shoff", b)).find("section headers lie outside the file"), std::string::npos) << error_of(dir_ / "bad-shoff");
+  // the section header table one byte off alignment (e_shoff odd): still read, without misaligned loads
+  b = read(demo);
+  uint64_t shoff;
+  uint16_t shnum;
+  std::memcpy(&shoff, b.data() + 0x28, 8);
+  std::memcpy(&shnum, b.data() + 0x3c, 2);
+  const std::string table = b.substr(shoff, shnum * 64ul);
+  b += '\0';  // a copy of the table at an odd offset at the end
+  const uint64_t moved = b.size();
+  b += table;
+  std::memcpy(b.data() + 0x28, &moved, 8);
+  auto misaligned = analyse(write("misaligned-shdrs", b));
+  ASSERT_TRUE(misaligned) << misaligned.error().format();
+  EXPECT_TRUE((*misaligned)->find("main.ebpfDemo"));
+  EXPECT_FALSE((*misaligned)->stripped) << ".symtab was found through its misaligned header";
   // a 32-bit header claiming amd64, and big-endian
   b = read(demo);
   b[4] = 1;
