@@ -150,6 +150,23 @@ TEST_F(Reliability, KilledDuringAFixtureBuildLeavesNoTempFiles) {
   EXPECT_TRUE(test::poll_until([&] { return fs::is_empty(dir_ / "tmp"); }, 10s)) << "a killed build left files in TMPDIR";
 }
 
+// --- a suite with bad files -----------------------------------------------------------------
+
+// Every malformed scenario of the corpus in one run with a good one: the good one still runs
+// and passes, each bad one is reported as an error, bad input decides the exit code.
+TEST_F(Reliability, BadFilesDoNotStopTheGoodOnes) {
+  const fs::path corpus = here("bad-scenarios"), junit = dir_ / "junit.xml";
+  size_t bad = 0;
+  for (const auto& e : fs::directory_iterator(corpus)) bad += e.path().extension() == ".json";
+  auto r = test::run_bpfault({"run", "--vm=never", corpus.string(), (test::source_dir() / "scenarios" / "seed-trace-args.json").string(),
+                              "--junit", junit.string()});
+  EXPECT_EQ(r.signal, 0) << r.out;
+  EXPECT_EQ(r.exit_code, 2) << r.out;
+  EXPECT_NE(r.out.find("[       OK ] seed: ebpfDemo is called once"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find(fmt::format("[  ERROR   ] {}, listed below:", bad)), std::string::npos) << r.out;
+  EXPECT_NE(test::slurp(junit).find(fmt::format("tests=\"{}\" failures=\"0\" errors=\"{}\" skipped=\"0\"", bad + 1, bad)), std::string::npos);
+}
+
 // --- isolation ------------------------------------------------------------------------------
 
 // Five scenarios on the one count binary, each four times, two at a time: every run's counts
