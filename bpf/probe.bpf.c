@@ -32,7 +32,7 @@ const volatile __u64 ptr_size = 8;        /* 4 for a 386 tracee */
 __u32 target_tgid = 0;
 
 __u64 drops = 0; /* events lost because the ring buffer was full: a run with drops fails */
-__u64 goid_misses = 0; /* hits whose goroutine could not be read (R14 + goid offset unreadable) */
+__u64 goid_misses = 0; /* hits whose goroutine (g.goid, g.stack.hi behind R14) could not be read */
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -79,14 +79,6 @@ static __always_inline __u64 submit_flags(void)
 {
 	return bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) > RING_BYTES / 2 ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
 }
-
-/* an injection record is too big for the BPF stack: build it here */
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct probe_injection);
-} scratch SEC(".maps");
 
 static __always_inline __u64 *counter(void *map, __u32 key)
 {
@@ -320,7 +312,7 @@ static __always_inline void apply(struct pt_regs *ctx, __u64 regs[NREGS], __u64 
 		/* sizes the verifier can prove to be 1..32 and 1..8 (len is 1..32 here) */
 		__u32 n = ((len - 1) & (PROBE_BYTES - 1)) + 1, n8 = ((len - 1) & 7) + 1;
 
-		bpf_probe_read_user(res[i].before, n, (void *)dst);
+		bpf_probe_read_user(res[i].before, n8, (void *)dst);
 		if (w->src == SRC_BYTES)
 			res[i].err = bpf_probe_write_user((void *)dst, w->bytes, n);
 		else
@@ -340,7 +332,10 @@ static __always_inline __s64 read_goid(struct pt_regs *ctx, __u64 *stack_hi)
 		__sync_fetch_and_add(&goid_misses, 1);
 		return -1;
 	}
-	bpf_probe_read_user(stack_hi, sizeof(*stack_hi), (void *)(ctx->r14 + stack_hi_offset));
+	if (bpf_probe_read_user(stack_hi, sizeof(*stack_hi), (void *)(ctx->r14 + stack_hi_offset))) {
+		__sync_fetch_and_add(&goid_misses, 1);
+		*stack_hi = 0;
+	}
 	return goid;
 }
 
@@ -504,35 +499,42 @@ static __always_inline int handle(struct pt_regs *ctx, const int can_inject, con
 		return 0;
 	}
 
-	__u32 zero = 0;
-	struct probe_injection *inj = bpf_map_lookup_elem(&scratch, &zero);
+	/* The fault happens whether or not its record fits the ring buffer. The record is built
+	 * in place there (each hit owns its memory: a per-CPU scratch buffer would be shared by
+	 * programs that preempt each other); what it sees before the writes is taken first. */
+	struct probe_write_result res[PROBE_MAX_WRITES] = {};
+	__u32 nwrites = 0;
+	struct probe_injection *inj = bpf_ringbuf_reserve(&events, sizeof(*inj), 0);
 
-	if (!inj)
-		return 0;
-	fill_hit(&inj->hit, regs, sp, site_id, goid, stack_hi, call, now, entry_sp, duration);
-	inj->hit.type = EV_INJECTION;
-	inj->term = t;
-	inj->nwrites = 0;
-	__builtin_memset(inj->writes, 0, sizeof(inj->writes));
+	if (inj) {
+		fill_hit(&inj->hit, regs, sp, site_id, goid, stack_hi, call, now, entry_sp, duration);
+		inj->hit.type = EV_INJECTION;
+		inj->term = t;
+	} else {
+		__sync_fetch_and_add(&drops, 1);
+	}
 	if (site->kind == SITE_CALL) {
 		if (term->action == ACT_SIGNAL) {
 			bpf_send_signal(term->signal);
 		} else if (term->action == ACT_PAUSE) {
 			bpf_send_signal(SIGSTOP);
 		} else if (term->action == ACT_WRITE) {
-			inj->nwrites = term->ncall;
-			apply(ctx, regs, sp, term->call, term->ncall, bias, entry_sp, inj->writes, can_regs, can_mem);
+			nwrites = term->ncall;
+			apply(ctx, regs, sp, term->call, term->ncall, bias, entry_sp, res, can_regs, can_mem);
 		}
 	} else {
-		inj->nwrites = term->nret;
-		apply(ctx, regs, sp, term->ret, term->nret, bias, entry_sp, inj->writes, can_regs, can_mem);
+		nwrites = term->nret;
+		apply(ctx, regs, sp, term->ret, term->nret, bias, entry_sp, res, can_regs, can_mem);
 	}
 	if (can_regs)
 		write_regs(ctx, regs);
+	if (!inj)
+		return 0;
+	inj->nwrites = nwrites;
+	__builtin_memcpy(inj->writes, res, sizeof(res));
 	capture(regs, sp, inj->regs_after, inj->stack_after);
 	/* injections are rare and the harness acts on pauses: wake it */
-	if (bpf_ringbuf_output(&events, inj, sizeof(*inj), BPF_RB_FORCE_WAKEUP))
-		__sync_fetch_and_add(&drops, 1);
+	bpf_ringbuf_submit(inj, BPF_RB_FORCE_WAKEUP);
 	return 0;
 }
 

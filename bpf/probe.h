@@ -200,7 +200,7 @@ struct probe_event_ext {
 struct probe_write_result {
 	__s32 err;  /* 0, or the helper's negative errno (-EFAULT: read-only or unmapped) */
 	__u32 pad;
-	__u8 before[PROBE_BYTES]; /* memory writes: the bytes there before */
+	__u8 before[8]; /* memory writes: the first bytes there before */
 };
 
 /* A hit where a step of the chain fired: what was there before and after. */

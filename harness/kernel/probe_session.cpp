@@ -19,7 +19,7 @@ static_assert(sizeof(probe_event) == 72 + 8 * PROBE_INT_REGS + PROBE_STACK_BYTES
 static_assert(sizeof(probe_timing) == 48, "bpf/probe.h: probe_timing layout changed");
 static_assert(sizeof(probe_event_ext) == sizeof(probe_event) + 8 + 8 * PROBE_MAX_FRAMES + (4 + PROBE_CAPTURE_BYTES) * PROBE_MAX_CAPTURES,
               "bpf/probe.h: probe_event_ext layout changed");
-static_assert(sizeof(probe_injection) == sizeof(probe_event) + 8 + 8 * PROBE_INT_REGS + PROBE_STACK_BYTES + 40 * PROBE_MAX_WRITES,
+static_assert(sizeof(probe_injection) == sizeof(probe_event) + 8 + 8 * PROBE_INT_REGS + PROBE_STACK_BYTES + 16 * PROBE_MAX_WRITES,
               "bpf/probe.h: probe_injection layout changed");
 
 namespace {

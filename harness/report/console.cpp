@@ -74,6 +74,9 @@ void Console::scenario_end(const run::RunRecord& r) {
       } else if (!r.stderr_text.empty() && (r.signal || r.timed_out || (r.exit_code && *r.exit_code != 0))) {
         fmt::print(out_, "  tracee stderr (last lines):\n    {}\n", indent(r.stderr_text.substr(r.stderr_text.size() > 2000 ? r.stderr_text.size() - 2000 : 0), "    "));
       }
+      if (r.goid_misses)
+        fmt::print(out_, "  note: {} probe hits could not read their goroutine (g behind R14); goroutine conditions and latency pairing skipped them\n",
+                   r.goid_misses);
       fmt::print(out_, "{}[  FAILED  ]{} {} ({:.0f} ms{})\n", red, reset, r.name, r.duration_ms, where);
       break;
     case run::Status::skipped:

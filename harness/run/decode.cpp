@@ -113,7 +113,8 @@ json describe_injection(const PlannedProbe& pp, const probe_injection& inj, bool
       uint64_t old = 0;
       std::memcpy(&old, res.before, std::min<size_t>(w.write.len, 8));
       if (w.write.src == SRC_BYTES) {
-        wj["before"] = std::string(reinterpret_cast<const char*>(res.before), w.write.len);
+        // the record keeps the first 8 bytes that were there
+        wj["before"] = std::string(reinterpret_cast<const char*>(res.before), std::min<size_t>(w.write.len, sizeof res.before));
         wj["after"] = res.err ? wj["before"] : json(std::string(reinterpret_cast<const char*>(w.write.bytes), w.write.len));
       } else {
         wj["before"] = scalar(binary::TypeKind::int_, true, w.write.len, old);
