@@ -24,6 +24,7 @@ struct Entry {
   fs::path file;
   std::optional<scenario::Scenario> scenario;  // absent: the record already says why
   bool in_vm = false;
+  size_t occurrence = 0;  // which of the command line's files this run comes from
 };
 
 std::vector<std::string> split(const std::string& list) {
@@ -130,20 +131,20 @@ int run_in_vm(std::vector<Entry>& entries, std::vector<RunRecord>& records, cons
     }
     if (!target->key.empty() && prebuilt.emplace(target->key, target->binary).second)
       argv.push_back(fmt::format("--prebuilt={}={}", target->key, target->binary.string()));
-    files.push_back({target->binary, target->binary.string()});
-    if (!std::any_of(files.begin(), files.end(), [&](const vm::File& f) { return f.host == fs::absolute(entries[i].file); }))
-      files.push_back({fs::absolute(entries[i].file), fs::absolute(entries[i].file).string()});
+    for (const fs::path& f : {target->binary, fs::absolute(entries[i].file)})
+      if (std::none_of(files.begin(), files.end(), [&](const vm::File& x) { return x.host == f; })) files.push_back({f, f.string()});
     sent.push_back(i);
   }
   if (sent.empty()) return 0;
   argv.push_back("--");  // the files: not more values of a repeated option
-  std::set<std::string> files_sent;  // one file may stand for several runs: the guest expands it the same way
+  std::set<size_t> occurrences;  // one file may stand for several runs: the guest expands it the same way
   for (size_t i : sent)
-    if (files_sent.insert(fs::absolute(entries[i].file).string()).second) argv.push_back(fs::absolute(entries[i].file).string());
+    if (occurrences.insert(entries[i].occurrence).second) argv.push_back(fs::absolute(entries[i].file).string());
 
   on_note(fmt::format("booting {} ({}) for {} scenario{}", kernel->name, kernel->release, sent.size(), sent.size() == 1 ? "" : "s"));
-  std::map<std::string, size_t> by_file;  // file and name: one file may stand for several runs
-  for (size_t i : sent) by_file[fs::absolute(entries[i].file).string() + "\n" + entries[i].scenario->name] = i;
+  // file and name -> the runs it stands for, in order (a file given twice is run twice)
+  std::map<std::string, std::vector<size_t>> by_file;
+  for (size_t i : sent) by_file[fs::absolute(entries[i].file).string() + "\n" + entries[i].scenario->name].push_back(i);
   std::vector<bool> got(entries.size(), false);
   vm::Options vo;
   vo.verbose = o.verbose;
@@ -156,11 +157,13 @@ int run_in_vm(std::vector<Entry>& entries, std::vector<RunRecord>& records, cons
       return;
     }
     auto it = by_file.find(rec->file + "\n" + rec->name);
-    if (it == by_file.end() || got[it->second]) return;  // a retried boot repeats what was already reported
+    if (it == by_file.end()) return;
+    auto slot = std::find_if(it->second.begin(), it->second.end(), [&](size_t i) { return !got[i]; });
+    if (slot == it->second.end()) return;  // a retried boot repeats what was already reported
     rec->where = "vm";
-    got[it->second] = true;
-    records[it->second] = std::move(*rec);
-    on_done(records[it->second]);
+    got[*slot] = true;
+    records[*slot] = std::move(*rec);
+    on_done(records[*slot]);
   }, vo);
   if (!outcome) {
     for (size_t i : sent)
@@ -195,7 +198,8 @@ SuiteResult run_suite(const std::vector<fs::path>& files, const SuiteOptions& o,
                       const std::function<void(const std::string&)>& on_note) {
   SuiteResult result;
   std::vector<Entry> entries;
-  for (const auto& file : files) {
+  for (size_t occurrence = 0; occurrence < files.size(); ++occurrence) {
+    const fs::path& file = files[occurrence];
     auto s = scenario::load(file);
     if (!s) {
       entries.push_back({file, std::nullopt, false});
@@ -204,7 +208,7 @@ SuiteResult run_suite(const std::vector<fs::path>& files, const SuiteOptions& o,
       continue;
     }
     for (auto& run : expand_runs(*s, o)) {
-      Entry e{file, std::move(run), false};
+      Entry e{file, std::move(run), false, occurrence};
       e.in_vm = o.vm == VmMode::always || (o.vm == VmMode::auto_ && needs_vm(*e.scenario, o.run));
       entries.push_back(std::move(e));
       result.records.emplace_back();
