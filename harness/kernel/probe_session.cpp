@@ -3,7 +3,14 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include <fcntl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
 #include <cerrno>
+#include <vector>
 #include <cstring>
 
 #include <fmt/format.h>
@@ -56,8 +63,52 @@ ProbeSession::ProbeSession(ProbeSession&& o) noexcept
   o.links_.clear();
 }
 
+namespace {
+
+// Releasing a uprobe link waits in the kernel for RCU grace periods (a uprobe_multi link:
+// synchronize_rcu_tasks_trace() and the dup_mmap_sem writer's synchronize_rcu(), 20-120 ms
+// here), long after the tracee has gone. A grandchild takes a reference to every link and drops
+// it once ours are gone, so the last reference, and the wait, are its: neither the next
+// scenario nor bpfault's exit waits. The grandchild is reparented to init, closes everything
+// else first (stdout too: a pipe reader sees EOF at once), and only makes system calls.
+// Returns the gate to close once our own references are gone (-1: release here, as before).
+int release_elsewhere(const std::vector<int>& links) {
+  int gate[2];
+  if (links.empty() || pipe2(gate, O_CLOEXEC) != 0) return -1;
+  std::vector<int> keep = links;  // built before fork: the child must not allocate
+  keep.push_back(gate[0]);
+  std::sort(keep.begin(), keep.end());
+  pid_t pid = fork();
+  if (pid == 0) {
+    if (fork() != 0) _exit(0);
+    unsigned lo = 0;
+    for (int fd : keep) {
+      if (static_cast<unsigned>(fd) > lo) syscall(SYS_close_range, lo, static_cast<unsigned>(fd) - 1, 0);
+      lo = static_cast<unsigned>(fd) + 1;
+    }
+    syscall(SYS_close_range, lo, ~0U, 0);
+    char c;
+    while (read(gate[0], &c, 1) > 0) {
+    }
+    _exit(0);  // the links' last references go here
+  }
+  close(gate[0]);
+  if (pid < 0) {
+    close(gate[1]);
+    return -1;
+  }
+  waitpid(pid, nullptr, 0);
+  return gate[1];
+}
+
+}  // namespace
+
 ProbeSession::~ProbeSession() {
+  std::vector<int> fds;
+  for (bpf_link* l : links_) fds.push_back(bpf_link__fd(l));
+  const int gate = release_elsewhere(fds);
   for (bpf_link* l : links_) bpf_link__destroy(l);
+  if (gate >= 0) close(gate);  // our references are gone: the grandchild drops its own
   if (ring_) ring_buffer__free(ring_);
   if (skel_) probe_bpf__destroy(skel_);
 }

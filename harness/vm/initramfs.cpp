@@ -323,6 +323,8 @@ Result<Initramfs> Initramfs::pack(const fs::path& harness, const std::vector<Fil
   std::string command = "set --";
   for (size_t i = 0; i < guest_argv.size(); ++i)
     command += " " + shell_quote(i == 0 && guest_argv[0] == "bpfault" ? "/bpfault/bpfault" : guest_argv[i]);
+  // the verifier's whole log, in the guest too, as the load error's hint promises
+  if (const char* debug = std::getenv("BPFAULT_LIBBPF_DEBUG"); debug && *debug) command = "export BPFAULT_LIBBPF_DEBUG=1\n" + command;
   w.add_file("/bpfault/command", command + "\n");
   std::string run_archive = w.finish();
 

@@ -114,7 +114,7 @@ Result<Outcome> boot_once(const fs::path& qemu, const Kernel& kernel, const Init
   cmd.argv = {qemu.string(), "-machine", "q35", "-accel", "tcg,thread=single", "-cpu", "max", "-smp", "2",
               "-m", std::to_string(opts.memory_mb), "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
               "-kernel", kernel.vmlinux.string(), "-initrd", initramfs.path(),
-              "-append", "console=ttyS0 quiet panic=-1 oops=panic",
+              "-append", "console=ttyS0 quiet panic=-1 oops=panic cryptomgr.notests=1",
               "-serial", console.qemu_path(), "-serial", stream.qemu_path(),
               "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"};
   cmd.timeout = std::chrono::duration_cast<std::chrono::milliseconds>(opts.timeout);
