@@ -48,9 +48,15 @@ Result<std::string> source_hash(const fs::path& dir, const GoToolchain& go, cons
 }
 
 // Points `link` at `target` atomically (a symlink renamed over the old one).
+// A name of our own beside `path`: per thread, since `run -j` builds on several threads.
+fs::path private_tmp(const fs::path& path) {
+  fs::path tmp = path;
+  tmp += fmt::format(".tmp{}", gettid());
+  return tmp;
+}
+
 void repoint(const fs::path& link, const fs::path& target) {
-  fs::path tmp = link;
-  tmp += fmt::format(".tmp{}", getpid());
+  const fs::path tmp = private_tmp(link);
   std::error_code ec;
   fs::remove(tmp, ec);
   fs::create_symlink(target.filename(), tmp, ec);
@@ -91,8 +97,7 @@ Result<BuiltFixture> build_fixture(const fs::path& source_dir, const GoToolchain
   if (!fs::exists(out, ec)) {
     built.from_cache = false;
     if (progress) progress(fmt::format("building fixture {} with go{} ({}{})", name, go.version, variant.goarch, variant.stripped ? ", stripped" : ""));
-    fs::path tmp = out;
-    tmp += fmt::format(".tmp{}", getpid());
+    const fs::path tmp = private_tmp(out);
     Command cmd;
     cmd.argv = {go.go().string(), "build", "-o", tmp.string()};
     if (variant.stripped) cmd.argv.push_back("-ldflags=-s -w");
