@@ -58,7 +58,8 @@ bpfault::cli::Runner add_caps(CLI::App& app) {
   cmd->add_flag("-v,--verbose", *verbose, "Print the verifier's full log for each refusal");
   cmd->add_flag("--json", *json, "Print the table as JSON");
   return [verbose, json] {
-    const Capabilities& caps = bpfault::kernel::capabilities();
+    // what the kernel says now (lockdown can be raised at run time), not the boot's cached answer
+    const Capabilities caps = bpfault::kernel::probe_capabilities();
     if (*json)
       fmt::print("{}\n", to_json(caps, *verbose).dump());
     else

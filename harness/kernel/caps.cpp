@@ -14,17 +14,20 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <functional>
 #include <fstream>
 #include <optional>
 #include <memory>
 #include <sstream>
 #include <thread>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -501,9 +504,22 @@ void save_cached(const std::filesystem::path& file, const Capabilities& c) {
   std::ofstream(tmp) << j.dump();
   std::filesystem::rename(tmp, file, ec);  // atomic: a parallel run reads the old file or the new one
   if (ec) std::filesystem::remove(tmp, ec);
+  prune_cached_capabilities(file.parent_path());
 }
 
 }  // namespace
+
+// Removing a file another build still uses only costs that build one probe.
+void prune_cached_capabilities(const std::filesystem::path& dir, size_t keep) {
+  std::vector<std::pair<std::filesystem::file_time_type, std::filesystem::path>> files;
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(dir, ec))
+    if (e.path().filename().string().starts_with("caps-") && e.path().extension() == ".json")
+      files.emplace_back(e.last_write_time(ec), e.path());
+  if (files.size() <= keep) return;
+  std::sort(files.begin(), files.end(), std::greater<>());
+  for (size_t i = keep; i < files.size(); ++i) std::filesystem::remove(files[i].second, ec);
+}
 
 const Capabilities& capabilities() {
   static const Capabilities caps = [] {

@@ -10,8 +10,8 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <vector>
 #include <cstring>
+#include <vector>
 
 #include <fmt/format.h>
 
