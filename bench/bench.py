@@ -253,13 +253,15 @@ class Bench:
             "libbpf floor: same task, one uprobe_multi link (`bench/floor --prog arg`)":
                 [floor, "--prog", "arg", "--func", "main.ebpfDemo", "--", str(demo)],
             "**bpfault** `run scenarios/seed-trace-args.json`": [str(self.bpfault), "run", str(seed)],
+            "bpfault, analysis not kept on disk (`env BPFAULT_NO_ANALYSIS_CACHE=1`: every process analyses the binary)":
+                ["env", "BPFAULT_NO_ANALYSIS_CACHE=1", str(self.bpfault), "run", str(seed)],
             "bpftrace `reg(\"ax\")` one-liner, `-c tracee`": ["bpftrace", "-e", bt_one, "-c", str(demo)],
             "BCC Python script (`bench/bcc_arg.py`)": ["/usr/bin/python3", str(self.root / "bench" / "bcc_arg.py"), str(demo)],
         }
         # the same task, same answer: each prints a1 = 100
         checks = []
         for label, cmd in cmds.items():
-            if label == "tracee alone":
+            if label == "tracee alone" or "NO_ANALYSIS_CACHE" in label:
                 continue
             try:
                 text = run_ok(cmd, env=self.env, what=label)
@@ -308,6 +310,7 @@ class Bench:
         bp = cmds["**bpfault** `run scenarios/seed-trace-args.json`"]
         pairs = [
             ("bpfault − tracee alone", bp, cmds["tracee alone"], "diff"),
+            ("bpfault, analysis not kept on disk − tracee alone", ["env", "BPFAULT_NO_ANALYSIS_CACHE=1", *bp], cmds["tracee alone"], "diff"),
             ("bpfault / libbpf floor", bp, cmds["libbpf floor: same task, one uprobe_multi link (`bench/floor --prog arg`)"], "ratio"),
             ("bpfault / bpftrace", bp, cmds["bpftrace `reg(\"ax\")` one-liner, `-c tracee`"], "ratio"),
             ("bpfault / BCC", bp, cmds["BCC Python script (`bench/bcc_arg.py`)"], "ratio"),
@@ -342,6 +345,8 @@ class Bench:
         self.table(["A vs B", "wall", "min–max", "CPU", "notes"], rows)
         d = res.get("bpfault − tracee alone", float("nan"))
         self.goal("per scenario ≤ 45 ms over the bare tracee", ms(d), d <= 0.045 if d == d else None)
+        d = res.get("bpfault, analysis not kept on disk − tracee alone", float("nan"))
+        self.goal("(context) the same, every process analysing the binary", ms(d), d <= 0.045 if d == d else None)
         for key, lim in (("bpfault / bpftrace", 0.1), ("bpfault / BCC", 0.07)):
             r = res.get(key, float("nan"))
             self.goal(f"per scenario ≤ {lim}× {key.split(' / ')[1]}", ratio(r), r <= lim if r == r else None)
@@ -369,7 +374,7 @@ class Bench:
             self.say("(the phase tracer saw nothing)", "")
             return
         order = [("start-up: exec → first analysis (dynamic loading, scenario parsing, Go toolchains, fixture hash)", "startup"),
-                 ("binary analysis, first call (uncached)", "analyse#1"),
+                 ("binary analysis, first call (read from the disk cache: a previous run analysed the binary)", "analyse#1"),
                  ("capability probe (self-tests of bpf/caps.bpf.c)", "caps"),
                  ("binary analysis, second call (in-process cache hit)", "analyse#2"),
                  ("probe program load (`probe_bpf__load`: verifier, maps)", "load"),
@@ -698,13 +703,15 @@ class Bench:
                     continue
             bins.append((ver, dst))
         rows, prows = [], []
-        worst = None
+        worst = {}
         for ver, b in bins:
             size = b.stat().st_size / 1e6
             nsym = sum(1 for _ in subprocess.run(["bpftrace", "-l", f"uprobe:{b}:*"], stdout=subprocess.PIPE, stderr=DEVNULL).stdout.splitlines())
-            cmds = [(f"`bpfault list -v` (signatures, locations, probe sites)", [str(self.bpfault), "list", "-v", str(b)]),
-                    (f"`bpfault list` (names)", [str(self.bpfault), "list", str(b)]),
-                    (f"`bpftrace -l 'uprobe:BIN:*'` ({nsym} symbols)", ["bpftrace", "-l", f"uprobe:{b}:*"])]
+            cold = ["env", "BPFAULT_NO_ANALYSIS_CACHE=1", str(self.bpfault)]
+            cmds = [(f"`bpfault list -v` (signatures, locations, probe sites; analysis kept on disk)", [str(self.bpfault), "list", "-v", str(b)]),
+                    (f"`bpftrace -l 'uprobe:BIN:*'` ({nsym} symbols)", ["bpftrace", "-l", f"uprobe:{b}:*"]),
+                    (f"`bpfault list -v`, analysing the binary (`env BPFAULT_NO_ANALYSIS_CACHE=1`)", [*cold, "list", "-v", str(b)]),
+                    (f"`bpfault list` (names), analysing the binary", [*cold, "list", str(b)])]
             for label, cmd in cmds:
                 log(f"analysis: Go {ver}: {label}")
                 try:
@@ -712,19 +719,20 @@ class Bench:
                     rows.append([f"Go {ver} ({size:.0f} MB)", label, ms(s.median), span(s.times, ms), ms(s.cpu)])
                 except Fail as e:
                     rows.append([f"Go {ver}", label, "failed", str(e), ""])
-            log(f"analysis: Go {ver}: paired list -v / bpftrace -l")
-            try:
-                walls, _ = paired(cmds[0][1], cmds[2][1], self.pairs, self.env)
-                w = [x / y for x, y in walls]
-                prows.append([f"Go {ver}", ratio(median(w)), span(w, ratio)])
-                worst = max(worst or 0, median(w))
-            except Fail as e:
-                prows.append([f"Go {ver}", "failed", str(e)])
+            for which, cmd in (("analysis kept on disk", cmds[0][1]), ("analysing the binary", cmds[2][1])):
+                log(f"analysis: Go {ver}: paired list -v ({which}) / bpftrace -l")
+                try:
+                    walls, _ = paired(cmd, cmds[1][1], self.pairs, self.env)
+                    w = [x / y for x, y in walls]
+                    prows.append([f"Go {ver}", which, ratio(median(w)), span(w, ratio)])
+                    worst[which] = max(worst.get(which, 0), median(w))
+                except Fail as e:
+                    prows.append([f"Go {ver}", which, "failed", str(e)])
         self.table(["cmd/go built by", "command", "wall median", "min–max", "CPU"], rows)
         self.say(f"Paired ({self.pairs} pairs), `bpfault list -v` / `bpftrace -l`:", "")
-        self.table(["cmd/go built by", "ratio", "min–max"], prows)
-        if worst is not None:
-            self.goal("`list -v` no slower than `bpftrace -l` (worst toolchain)", ratio(worst), worst <= 1.0)
+        self.table(["cmd/go built by", "bpfault's analysis", "ratio", "min–max"], prows)
+        for which, w in worst.items():
+            self.goal(f"`list -v` no slower than `bpftrace -l` (worst toolchain; {which})", ratio(w), w <= 1.0)
         if bins:
             self.cached_analysis(bins[-1])
 
@@ -738,7 +746,8 @@ class Bench:
         firsts, laters = [], []
         for i in range(max(3, self.phase_runs // 2)):
             log(f"analysis: cached re-analysis, run {i + 1}")
-            p = subprocess.run(["bpftrace", str(tracer), "-c", f"{self.bpfault} run {scen[0]} {scen[1]}"], env=self.env,
+            p = subprocess.run(["bpftrace", str(tracer), "-c", f"{self.bpfault} run {scen[0]} {scen[1]}"],
+                               env=dict(self.env, BPFAULT_NO_ANALYSIS_CACHE="1"),
                                stdout=subprocess.PIPE, stderr=DEVNULL, timeout=600)
             an = sorted(tuple(map(int, l.split()[2:4])) for l in p.stdout.decode().splitlines() if l.startswith("phase analyse "))
             if an:
@@ -746,9 +755,9 @@ class Bench:
                 laters += [(e - s) / 1e9 for s, e in an[1:]]
         self.say(f"Cached re-analysis: `bpfault run` of two scenarios on cmd/go (Go {ver}) calls `binary::analyse` "
                  f"{1 + (len(laters) // max(1, len(firsts)))} times; the first call analyses the file, the others hit "
-                 "the cache. The cache lives in the process and is keyed by the file's content (build id): every "
-                 "`bpfault run` or `bpfault list` process analyses each binary once, and a second process starts "
-                 "from nothing.", "")
+                 "the cache (in the process, keyed by the file's build id and content). Measured with "
+                 "`BPFAULT_NO_ANALYSIS_CACHE=1`; by default the analysis is also kept on disk for the next process "
+                 "(see the `list -v` rows above).", "")
         self.table(["analysis of cmd/go in one process", "median", "min–max"],
                    [["first call (analyses the file)", ms(median(firsts)), span(firsts, ms)],
                     ["later calls (cached)", ms(median(laters)), span(laters, ms)]])

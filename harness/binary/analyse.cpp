@@ -13,6 +13,7 @@
 #include <xxhash.h>
 
 #include "binary/abi.h"
+#include "binary/analysis_cache.h"
 #include "binary/binary_info.h"
 #include "binary/code.h"
 #include "binary/dwarf.h"
@@ -387,7 +388,9 @@ std::vector<Function> inlined_everywhere(const DwarfInfo& dwarf, const ByName& c
   return out;
 }
 
-Result<std::shared_ptr<BinaryInfo>> analyse_file(ElfFile elf, std::string build_id, Detail detail) {
+// runtime_text: what Pclntab::parse was given, for rebuilding the image from a cached analysis.
+Result<std::shared_ptr<BinaryInfo>> analyse_file(ElfFile elf, std::string build_id, Detail detail,
+                                                 std::optional<uint64_t>& runtime_text) {
   auto info = std::make_shared<BinaryInfo>();
   info->detail = detail;
   info->path = elf.path();
@@ -399,7 +402,6 @@ Result<std::shared_ptr<BinaryInfo>> analyse_file(ElfFile elf, std::string build_
   const int minor = go_minor(info->go_version);
 
   Symbols syms;
-  std::optional<uint64_t> runtime_text;
   elf.for_each_symbol([&](const ElfFile::Symbol& s) {
     if (s.type == 2 /*STT_FUNC*/) syms.emplace_back(s.value, s.name);
     if (s.name == "runtime.text") runtime_text = s.value;
@@ -502,7 +504,30 @@ Result<std::shared_ptr<BinaryInfo>> analyse_file(ElfFile elf, std::string build_
   return info;
 }
 
+std::optional<fs::path>& disk_cache() {
+  static std::optional<fs::path> dir;
+  return dir;
+}
+
+// The analysis from the disk cache, with its image rebuilt on `elf`; nullptr on a miss.
+std::shared_ptr<BinaryInfo> from_disk(ElfFile& elf, const std::string& key, Detail detail) {
+  if (!disk_cache()) return nullptr;
+  for (Detail d : {Detail::full, Detail::functions}) {
+    if (d < detail) continue;
+    auto cached = load_analysis(*disk_cache(), key, d);
+    if (!cached) continue;
+    auto pcln = Pclntab::parse(elf, cached->runtime_text);
+    if (!pcln) return nullptr;
+    cached->info->path = elf.path();
+    cached->info->image = std::make_shared<const Image>(Image{std::move(elf), std::move(*pcln)});
+    return cached->info;
+  }
+  return nullptr;
+}
+
 }  // namespace
+
+void set_analysis_cache(std::optional<fs::path> dir) { disk_cache() = std::move(dir); }
 
 Result<std::shared_ptr<const BinaryInfo>> analyse(const fs::path& file, Detail detail) {
   auto elf = ElfFile::open(file);
@@ -524,11 +549,17 @@ Result<std::shared_ptr<const BinaryInfo>> analyse(const fs::path& file, Detail d
       return std::shared_ptr<const BinaryInfo>(std::move(copy));
     }
   }
-  auto info = analyse_file(std::move(*elf), std::move(build_id), detail);
-  if (!info) return tl::unexpected(info.error());
+  std::shared_ptr<BinaryInfo> found = from_disk(*elf, key, detail);
+  if (!found) {
+    std::optional<uint64_t> runtime_text;
+    auto info = analyse_file(std::move(*elf), std::move(build_id), detail, runtime_text);
+    if (!info) return tl::unexpected(info.error());
+    found = std::move(*info);
+    if (disk_cache()) store_analysis(*disk_cache(), key, *found, runtime_text);
+  }
   std::lock_guard lock(mu);
   auto& slot = cache[key];
-  if (!slot || slot->detail < detail) slot = std::move(*info);  // keep the most detailed
+  if (!slot || slot->detail < detail) slot = std::move(found);  // keep the most detailed
   return slot;
 }
 

@@ -171,6 +171,10 @@ struct BinaryInfo {
 // it once; a `full` result also answers later `functions` requests.
 Result<std::shared_ptr<const BinaryInfo>> analyse(const std::filesystem::path& file, Detail detail = Detail::full);
 
+// Also keeps analyses on disk in `dir` (binary/analysis_cache.h), for the next process: off
+// unless set (bpfault's CLI sets it; tests and fuzzers analyse afresh).
+void set_analysis_cache(std::optional<std::filesystem::path> dir);
+
 // `*` matches any run of characters, `?` one; everything else (brackets too) is literal,
 // because Go names are full of them: "main.(*T).*".
 bool glob_match(std::string_view glob, std::string_view name);

@@ -1,7 +1,11 @@
 // bpfault: fault injection for Go programs with write-capable uprobes. See README.md.
 #include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+#include <string_view>
 #include <vector>
 
+#include "binary/binary_info.h"
 #include "cli/commands.h"
 #include "process/interrupt.h"
 
@@ -14,6 +18,14 @@ std::vector<std::pair<int, AddCommand>>& registry() {
 }  // namespace
 
 CommandRegistration::CommandRegistration(int order, AddCommand add) { registry().emplace_back(order, add); }
+
+// Analyses outlive the process in $BPFAULT_CACHE/analysis (BPFAULT_NO_ANALYSIS_CACHE=1: not).
+void keep_analyses_on_disk() {
+  const char* off = std::getenv("BPFAULT_NO_ANALYSIS_CACHE");
+  if (off && *off && std::string_view(off) != "0") return;
+  const char* cache = std::getenv("BPFAULT_CACHE");
+  bpfault::binary::set_analysis_cache(std::filesystem::path(cache && *cache ? cache : BPFAULT_CACHE) / "analysis");
+}
 
 }  // namespace bpfault::cli
 
@@ -36,6 +48,7 @@ int main(int argc, char** argv) {
     return rc == 0 ? 0 : 2;  // usage errors are bad input
   }
   bpfault::process::install_interrupt_handlers();
+  keep_analyses_on_disk();
   for (auto& [sub, run] : commands)
     if (sub->parsed()) return run();
   return 2;

@@ -213,7 +213,9 @@ TEST_F(Hostile, UncompressedDwarfDamagedSectionBySection) {
       const Function* f = (*r)->find("main.fInts");
       ASSERT_TRUE(f) << "pclntab is intact: the function is still found";
       EXPECT_FALSE(f->rets.empty());
-      if (!(*r)->has_dwarf) EXPECT_FALSE((*r)->warnings.empty()) << "DWARF was dropped without a word";
+      if (!(*r)->has_dwarf) {
+        EXPECT_FALSE((*r)->warnings.empty()) << "DWARF was dropped without a word";
+      }
     }
   }
 }

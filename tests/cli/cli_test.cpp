@@ -2,6 +2,7 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <map>
 #include <sstream>
 
 #include <fmt/format.h>
@@ -14,8 +15,9 @@ namespace bpfault {
 namespace {
 namespace fs = std::filesystem;
 
-process::Outcome bpfault(std::vector<std::string> args) {
+process::Outcome bpfault(std::vector<std::string> args, std::map<std::string, std::string> env = {}) {
   process::Command cmd;
+  cmd.env = std::move(env);
   cmd.argv = {BPFAULT_EXE};
   cmd.argv.insert(cmd.argv.end(), args.begin(), args.end());
   cmd.timeout = std::chrono::seconds(120);
@@ -143,6 +145,35 @@ TEST_F(Cli, TraceExitStatusIsTheTracees) {
   r = bpfault({"trace", readfile.string(), "os.ReadFile", "--count"});  // no arguments: usage error of the program
   EXPECT_EQ(r.exit_code, 2) << r.err;
   EXPECT_NE(r.err.find("usage: readfile COUNT PATH"), std::string::npos) << r.err;
+}
+
+// A second process reads the first one's analysis from $BPFAULT_CACHE/analysis and prints
+// exactly the same; BPFAULT_NO_ANALYSIS_CACHE=1 writes nothing.
+TEST(CliCache, AnalysesAreKeptForTheNextProcess) {
+  const fs::path bin = test::fixture("sigs");
+  ASSERT_FALSE(bin.empty());
+  const fs::path cache = fs::path(BPFAULT_BINARY_DIR) / "test-tmp" / fmt::format("cli-cache-{}", getpid());
+  fs::remove_all(cache);
+  const std::map<std::string, std::string> env{{"BPFAULT_CACHE", cache.string()}};
+
+  auto off = bpfault({"list", "-v", bin.string()}, {{"BPFAULT_CACHE", cache.string()}, {"BPFAULT_NO_ANALYSIS_CACHE", "1"}});
+  ASSERT_EQ(off.exit_code, 0) << off.err;
+  EXPECT_FALSE(fs::exists(cache / "analysis"));
+
+  auto first = bpfault({"list", "-v", bin.string()}, env);
+  ASSERT_EQ(first.exit_code, 0) << first.err;
+  ASSERT_TRUE(fs::exists(cache / "analysis"));
+  size_t files = 0;
+  for (const auto& e : fs::directory_iterator(cache / "analysis")) files += e.path().extension() == ".bin";
+  EXPECT_EQ(files, 1u);
+  const auto written = fs::last_write_time(*fs::directory_iterator(cache / "analysis"));
+
+  auto second = bpfault({"list", "-v", bin.string()}, env);
+  ASSERT_EQ(second.exit_code, 0) << second.err;
+  EXPECT_EQ(second.out, first.out);
+  EXPECT_EQ(second.out, off.out);
+  EXPECT_EQ(fs::last_write_time(*fs::directory_iterator(cache / "analysis")), written) << "a hit must not rewrite the file";
+  fs::remove_all(cache);
 }
 
 TEST(CliUsage, TraceUnknownFunctionIsBadInput) {
