@@ -447,7 +447,7 @@ static __always_inline int record_ext(struct pt_regs *ctx, const struct probe_si
 	return 0;
 }
 
-static __always_inline int handle(struct pt_regs *ctx, const int can_inject, const int can_regs, const int can_mem)
+static __always_inline int handle_hit(struct pt_regs *ctx, const int can_inject, const int can_regs, const int can_mem)
 {
 	if ((bpf_get_current_pid_tgid() >> 32) != target_tgid)
 		return 0;
@@ -580,6 +580,28 @@ static __always_inline int handle(struct pt_regs *ctx, const int can_inject, con
 	/* injections are rare and the harness acts on pauses: wake it */
 	bpf_ringbuf_submit(inj, BPF_RB_FORCE_WAKEUP);
 	return 0;
+}
+
+/* Uprobe programs run preemptible (migrate_disable() only). In a 7.3 guest, 4 or 5 runs in 40
+ * of callers-goroutine mixed other hits' goroutine ids, keys and registers into a hit's (a RET
+ * write landed on the wrong goroutine); with preemption off, none in 120. The likely cause: the
+ * JIT's per-CPU private stack (6.13+), which a hit of another thread on the same CPU overwrites
+ * while this one is preempted. Hits run with preemption off where the kernel has the kfuncs
+ * (6.10+); 6.1 has no private stacks, and loads the programs without them. */
+extern void bpf_preempt_disable(void) __weak __ksym;
+extern void bpf_preempt_enable(void) __weak __ksym;
+
+static __always_inline int handle(struct pt_regs *ctx, const int can_inject, const int can_regs, const int can_mem)
+{
+	const int kfuncs = bpf_ksym_exists(bpf_preempt_disable) && bpf_ksym_exists(bpf_preempt_enable);
+
+	if (kfuncs)
+		bpf_preempt_disable();
+	int ret = handle_hit(ctx, can_inject, can_regs, can_mem);
+
+	if (kfuncs)
+		bpf_preempt_enable();
+	return ret;
 }
 
 /* Counts, records and times: no rule to evaluate, so the verifier has little to walk. */
