@@ -9,6 +9,7 @@
 #include <fstream>
 #include <functional>
 #include <map>
+#include <mutex>
 #include <span>
 #include <type_traits>
 #include <vector>
@@ -93,12 +94,24 @@ class Reader {
  public:
   explicit Reader(std::span<const char> in) : in_(in) {}
   template <typename T>
-    requires std::is_arithmetic_v<T> || std::is_enum_v<T>
+    requires std::is_arithmetic_v<T>
   T get() {
-    T v{};
-    if (!take(sizeof v)) return v;
-    std::memcpy(&v, in_.data() + pos_ - sizeof v, sizeof v);
-    return v;
+    if constexpr (std::is_same_v<T, bool>) {
+      return get<uint8_t>() != 0;  // any other byte in a bool would be undefined behaviour
+    } else {
+      T v{};
+      if (!take(sizeof v)) return v;
+      std::memcpy(&v, in_.data() + pos_ - sizeof v, sizeof v);
+      return v;
+    }
+  }
+  // An enumerator up to `last`; anything else fails the read.
+  template <typename E>
+    requires std::is_enum_v<E>
+  E get(E last) {
+    const auto v = get<std::underlying_type_t<E>>();
+    if (v > static_cast<std::underlying_type_t<E>>(last)) ok_ = false;
+    return ok_ ? static_cast<E>(v) : E{};
   }
   std::string str() {
     const uint32_t n = get<uint32_t>();
@@ -177,8 +190,8 @@ void write_loc(Writer& w, const Loc& l) {
 
 Loc read_loc(Reader& r) {
   Loc l;
-  l.kind = r.get<Loc::Kind>();
-  l.reg = r.get<Reg>();
+  l.kind = r.get(Loc::Kind::none);
+  l.reg = r.get(Reg::r11);
   l.xmm = r.get<uint8_t>();
   l.sp_offset = r.get<int32_t>();
   return l;
@@ -222,7 +235,7 @@ Value read_value(Reader& r, const Types& types) {
     p.path = r.str();
     p.offset = r.get<uint32_t>();
     p.size = r.get<uint32_t>();
-    p.kind = r.get<TypeKind>();
+    p.kind = r.get(TypeKind::other);
     p.is_signed = r.get<bool>();
     p.loc = read_loc(r);
     return p;
@@ -274,15 +287,25 @@ std::string payload_of(const BinaryInfo& info, std::optional<uint64_t> runtime_t
   return std::move(w.bytes());
 }
 
+// Types may form cycles (a struct pointing to itself) that shared_ptr never frees: like every
+// analysis (see analyse()), they live as long as the process.
+void keep_forever(const Types& types) {
+  static std::mutex mu;
+  static auto& kept = *new std::vector<Types>;
+  std::lock_guard lock(mu);
+  kept.push_back(types);
+}
+
 std::optional<CachedAnalysis> from_payload(std::span<const char> payload) {
   Reader r(payload);
   const uint32_t ntypes = r.get<uint32_t>();
   if (ntypes > payload.size()) return std::nullopt;
   Types types(ntypes);
   for (auto& t : types) t = std::make_shared<Type>();
+  keep_forever(types);
   for (auto& t : types) {
     t->name = r.str();
-    t->kind = r.get<TypeKind>();
+    t->kind = r.get(TypeKind::other);
     t->size = r.get<uint64_t>();
     t->is_signed = r.get<bool>();
     t->is_error = r.get<bool>();
@@ -298,12 +321,12 @@ std::optional<CachedAnalysis> from_payload(std::span<const char> payload) {
   }
   CachedAnalysis out{std::make_shared<BinaryInfo>(), std::nullopt};
   BinaryInfo& info = *out.info;
-  info.arch = r.get<Arch>();
+  info.arch = r.get(Arch::i386);
   info.go_version = r.str();
   info.build_id = r.str();
   info.stripped = r.get<bool>();
   info.has_dwarf = r.get<bool>();
-  info.detail = r.get<Detail>();
+  info.detail = r.get(Detail::full);
   info.pie = r.get<bool>();
   info.external_link = r.get<bool>();
   info.text_base = r.get<uint64_t>();
