@@ -22,6 +22,7 @@ char LICENSE[] SEC("license") = "GPL";
 /* Set by the harness before load, from the binary's analysis. */
 const volatile __u64 goid_offset = 0;     /* runtime.g.goid; 0: goroutine ids unknown */
 const volatile __u64 stack_hi_offset = 8; /* runtime.g.stack.hi */
+const volatile __u32 preempt_off = 1;     /* hits run with preemption off (see handle()) */
 const volatile __u64 ptr_size = 8;        /* 4 for a 386 tracee */
 /* The harness drains on a timer: a wakeup per event would double a hit's cost. It is woken
  * only when the ring fills past half, so a burst cannot outrun the timer. */
@@ -587,13 +588,15 @@ static __always_inline int handle_hit(struct pt_regs *ctx, const int can_inject,
  * write landed on the wrong goroutine); with preemption off, none in 120. The likely cause: the
  * JIT's per-CPU private stack (6.13+), which a hit of another thread on the same CPU overwrites
  * while this one is preempted. Hits run with preemption off where the kernel has the kfuncs
- * (6.10+); 6.1 has no private stacks, and loads the programs without them. */
+ * (6.10+); 6.1 has no private stacks, and loads the programs without them. Some kernels (6.12)
+ * refuse the global functions below in such a region: the harness then loads with preempt_off
+ * = 0 (harness/kernel/probe_session.cpp). */
 extern void bpf_preempt_disable(void) __weak __ksym;
 extern void bpf_preempt_enable(void) __weak __ksym;
 
 static __always_inline int handle(struct pt_regs *ctx, const int can_inject, const int can_regs, const int can_mem)
 {
-	const int kfuncs = bpf_ksym_exists(bpf_preempt_disable) && bpf_ksym_exists(bpf_preempt_enable);
+	const int kfuncs = preempt_off && bpf_ksym_exists(bpf_preempt_disable) && bpf_ksym_exists(bpf_preempt_enable);
 
 	if (kfuncs)
 		bpf_preempt_disable();

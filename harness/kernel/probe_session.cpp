@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <vector>
@@ -115,6 +116,10 @@ ProbeSession::~ProbeSession() {
 
 namespace {
 
+// Hits run with preemption off (bpf/probe.bpf.c, handle()) unless this kernel refused the
+// programs so: some (6.12) allow no global function in a preemption-disabled region.
+std::atomic<bool> preempt_off{true};
+
 // Opens the skeleton with only the programs the sites use, configured for this run.
 probe_bpf* open_configured(const SessionConfig& config) {
   probe_bpf* skel = probe_bpf__open();
@@ -128,6 +133,7 @@ probe_bpf* open_configured(const SessionConfig& config) {
   skel->rodata->goid_offset = config.goid_offset;
   skel->rodata->stack_hi_offset = config.stack_hi_offset;
   skel->rodata->ptr_size = config.ptr_size;
+  skel->rodata->preempt_off = preempt_off;
   return skel;
 }
 
@@ -162,7 +168,15 @@ Result<ProbeSession> ProbeSession::load(const SessionConfig& config) {
   s.config_ = config;
   s.skel_ = open_configured(config);
   if (!s.skel_) return fail(ErrorKind::internal, "bpf/probe.bpf.c", fmt::format("open failed: {}", strerror(errno)));
-  if (int err = probe_bpf__load(s.skel_)) {
+  int err = probe_bpf__load(s.skel_);
+  if (err && err != -EPERM && preempt_off.exchange(false)) {
+    probe_bpf__destroy(s.skel_);  // again, preemptible: only that differs
+    s.skel_ = open_configured(config);
+    if (!s.skel_) return fail(ErrorKind::internal, "bpf/probe.bpf.c", fmt::format("open failed: {}", strerror(errno)));
+    err = probe_bpf__load(s.skel_);
+    if (err) preempt_off = true;  // not the reason: say why with the programs as they should be
+  }
+  if (err) {
     if (err == -EPERM)
       return fail(ErrorKind::unsupported, "bpf/probe.bpf.c", "loading BPF programs is not permitted",
                   "bpfault needs root (or CAP_BPF and CAP_PERFMON); `bpfault caps` shows what this kernel allows");
