@@ -1,13 +1,9 @@
 #include "binary/analysis_cache.h"
 
-#include <elf.h>
-#include <link.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <cstring>
 #include <fstream>
-#include <functional>
 #include <map>
 #include <mutex>
 #include <span>
@@ -16,6 +12,8 @@
 
 #include <fmt/format.h>
 #include <xxhash.h>
+
+#include "diag/cache_files.h"
 
 namespace bpfault::binary {
 namespace fs = std::filesystem;
@@ -27,66 +25,96 @@ constexpr uint32_t kFormat = 1;  // bump when the layout below changes
 constexpr size_t kKeepFiles = 64;
 constexpr uint32_t kNone = UINT32_MAX;
 
-// What wrote the file: the analysis is bpfault's code, so another build may analyse differently.
-// The linker's GNU build id of the running executable, from its loaded notes (no file read);
-// empty, and then no caching, for an executable linked without one.
-const std::string& self_identity() {
-  static const std::string id = [] {
-    std::string out;
-    dl_iterate_phdr(
-        [](dl_phdr_info* info, size_t, void* data) -> int {
-          for (int i = 0; i < info->dlpi_phnum; ++i) {
-            const ElfW(Phdr)& ph = info->dlpi_phdr[i];
-            if (ph.p_type != PT_NOTE) continue;
-            const char* p = reinterpret_cast<const char*>(info->dlpi_addr + ph.p_vaddr);
-            const char* end = p + ph.p_memsz;
-            while (p + sizeof(ElfW(Nhdr)) <= end) {
-              const auto* n = reinterpret_cast<const ElfW(Nhdr)*>(p);
-              const char* name = p + sizeof *n;
-              const char* desc = name + ((n->n_namesz + 3) & ~3u);
-              if (desc + n->n_descsz > end) break;
-              if (n->n_type == NT_GNU_BUILD_ID && n->n_namesz == 4 && std::memcmp(name, "GNU", 4) == 0) {
-                auto& id = *static_cast<std::string*>(data);
-                for (uint32_t k = 0; k < n->n_descsz; ++k) id += fmt::format("{:02x}", static_cast<unsigned char>(desc[k]));
-                return 1;
-              }
-              p = desc + ((n->n_descsz + 3) & ~3u);
-            }
-          }
-          return 1;  // the first object is the executable: look no further
-        },
-        &out);
-    return out;
-  }();
-  return id;
-}
-
 fs::path file_for(const fs::path& dir, const std::string& key, Detail detail) {
-  const std::string id = key + "/" + self_identity();
+  const std::string id = key + "/" + diag::executable_build_id();
   const XXH128_hash_t h = XXH3_128bits(id.data(), id.size());
   return dir / fmt::format("{:016x}{:016x}-{}.bin", h.high64, h.low64, detail == Detail::full ? "full" : "functions");
+}
+
+// The layout, once for both directions: `fields` lists what is stored of each part, and the
+// Writer and the Reader each walk it. Types form a graph (a struct may point to itself): they
+// are stored once each, as a table ahead of the analysis, and referred to by index.
+using TypeRef = std::shared_ptr<const Type>;
+
+template <typename Ar>
+void fields(Ar& ar, Loc& l) {
+  ar(l.kind, Loc::Kind::none)(l.reg, Reg::r11)(l.xmm)(l.sp_offset);
+}
+template <typename Ar>
+void fields(Ar& ar, Piece& p) {
+  ar(p.path)(p.offset)(p.size)(p.kind, TypeKind::other)(p.is_signed)(p.loc);
+}
+template <typename Ar>
+void fields(Ar& ar, Value& v) {
+  ar(v.name)(v.type)(v.hidden)(v.on_stack)(v.pieces);
+}
+template <typename Ar>
+void fields(Ar& ar, Function& f) {
+  ar(f.name)(f.symbol)(f.entry)(f.end)(f.body)(f.body_sp_delta)(f.rets)(f.abi0)(f.wrapper)(f.has_signature)(f.args_size);
+  ar(f.params)(f.results)(f.not_probeable)(f.inlined_at)(f.warnings);
+}
+template <typename Ar>
+void fields(Ar& ar, Field& f) {
+  ar(f.name)(f.offset)(f.type);
+}
+template <typename Ar>
+void fields(Ar& ar, Type& t) {
+  ar(t.name)(t.kind, TypeKind::other)(t.size)(t.is_signed)(t.is_error)(t.elem)(t.len)(t.fields);
+}
+template <typename Ar>
+void fields(Ar& ar, BinaryInfo& b, std::optional<uint64_t>& runtime_text) {
+  ar(b.arch, Arch::i386)(b.go_version)(b.build_id)(b.stripped)(b.has_dwarf)(b.detail, Detail::full)(b.pie)(b.external_link);
+  ar(b.text_base)(b.goid_offset)(b.stack_hi_offset)(runtime_text)(b.warnings)(b.functions);
 }
 
 class Writer {
  public:
   template <typename T>
     requires std::is_arithmetic_v<T> || std::is_enum_v<T>
-  void put(T v) {
+  Writer& operator()(T v, T = {}) {
     out_.append(reinterpret_cast<const char*>(&v), sizeof v);
+    return *this;
   }
-  void put(const std::string& s) {
-    put(static_cast<uint32_t>(s.size()));
+  Writer& operator()(const std::string& s) {
+    (*this)(static_cast<uint32_t>(s.size()));
     out_ += s;
+    return *this;
   }
-  template <typename T, typename F>
-  void list(const std::vector<T>& v, F each) {
-    put(static_cast<uint32_t>(v.size()));
-    for (const T& x : v) each(x);
+  Writer& operator()(const std::optional<uint64_t>& v) { return (*this)(v.has_value())(v.value_or(0)); }
+  Writer& operator()(const TypeRef& t) { return (*this)(t ? ids_.at(t.get()) : kNone); }
+  template <typename T>
+  Writer& operator()(const std::vector<T>& v) {
+    (*this)(static_cast<uint32_t>(v.size()));
+    for (const T& x : v) (*this)(x);
+    return *this;
+  }
+  template <typename T>
+    requires std::is_class_v<T> && (!std::is_same_v<T, std::string>)
+  Writer& operator()(const T& x) {
+    fields(*this, const_cast<T&>(x));  // fields() only reads through a Writer
+    return *this;
+  }
+
+  // The type table: every type the functions' values reach, then the types themselves.
+  void types(const BinaryInfo& info) {
+    for (const Function& f : info.functions)
+      for (const auto* values : {&f.params, &f.results})
+        for (const Value& v : *values) number(v.type);
+    (*this)(static_cast<uint32_t>(order_.size()));
+    for (const Type* t : order_) (*this)(*t);
   }
   std::string& bytes() { return out_; }
 
  private:
+  void number(const TypeRef& t) {
+    if (!t || !ids_.try_emplace(t.get(), static_cast<uint32_t>(order_.size())).second) return;
+    order_.push_back(t.get());
+    number(t->elem);
+    for (const Field& f : t->fields) number(f.type);
+  }
   std::string out_;
+  std::map<const Type*, uint32_t> ids_;
+  std::vector<const Type*> order_;
 };
 
 // Bounds-checked: a short or garbled payload makes ok() false and reads zeros from then on.
@@ -95,43 +123,76 @@ class Reader {
   explicit Reader(std::span<const char> in) : in_(in) {}
   template <typename T>
     requires std::is_arithmetic_v<T>
-  T get() {
+  Reader& operator()(T& v) {
     if constexpr (std::is_same_v<T, bool>) {
-      return get<uint8_t>() != 0;  // any other byte in a bool would be undefined behaviour
+      uint8_t b = 0;  // any other byte in a bool would be undefined behaviour
+      (*this)(b);
+      v = b != 0;
     } else {
-      T v{};
-      if (!take(sizeof v)) return v;
-      std::memcpy(&v, in_.data() + pos_ - sizeof v, sizeof v);
-      return v;
+      v = T{};
+      if (take(sizeof v)) std::memcpy(&v, in_.data() + pos_ - sizeof v, sizeof v);
     }
+    return *this;
   }
   // An enumerator up to `last`; anything else fails the read.
   template <typename E>
     requires std::is_enum_v<E>
-  E get(E last) {
-    const auto v = get<std::underlying_type_t<E>>();
+  Reader& operator()(E& e, E last) {
+    std::underlying_type_t<E> v = 0;
+    (*this)(v);
     if (v > static_cast<std::underlying_type_t<E>>(last)) ok_ = false;
-    return ok_ ? static_cast<E>(v) : E{};
+    e = ok_ ? static_cast<E>(v) : E{};
+    return *this;
   }
-  std::string str() {
-    const uint32_t n = get<uint32_t>();
-    if (!take(n)) return {};
-    return std::string(in_.data() + pos_ - n, n);
+  Reader& operator()(std::string& s) {
+    uint32_t n = 0;
+    (*this)(n);
+    s = take(n) ? std::string(in_.data() + pos_ - n, n) : std::string();
+    return *this;
   }
-  template <typename T, typename F>
-  std::vector<T> list(F each) {
-    const uint32_t n = get<uint32_t>();
-    std::vector<T> v;
-    if (n > in_.size() - pos_) {  // each element takes at least a byte
-      ok_ = false;
-      return v;
-    }
-    v.reserve(n);
-    for (uint32_t i = 0; i < n && ok_; ++i) v.push_back(each());
-    return v;
+  Reader& operator()(std::optional<uint64_t>& v) {
+    bool has = false;
+    uint64_t x = 0;
+    (*this)(has)(x);
+    v = has ? std::optional(x) : std::nullopt;
+    return *this;
+  }
+  Reader& operator()(TypeRef& t) {
+    uint32_t i = kNone;
+    (*this)(i);
+    if (i != kNone && i >= types_.size()) ok_ = false;
+    t = ok_ && i != kNone ? types_[i] : nullptr;
+    return *this;
+  }
+  template <typename T>
+  Reader& operator()(std::vector<T>& v) {
+    uint32_t n = 0;
+    (*this)(n);
+    v.clear();
+    if (n > in_.size() - pos_) ok_ = false;  // each element takes at least a byte
+    if (ok_) v.reserve(n);
+    for (uint32_t i = 0; i < n && ok_; ++i) (*this)(v.emplace_back());
+    return *this;
+  }
+  template <typename T>
+    requires std::is_class_v<T> && (!std::is_same_v<T, std::string>)
+  Reader& operator()(T& x) {
+    fields(*this, x);
+    return *this;
+  }
+
+  // The type table, built before it is filled in so that types may refer to each other.
+  void types() {
+    uint32_t n = 0;
+    (*this)(n);
+    if (n > in_.size() - pos_) ok_ = false;
+    types_.clear();
+    for (uint32_t i = 0; i < n && ok_; ++i) types_.push_back(std::make_shared<Type>());
+    keep_forever(types_);
+    for (auto& t : types_)
+      if (ok_) (*this)(*t);
   }
   bool ok() const { return ok_ && pos_ == in_.size(); }
-  void fail() { ok_ = false; }
 
  private:
   bool take(size_t n) {
@@ -139,242 +200,40 @@ class Reader {
     pos_ += n;
     return true;
   }
+  // Types may form cycles that shared_ptr never frees: like every analysis (see analyse()),
+  // they live as long as the process.
+  static void keep_forever(const std::vector<std::shared_ptr<Type>>& types) {
+    static std::mutex mu;
+    static auto& kept = *new std::vector<std::vector<std::shared_ptr<Type>>>;
+    std::lock_guard lock(mu);
+    kept.push_back(types);
+  }
   std::span<const char> in_;
   size_t pos_ = 0;
   bool ok_ = true;
+  std::vector<std::shared_ptr<Type>> types_;
 };
-
-// Types form a graph (a struct may point to itself): they are written once each, as a table,
-// and referred to by index.
-class TypeTableWriter {
- public:
-  uint32_t index(const std::shared_ptr<const Type>& t) {
-    if (!t) return kNone;
-    auto [it, added] = ids_.try_emplace(t.get(), static_cast<uint32_t>(order_.size()));
-    if (added) {
-      order_.push_back(t.get());
-      if (t->elem) index(t->elem);
-      for (const Field& f : t->fields) index(f.type);
-    }
-    return it->second;
-  }
-  void write(Writer& w) {
-    w.put(static_cast<uint32_t>(order_.size()));
-    for (const Type* t : order_) {
-      w.put(t->name);
-      w.put(t->kind);
-      w.put(t->size);
-      w.put(t->is_signed);
-      w.put(t->is_error);
-      w.put(ids_.at(t->elem.get()));
-      w.put(t->len);
-      w.list(t->fields, [&](const Field& f) {
-        w.put(f.name);
-        w.put(f.offset);
-        w.put(f.type ? ids_.at(f.type.get()) : kNone);
-      });
-    }
-  }
-
- private:
-  std::map<const Type*, uint32_t> ids_{{nullptr, kNone}};
-  std::vector<const Type*> order_;
-};
-
-void write_loc(Writer& w, const Loc& l) {
-  w.put(l.kind);
-  w.put(l.reg);
-  w.put(l.xmm);
-  w.put(l.sp_offset);
-}
-
-Loc read_loc(Reader& r) {
-  Loc l;
-  l.kind = r.get(Loc::Kind::none);
-  l.reg = r.get(Reg::r11);
-  l.xmm = r.get<uint8_t>();
-  l.sp_offset = r.get<int32_t>();
-  return l;
-}
-
-void write_value(Writer& w, TypeTableWriter& types, const Value& v) {
-  w.put(v.name);
-  w.put(types.index(v.type));
-  w.put(v.hidden);
-  w.put(v.on_stack);
-  w.list(v.pieces, [&](const Piece& p) {
-    w.put(p.path);
-    w.put(p.offset);
-    w.put(p.size);
-    w.put(p.kind);
-    w.put(p.is_signed);
-    write_loc(w, p.loc);
-  });
-}
-
-using Types = std::vector<std::shared_ptr<Type>>;
-
-std::shared_ptr<const Type> type_at(Reader& r, const Types& types) {
-  const uint32_t i = r.get<uint32_t>();
-  if (i == kNone) return nullptr;
-  if (i >= types.size()) {
-    r.fail();
-    return nullptr;
-  }
-  return types[i];
-}
-
-Value read_value(Reader& r, const Types& types) {
-  Value v;
-  v.name = r.str();
-  v.type = type_at(r, types);
-  v.hidden = r.get<bool>();
-  v.on_stack = r.get<bool>();
-  v.pieces = r.list<Piece>([&] {
-    Piece p;
-    p.path = r.str();
-    p.offset = r.get<uint32_t>();
-    p.size = r.get<uint32_t>();
-    p.kind = r.get(TypeKind::other);
-    p.is_signed = r.get<bool>();
-    p.loc = read_loc(r);
-    return p;
-  });
-  return v;
-}
 
 std::string payload_of(const BinaryInfo& info, std::optional<uint64_t> runtime_text) {
-  // the types first, so that reading can build the graph before the values refer to it
-  TypeTableWriter types;
-  for (const Function& f : info.functions) {
-    for (const Value& v : f.params) types.index(v.type);
-    for (const Value& v : f.results) types.index(v.type);
-  }
   Writer w;
-  types.write(w);
-  w.put(info.arch);
-  w.put(info.go_version);
-  w.put(info.build_id);
-  w.put(info.stripped);
-  w.put(info.has_dwarf);
-  w.put(info.detail);
-  w.put(info.pie);
-  w.put(info.external_link);
-  w.put(info.text_base);
-  w.put(info.goid_offset);
-  w.put(info.stack_hi_offset);
-  w.put(runtime_text.has_value());
-  w.put(runtime_text.value_or(0));
-  w.list(info.warnings, [&](const std::string& s) { w.put(s); });
-  w.list(info.functions, [&](const Function& f) {
-    w.put(f.name);
-    w.put(f.symbol);
-    w.put(f.entry);
-    w.put(f.end);
-    w.put(f.body);
-    w.put(f.body_sp_delta);
-    w.list(f.rets, [&](uint64_t a) { w.put(a); });
-    w.put(f.abi0);
-    w.put(f.wrapper);
-    w.put(f.has_signature);
-    w.put(f.args_size);
-    w.list(f.params, [&](const Value& v) { write_value(w, types, v); });
-    w.list(f.results, [&](const Value& v) { write_value(w, types, v); });
-    w.put(f.not_probeable);
-    w.list(f.inlined_at, [&](const std::string& s) { w.put(s); });
-    w.list(f.warnings, [&](const std::string& s) { w.put(s); });
-  });
+  w.types(info);
+  fields(w, const_cast<BinaryInfo&>(info), runtime_text);  // fields() only reads through a Writer
   return std::move(w.bytes());
-}
-
-// Types may form cycles (a struct pointing to itself) that shared_ptr never frees: like every
-// analysis (see analyse()), they live as long as the process.
-void keep_forever(const Types& types) {
-  static std::mutex mu;
-  static auto& kept = *new std::vector<Types>;
-  std::lock_guard lock(mu);
-  kept.push_back(types);
 }
 
 std::optional<CachedAnalysis> from_payload(std::span<const char> payload) {
   Reader r(payload);
-  const uint32_t ntypes = r.get<uint32_t>();
-  if (ntypes > payload.size()) return std::nullopt;
-  Types types(ntypes);
-  for (auto& t : types) t = std::make_shared<Type>();
-  keep_forever(types);
-  for (auto& t : types) {
-    t->name = r.str();
-    t->kind = r.get(TypeKind::other);
-    t->size = r.get<uint64_t>();
-    t->is_signed = r.get<bool>();
-    t->is_error = r.get<bool>();
-    t->elem = type_at(r, types);
-    t->len = r.get<uint64_t>();
-    t->fields = r.list<Field>([&] {
-      Field f;
-      f.name = r.str();
-      f.offset = r.get<uint64_t>();
-      f.type = type_at(r, types);
-      return f;
-    });
-  }
+  r.types();
   CachedAnalysis out{std::make_shared<BinaryInfo>(), std::nullopt};
-  BinaryInfo& info = *out.info;
-  info.arch = r.get(Arch::i386);
-  info.go_version = r.str();
-  info.build_id = r.str();
-  info.stripped = r.get<bool>();
-  info.has_dwarf = r.get<bool>();
-  info.detail = r.get(Detail::full);
-  info.pie = r.get<bool>();
-  info.external_link = r.get<bool>();
-  info.text_base = r.get<uint64_t>();
-  info.goid_offset = r.get<uint64_t>();
-  info.stack_hi_offset = r.get<uint64_t>();
-  const bool has_text = r.get<bool>();
-  const uint64_t text = r.get<uint64_t>();
-  if (has_text) out.runtime_text = text;
-  info.warnings = r.list<std::string>([&] { return r.str(); });
-  info.functions = r.list<Function>([&] {
-    Function f;
-    f.name = r.str();
-    f.symbol = r.str();
-    f.entry = r.get<uint64_t>();
-    f.end = r.get<uint64_t>();
-    f.body = r.get<uint64_t>();
-    f.body_sp_delta = r.get<int32_t>();
-    f.rets = r.list<uint64_t>([&] { return r.get<uint64_t>(); });
-    f.abi0 = r.get<bool>();
-    f.wrapper = r.get<bool>();
-    f.has_signature = r.get<bool>();
-    f.args_size = r.get<int32_t>();
-    f.params = r.list<Value>([&] { return read_value(r, types); });
-    f.results = r.list<Value>([&] { return read_value(r, types); });
-    f.not_probeable = r.str();
-    f.inlined_at = r.list<std::string>([&] { return r.str(); });
-    f.warnings = r.list<std::string>([&] { return r.str(); });
-    return f;
-  });
+  fields(r, *out.info, out.runtime_text);
   if (!r.ok()) return std::nullopt;
   return out;
-}
-
-// Each bpfault build and each binary writes its own files: keep the newest.
-void prune(const fs::path& dir) {
-  std::vector<std::pair<fs::file_time_type, fs::path>> files;
-  std::error_code ec;
-  for (const auto& e : fs::directory_iterator(dir, ec))
-    if (e.path().extension() == ".bin") files.emplace_back(e.last_write_time(ec), e.path());
-  if (files.size() <= kKeepFiles) return;
-  std::sort(files.begin(), files.end(), std::greater<>());
-  for (size_t i = kKeepFiles; i < files.size(); ++i) fs::remove(files[i].second, ec);
 }
 
 }  // namespace
 
 std::optional<CachedAnalysis> load_analysis(const fs::path& dir, const std::string& key, Detail detail) {
-  if (self_identity().empty()) return std::nullopt;
+  if (diag::executable_build_id().empty()) return std::nullopt;
   std::ifstream in(file_for(dir, key, detail), std::ios::binary | std::ios::ate);
   if (!in) return std::nullopt;
   std::string bytes(static_cast<size_t>(in.tellg()), '\0');
@@ -394,7 +253,7 @@ std::optional<CachedAnalysis> load_analysis(const fs::path& dir, const std::stri
 }
 
 void store_analysis(const fs::path& dir, const std::string& key, const BinaryInfo& info, std::optional<uint64_t> runtime_text) {
-  if (self_identity().empty()) return;
+  if (diag::executable_build_id().empty()) return;
   std::error_code ec;
   fs::create_directories(dir, ec);
   const std::string payload = payload_of(info, runtime_text);
@@ -416,7 +275,7 @@ void store_analysis(const fs::path& dir, const std::string& key, const BinaryInf
   }
   fs::rename(tmp, file, ec);  // atomic: a parallel run reads the old file, the new one, or none
   if (ec) fs::remove(tmp, ec);
-  prune(dir);
+  diag::keep_newest(dir, "", ".bin", kKeepFiles);
 }
 
 }  // namespace bpfault::binary

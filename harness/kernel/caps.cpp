@@ -1,4 +1,5 @@
 #include "kernel/caps.h"
+#include "diag/cache_files.h"
 #include "kernel/verifier_log.h"
 
 #include <nlohmann/json.hpp>
@@ -14,14 +15,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
-#include <functional>
 #include <fstream>
 #include <optional>
 #include <memory>
@@ -468,10 +467,10 @@ std::filesystem::path cache_file() {
   std::ifstream boot("/proc/sys/kernel/random/boot_id");
   std::string id;
   std::getline(boot, id);
-  struct stat exe {};
-  if (id.empty() || stat("/proc/self/exe", &exe)) return {};
   // the probes are part of bpfault: another build may probe differently
-  return fmt::format("/run/bpfault/caps-{}-{}-{:x}-{:x}.json", id, geteuid(), exe.st_ino, exe.st_mtim.tv_sec);
+  const std::string& build = diag::executable_build_id();
+  if (id.empty() || build.empty()) return {};
+  return fmt::format("/run/bpfault/caps-{}-{}-{}.json", id, geteuid(), build);
 }
 
 std::optional<Capabilities> load_cached(const std::filesystem::path& file) {
@@ -504,22 +503,10 @@ void save_cached(const std::filesystem::path& file, const Capabilities& c) {
   std::ofstream(tmp) << j.dump();
   std::filesystem::rename(tmp, file, ec);  // atomic: a parallel run reads the old file or the new one
   if (ec) std::filesystem::remove(tmp, ec);
-  prune_cached_capabilities(file.parent_path());
+  diag::keep_newest(file.parent_path(), "caps-", ".json", 8);  // another build's file only costs it one probe
 }
 
 }  // namespace
-
-// Removing a file another build still uses only costs that build one probe.
-void prune_cached_capabilities(const std::filesystem::path& dir, size_t keep) {
-  std::vector<std::pair<std::filesystem::file_time_type, std::filesystem::path>> files;
-  std::error_code ec;
-  for (const auto& e : std::filesystem::directory_iterator(dir, ec))
-    if (e.path().filename().string().starts_with("caps-") && e.path().extension() == ".json")
-      files.emplace_back(e.last_write_time(ec), e.path());
-  if (files.size() <= keep) return;
-  std::sort(files.begin(), files.end(), std::greater<>());
-  for (size_t i = keep; i < files.size(); ++i) std::filesystem::remove(files[i].second, ec);
-}
 
 const Capabilities& capabilities() {
   static const Capabilities caps = [] {

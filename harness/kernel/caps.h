@@ -5,7 +5,6 @@
 #pragma once
 
 #include <array>
-#include <filesystem>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -48,9 +47,6 @@ struct Capabilities {
 // Probed once per process, on first use; later calls return the same table. The answer is
 // kept per boot and per bpfault build in /run/bpfault, so a suite of processes probes once.
 const Capabilities& capabilities();
-
-// Keeps the `keep` newest caps-*.json files of `dir` (each build of bpfault writes its own).
-void prune_cached_capabilities(const std::filesystem::path& dir, size_t keep = 8);
 
 // A fresh probe, for `bpfault caps` and tests that must not see a cached answer.
 Capabilities probe_capabilities();

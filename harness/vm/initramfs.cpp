@@ -18,6 +18,7 @@
 #include <fmt/format.h>
 #include <xxhash.h>
 
+#include "diag/cache_files.h"
 #include "process/child.h"
 #include "vm/cpio.h"
 #include "vm/vm_exit_blob.h"
@@ -169,16 +170,6 @@ std::string without_debug_info(const fs::path& exe, std::string_view contents) {
   return out;
 }
 
-void prune_bases(const fs::path& keep) {
-  std::vector<std::pair<fs::file_time_type, fs::path>> bases;
-  std::error_code ec;
-  for (const auto& e : fs::directory_iterator(base_cache(), ec))
-    if (e.path().extension() == ".cpio" && e.path().filename().string().starts_with("base-") && e.path() != keep)
-      bases.emplace_back(e.last_write_time(ec), e.path());
-  std::sort(bases.rbegin(), bases.rend());
-  for (size_t i = kKeepBases - 1; i < bases.size(); ++i) fs::remove(bases[i].second, ec);
-}
-
 struct BaseInputs {
   fs::path busybox_path, harness_path;
   std::optional<MappedFile> busybox, harness, loader;
@@ -314,7 +305,7 @@ Result<Initramfs> Initramfs::pack(const fs::path& harness, const std::vector<Fil
     std::ofstream(tmp, std::ios::binary).write(archive->data(), static_cast<std::streamsize>(archive->size()));
     fs::rename(tmp, base, ec);  // atomic: a concurrent run reads either none or all of it
     if (ec) return fail(ErrorKind::environment, base.string(), fmt::format("cannot write the base archive: {}", ec.message()));
-    prune_bases(base);
+    diag::keep_newest(base_cache(), "base-", ".cpio", kKeepBases);
   }
 
   CpioWriter w(1u << 20);  // inode numbers apart from the base's

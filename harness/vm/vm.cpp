@@ -93,16 +93,6 @@ std::string console_tail(const std::deque<std::string>& lines) {
   return out;
 }
 
-Result<fs::path> find_qemu() {
-  const char* path = std::getenv("PATH");
-  std::istringstream dirs(path ? path : "/usr/bin:/bin");
-  for (std::string dir; std::getline(dirs, dir, ':');) {
-    fs::path p = fs::path(dir.empty() ? "." : dir) / "qemu-system-x86_64";
-    if (access(p.c_str(), X_OK) == 0) return p;
-  }
-  return fail(ErrorKind::environment, "vm", "qemu-system-x86_64 is not installed", "install qemu-system-x86 (ci/setup --vm)");
-}
-
 Result<Outcome> boot_once(const fs::path& qemu, const Kernel& kernel, const Initramfs& initramfs,
                           const std::function<void(std::string_view)>& on_line, const Options& opts) {
   SerialPipe console, stream;
@@ -181,6 +171,16 @@ Result<Outcome> boot_once(const fs::path& qemu, const Kernel& kernel, const Init
 }
 
 }  // namespace
+
+Result<fs::path> find_qemu() {
+  const char* path = std::getenv("PATH");
+  std::istringstream dirs(path ? path : "/usr/bin:/bin");
+  for (std::string dir; std::getline(dirs, dir, ':');) {
+    fs::path p = fs::path(dir.empty() ? "." : dir) / "qemu-system-x86_64";
+    if (access(p.c_str(), X_OK) == 0) return p;
+  }
+  return fail(ErrorKind::environment, "vm", "qemu-system-x86_64 is not installed", "install qemu-system-x86 (ci/setup --vm)");
+}
 
 std::string_view status_name(Outcome::Status status) {
   switch (status) {

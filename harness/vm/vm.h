@@ -68,6 +68,9 @@ std::string_view status_name(Outcome::Status status);  // "completed", "crashed"
 // 125 when the VM failed to boot or died (as `timeout` and `git bisect run` use them).
 int exit_code(const Outcome& outcome);
 
+// qemu-system-x86_64 from $PATH, or an error saying how to install it.
+Result<std::filesystem::path> find_qemu();
+
 // Boots `kernel` once with an initramfs holding busybox, bpfault (with the shared libraries
 // it needs and their loader) and `files`, runs guest_argv (argv[0] "bpfault" is the packed
 // harness) with its stdout streamed to on_line as lines arrive (second UART) and its stderr

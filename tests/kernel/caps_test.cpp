@@ -6,12 +6,8 @@
 
 #include <unistd.h>
 
-#include <chrono>
-#include <filesystem>
-#include <fstream>
 #include <string>
 
-#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include "support/fixtures.h"
@@ -84,25 +80,6 @@ TEST_F(CapsTest, TheCachedAnswerIsWhatAFreshProbeSays) {
     EXPECT_EQ(cached.has(cap), fresh.has(cap)) << cap_name(cap);
     EXPECT_EQ(cached.get(cap).reason, fresh.get(cap).reason) << cap_name(cap);
   }
-}
-
-// Each bpfault build caches its own answer: old ones are pruned, newest kept, others untouched.
-TEST(CapsCache, KeepsTheNewestFiles) {
-  namespace fs = std::filesystem;
-  const fs::path dir = fs::path(BPFAULT_BINARY_DIR) / "test-tmp" / fmt::format("caps-prune-{}", getpid());
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  const auto now = fs::file_time_type::clock::now();
-  for (int i = 0; i < 12; ++i) {
-    const fs::path f = dir / fmt::format("caps-build{}.json", i);
-    std::ofstream(f) << "{}";
-    fs::last_write_time(f, now - std::chrono::minutes(12 - i));  // build11 is the newest
-  }
-  std::ofstream(dir / "other.json") << "{}";
-  prune_cached_capabilities(dir, 8);
-  for (int i = 0; i < 12; ++i) EXPECT_EQ(fs::exists(dir / fmt::format("caps-build{}.json", i)), i >= 4) << i;
-  EXPECT_TRUE(fs::exists(dir / "other.json"));
-  fs::remove_all(dir);
 }
 
 }  // namespace

@@ -26,18 +26,11 @@ namespace fs = std::filesystem;
 using json = nlohmann::json;
 using namespace std::chrono_literals;
 
-fs::path here(const std::string& rel) { return test::source_dir() / "tests" / "reliability" / rel; }
+using test::here;
 
-class Reliability : public ::testing::Test {
+class Reliability : public test::ScratchTest {
  protected:
-  void SetUp() override {
-    if (!test::can_load_bpf()) GTEST_SKIP() << "needs root to load BPF programs (CAP_BPF, CAP_PERFMON)";
-    dir_ = test::scratch_dir("reliability");
-  }
-  void TearDown() override {
-    std::error_code ec;
-    if (!dir_.empty()) fs::remove_all(dir_, ec);
-  }
+  Reliability() : ScratchTest("reliability") {}
 
   // `bpfault ARGS` started in the background with TMPDIR in the scratch folder (so the test sees
   // any temp file it leaves), not waited for.
@@ -63,13 +56,6 @@ class Reliability : public ::testing::Test {
     return found;
   }
 
-  json record_of(const fs::path& json_file) {
-    auto doc = json::parse(test::slurp(json_file), nullptr, false);
-    EXPECT_FALSE(doc.is_discarded()) << json_file;
-    return doc.is_discarded() ? json() : doc;
-  }
-
-  fs::path dir_;
 };
 
 // --- teardown -------------------------------------------------------------------------------
@@ -183,7 +169,7 @@ TEST_F(Reliability, ParallelRunsOnOneBinarySeeOnlyTheirOwnTracee) {
   EXPECT_NE(r.out.find(fmt::format("[  PASSED  ] {}", 4 * files.size())), std::string::npos) << r.out;
   // The runs really overlapped: two tracees' probe hits interleave in time.
   std::vector<std::pair<uint64_t, uint64_t>> spans;
-  const json runs = record_of(dir_ / "runs.json");
+  const json runs = run_record(dir_ / "runs.json");
   for (const auto& rec : runs["scenarios"])
     for (const auto& p : rec["probes"])
       if (!p["hits"].empty()) spans.emplace_back(p["hits"].front()["time_ns"], p["hits"].back()["time_ns"]);
@@ -213,7 +199,7 @@ TEST_P(Diagnosis, RecordAndConsoleSayHowTheTraceeEnded) {
   auto r = test::run_bpfault({"run", "--vm=never", here(c.file).string(), "--json", rec.string()});
   EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
   EXPECT_NE(r.out.find(c.console), std::string::npos) << r.out;
-  const json d = record_of(rec)["scenarios"][0]["diagnosis"];
+  const json d = run_record(rec)["scenarios"][0]["diagnosis"];
   ASSERT_TRUE(d.is_object()) << "no diagnosis in the record";
   EXPECT_EQ(d["kind"], c.kind);
   EXPECT_NE(d["summary"].get<std::string>().find(c.summary), std::string::npos) << d.dump(2);
@@ -270,7 +256,7 @@ TEST_F(Reliability, RingBufferOverflowFailsTheRunWithTheCount) {
   process::Outcome out = bpfault->wait();
   EXPECT_EQ(out.exit_code, 1) << out.out << out.err;
   EXPECT_NE(out.out.find("  no lost events\n    expected: 0 ring-buffer drops\n    actual:   "), std::string::npos) << out.out;
-  const json r = record_of(rec)["scenarios"][0];
+  const json r = run_record(rec)["scenarios"][0];
   EXPECT_GT(r["drops"].get<uint64_t>(), 0u);
   for (const auto& v : r["verdicts"]) {
     if (v["check"] == "no lost events") {

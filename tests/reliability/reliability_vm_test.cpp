@@ -23,34 +23,18 @@ namespace fs = std::filesystem;
 using json = nlohmann::json;
 using namespace std::chrono_literals;
 
-fs::path here(const std::string& rel) { return test::source_dir() / "tests" / "reliability" / rel; }
+using test::here;
 
-bool have_qemu() {
-  const char* path = std::getenv("PATH");
-  std::stringstream dirs(path ? path : "");
-  for (std::string d; std::getline(dirs, d, ':');)
-    if (access((fs::path(d) / "qemu-system-x86_64").c_str(), X_OK) == 0) return true;
-  return false;
-}
-
-class VmReliability : public ::testing::Test {
+class VmReliability : public test::ScratchTest {
  protected:
+  VmReliability() : ScratchTest("reliability-vm") {}
   void SetUp() override {
-    if (!test::can_load_bpf()) GTEST_SKIP() << "needs root to load BPF programs (CAP_BPF, CAP_PERFMON)";
-    if (!have_qemu()) GTEST_SKIP() << "qemu-system-x86_64 is not installed (ci/setup --vm installs it)";
+    ScratchTest::SetUp();
+    if (IsSkipped()) return;
+    if (auto q = vm::find_qemu(); !q) GTEST_SKIP() << q.error().format();
     if (auto k = vm::find_kernel(""); !k) GTEST_SKIP() << "no VM kernel: " << k.error().format();
-    dir_ = test::scratch_dir("reliability-vm");
   }
-  void TearDown() override {
-    std::error_code ec;
-    if (!dir_.empty()) fs::remove_all(dir_, ec);
-  }
-  json records(const fs::path& file) {
-    auto doc = json::parse(test::slurp(file), nullptr, false);
-    EXPECT_TRUE(doc.is_object()) << file;
-    return doc.is_object() ? doc["scenarios"] : json::array();
-  }
-  fs::path dir_;
+  json records(const fs::path& file) { return run_record(file).value("scenarios", json::array()); }
 };
 
 // --- teardown: no qemu outlives bpfault -----------------------------------------------------

@@ -11,6 +11,8 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "support/fixtures.h"
+
 namespace bpfault::test {
 namespace fs = std::filesystem;
 
@@ -106,11 +108,29 @@ std::string slurp(const fs::path& file) {
   return ss.str();
 }
 
+fs::path here(const std::string& rel) { return source_dir() / "tests" / "reliability" / rel; }
+
 fs::path scratch_dir(const std::string& name) {
   fs::path d = fs::path(BPFAULT_BINARY_DIR) / "reliability-scratch" / fmt::format("{}-{}", name, getpid());
   fs::remove_all(d);
   fs::create_directories(d);
   return d;
+}
+
+void ScratchTest::SetUp() {
+  if (!can_load_bpf()) GTEST_SKIP() << "needs root to load BPF programs (CAP_BPF, CAP_PERFMON)";
+  dir_ = scratch_dir(name_);
+}
+
+void ScratchTest::TearDown() {
+  std::error_code ec;
+  if (!dir_.empty()) fs::remove_all(dir_, ec);
+}
+
+nlohmann::json ScratchTest::run_record(const fs::path& file) const {
+  auto doc = nlohmann::json::parse(slurp(file), nullptr, false);
+  EXPECT_TRUE(doc.is_object()) << file << " is not a run record";
+  return doc.is_object() ? doc : nlohmann::json::object();
 }
 
 }  // namespace bpfault::test

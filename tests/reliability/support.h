@@ -12,6 +12,9 @@
 #include <string>
 #include <vector>
 
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
 #include "process/child.h"
 
 namespace bpfault::test {
@@ -37,8 +40,26 @@ BpfIds bpf_ids_of(pid_t pid);
 std::optional<std::set<uint32_t>> bpftool_ids(const std::string& object);
 
 std::string slurp(const std::filesystem::path& file);
+// tests/reliability/REL in the source tree: the scenarios and corpora these tests run.
+std::filesystem::path here(const std::string& rel);
 // A fresh folder under the build tree (removed by the caller), never /tmp: what a test
 // leaves behind must be visible next to its build.
 std::filesystem::path scratch_dir(const std::string& name);
+
+// A test that runs bpfault with BPF privileges (skipped, saying so, without them) in a scratch
+// folder of its own, removed afterwards.
+class ScratchTest : public ::testing::Test {
+ protected:
+  explicit ScratchTest(std::string name) : name_(std::move(name)) {}
+  void SetUp() override;
+  void TearDown() override;
+  // The run record written by `bpfault run --json FILE` (a failed expectation when unreadable).
+  nlohmann::json run_record(const std::filesystem::path& file) const;
+
+  std::filesystem::path dir_;
+
+ private:
+  std::string name_;
+};
 
 }  // namespace bpfault::test

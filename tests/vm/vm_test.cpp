@@ -24,17 +24,9 @@ namespace fs = std::filesystem;
 
 const fs::path harness = fs::path(BPFAULT_BINARY_DIR) / "bpfault";
 
-bool have_qemu() {
-  const char* path = std::getenv("PATH");
-  std::stringstream dirs(path ? path : "");
-  for (std::string d; std::getline(dirs, d, ':');)
-    if (access((fs::path(d) / "qemu-system-x86_64").c_str(), X_OK) == 0) return true;
-  return false;
-}
-
 // Skips only for what the test command installs (ci/setup --vm): qemu and the kernel images.
 #define REQUIRE_VM(kernel_name, out)                                                                          \
-  if (!have_qemu()) GTEST_SKIP() << "qemu-system-x86_64 is not installed (ci/setup --vm installs it)";     \
+  if (auto q = vm::find_qemu(); !q) GTEST_SKIP() << q.error().format();     \
   auto out##_found = find_kernel(kernel_name);                                                              \
   if (!out##_found) GTEST_SKIP() << "no VM kernel '" << kernel_name << "': " << out##_found.error().format(); \
   const Kernel out = *out##_found;                                                                          \
@@ -150,7 +142,7 @@ TEST(VmTest, WatchdogStopsAHungGuest) {
 }
 
 TEST(VmTest, AKernelThatDoesNotBootIsBootFailed) {
-  if (!have_qemu()) GTEST_SKIP() << "qemu-system-x86_64 is not installed (ci/setup --vm installs it)";
+  if (auto q = vm::find_qemu(); !q) GTEST_SKIP() << q.error().format();
   ASSERT_TRUE(fs::is_regular_file(harness)) << harness << " is not built";
   const Kernel not_a_kernel{"busybox", "", "/bin/busybox"};  // an ELF without the PVH entry note
   GuestRun r = run_vm(not_a_kernel, {"true"});

@@ -1,0 +1,61 @@
+#include "diag/cache_files.h"
+
+#include <elf.h>
+#include <link.h>
+
+#include <algorithm>
+#include <cstring>
+#include <functional>
+#include <utility>
+#include <vector>
+
+#include <fmt/format.h>
+
+namespace bpfault::diag {
+namespace fs = std::filesystem;
+
+void keep_newest(const fs::path& dir, std::string_view prefix, std::string_view extension, size_t keep) {
+  std::vector<std::pair<fs::file_time_type, fs::path>> files;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    const std::string name = e.path().filename().string();
+    if (name.starts_with(prefix) && name.ends_with(extension)) files.emplace_back(e.last_write_time(ec), e.path());
+  }
+  if (files.size() <= keep) return;
+  std::sort(files.begin(), files.end(), std::greater<>());
+  for (size_t i = keep; i < files.size(); ++i) fs::remove(files[i].second, ec);
+}
+
+const std::string& executable_build_id() {
+  static const std::string id = [] {
+    std::string out;
+    dl_iterate_phdr(
+        [](dl_phdr_info* info, size_t, void* data) -> int {
+          for (int i = 0; i < info->dlpi_phnum; ++i) {
+            const ElfW(Phdr)& ph = info->dlpi_phdr[i];
+            if (ph.p_type != PT_NOTE) continue;
+            const char* p = reinterpret_cast<const char*>(info->dlpi_addr + ph.p_vaddr);
+            const char* end = p + ph.p_memsz;
+            while (p + sizeof(ElfW(Nhdr)) <= end) {
+              const auto* n = reinterpret_cast<const ElfW(Nhdr)*>(p);
+              const char* name = p + sizeof *n;
+              const char* desc = name + ((n->n_namesz + 3) & ~3u);
+              if (desc + n->n_descsz > end) break;
+              if (n->n_type == NT_GNU_BUILD_ID && n->n_namesz == 4 && std::memcmp(name, "GNU", 4) == 0) {
+                auto& id = *static_cast<std::string*>(data);
+                for (uint32_t k = 0; k < n->n_descsz; ++k) id += fmt::format("{:02x}", static_cast<unsigned char>(desc[k]));
+                return 1;
+              }
+              p = desc + ((n->n_descsz + 3) & ~3u);
+            }
+          }
+          return 1;  // the first object is the executable: look no further
+        },
+        &out);
+    return out;
+  }();
+  return id;
+}
+
+
+}  // namespace bpfault::diag

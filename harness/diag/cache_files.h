@@ -1,0 +1,21 @@
+// The caches bpfault keeps on disk (capabilities, analyses, VM base archives) each write one
+// file per input and per bpfault build: each keeps its newest few.
+#pragma once
+
+#include <cstddef>
+#include <filesystem>
+#include <string>
+#include <string_view>
+
+namespace bpfault::diag {
+
+// The linker's GNU build id of the running executable (hex), read from its loaded notes: what
+// names "this build of bpfault" in cache keys. Empty for an executable linked without one,
+// and then the caches are not used.
+const std::string& executable_build_id();
+
+// Removes all but the `keep` most recently written files of `dir` named PREFIX*EXTENSION.
+// Errors are ignored: a file that stays only costs space.
+void keep_newest(const std::filesystem::path& dir, std::string_view prefix, std::string_view extension, size_t keep);
+
+}  // namespace bpfault::diag
