@@ -683,7 +683,10 @@ class Bench:
 
     def go_toolchains(self):
         roots = [("1.19", Path("/usr/lib/go-1.19"))]
-        for d in sorted((self.root / ".cache" / "go").glob("*/usr/lib/go-*")):
+        # bpfault's cache, by the same rule as the tool (diag::cache_root) and ci/debian.sh
+        cache = os.environ.get("BPFAULT_CACHE") or (Path(os.environ["XDG_CACHE_HOME"]) / "bpfault" if os.environ.get("XDG_CACHE_HOME")
+                                                    else Path("/var/cache/bpfault") if os.geteuid() == 0 else Path.home() / ".cache" / "bpfault")
+        for d in sorted((Path(cache) / "go").glob("*/usr/lib/go-*")):
             roots.append((d.name.removeprefix("go-"), d))
         return [(v, r) for v, r in roots if (r / "bin" / "go").exists()]
 

@@ -6,7 +6,7 @@
 
 /* What `floor --prog arg` sends for every hit: the first integer argument (Go's RAX). */
 struct floor_event {
-	__u64 ax;
+  __u64 ax;
 };
 
 #endif

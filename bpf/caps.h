@@ -6,9 +6,9 @@
 #include <linux/types.h>
 
 #define CAPS_WRITTEN 777    /* bpf_probe_write_user stores this through the first argument */
-#define CAPS_FORCED 2021    /* the ctx writes force this into rax (the C and Go result register) */
-#define CAPS_SIGNAL 23      /* SIGURG: ignored by default, so a late or stray one harms nobody */
-#define CAPS_RECORD 0xb9fa  /* what the ring buffer program submits */
+#define CAPS_FORCED  2021   /* the ctx writes force this into rax (the C and Go result register) */
+#define CAPS_SIGNAL  23	    /* SIGURG: ignored by default, so a late or stray one harms nobody */
+#define CAPS_RECORD  0xb9fa /* what the ring buffer program submits */
 
 struct caps_record {
 	__u64 magic; /* CAPS_RECORD */

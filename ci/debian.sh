@@ -7,7 +7,13 @@
 #            (Go toolchains, kernels), never installed.
 
 BPFAULT_ROOT=${BPFAULT_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
-BPFAULT_CACHE=${BPFAULT_CACHE:-$BPFAULT_ROOT/.cache}
+# The same cache as bpfault's own (diag::cache_root()): the scripts and the tool share it.
+if [ -z "${BPFAULT_CACHE:-}" ]; then
+	if [ -n "${XDG_CACHE_HOME:-}" ]; then BPFAULT_CACHE=$XDG_CACHE_HOME/bpfault
+	elif [ "$(id -u)" = 0 ]; then BPFAULT_CACHE=/var/cache/bpfault
+	else BPFAULT_CACHE=$HOME/.cache/bpfault
+	fi
+fi
 
 say() { printf '\033[1m[setup]\033[0m %s\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 2; }

@@ -59,7 +59,11 @@ T load(const uint8_t* p) {
 // (empty when they do not parse: then the mutator damages anything).
 std::vector<std::pair<size_t, size_t>> ranges_of(const uint8_t* d, size_t size) {
   std::vector<std::pair<size_t, size_t>> out;
-  if (size < 64 || std::memcmp(d, "\x7f" "ELF", 4) != 0) return out;
+  if (size < 64 || std::memcmp(d,
+                               "\x7f"
+                               "ELF",
+                               4) != 0)
+    return out;
   const bool is64 = d[4] == 2;
   const uint64_t shoff = is64 ? load<uint64_t>(d + 0x28) : load<uint32_t>(d + 0x20);
   const uint16_t shentsize = load<uint16_t>(d + (is64 ? 0x3a : 0x2e));
@@ -77,8 +81,10 @@ std::vector<std::pair<size_t, size_t>> ranges_of(const uint8_t* d, size_t size) 
   std::vector<Sec> secs;
   for (size_t i = 0; i < shnum; ++i) {
     const uint8_t* h = d + shoff + i * shentsize;
-    if (is64) secs.push_back({load<uint32_t>(h), load<uint32_t>(h + 4), load<uint64_t>(h + 0x18), load<uint64_t>(h + 0x20)});
-    else secs.push_back({load<uint32_t>(h), load<uint32_t>(h + 4), load<uint32_t>(h + 0x10), load<uint32_t>(h + 0x14)});
+    if (is64)
+      secs.push_back({load<uint32_t>(h), load<uint32_t>(h + 4), load<uint64_t>(h + 0x18), load<uint64_t>(h + 0x20)});
+    else
+      secs.push_back({load<uint32_t>(h), load<uint32_t>(h + 4), load<uint32_t>(h + 0x10), load<uint32_t>(h + 0x14)});
   }
   const Sec& names = secs[shstrndx];
   auto name_of = [&](const Sec& s) -> std::string_view {
@@ -137,7 +143,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 #if FUZZ_STAGE == STAGE_ELF
   for (const auto& s : elf->sections()) {
     auto b = elf->bytes(s);
-    if (!b.empty()) (void)*static_cast<volatile const uint8_t*>(&b.back());  // the bounds were checked: this byte is in the file
+    if (!b.empty())
+      (void)*static_cast<volatile const uint8_t*>(&b.back());  // the bounds were checked: this byte is in the file
     (void)elf->at_vaddr(s.addr, s.size);
     (void)elf->file_offset(s.addr);
   }

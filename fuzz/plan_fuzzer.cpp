@@ -8,9 +8,9 @@
 #include <string>
 
 #include "binary/binary_info.h"
+#include "plan/plan.h"
 #include "process/fixture.h"
 #include "process/go_toolchain.h"
-#include "run/plan.h"
 #include "scenario/scenario.h"
 
 namespace {
@@ -38,16 +38,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   auto s = scenario::parse(std::string(reinterpret_cast<const char*>(data), size), "fuzz.json");
   if (!s) return 0;
   auto it = binaries.find(s->target.fixture);
-  auto plan = run::make_plan(*s, it != binaries.end() ? it->second : binaries.at("sigs"));
+  auto plan = plan::make_plan(*s, it != binaries.end() ? it->second : binaries.at("sigs"));
   if (!plan) {
     (void)plan.error().format();
     return 0;
   }
   if (plan->sites.size() > PROBE_MAX_SITES) return 0;  // refused later, when loading
   for (const auto& pp : plan->probes) {
-    if (pp.rule.npreds > PROBE_MAX_PREDS || pp.rule.nterms > PROBE_MAX_TERMS) __builtin_trap();
-    for (int t = 0; t < pp.rule.nterms; ++t)
-      if (pp.rule.terms[t].ncall > PROBE_MAX_WRITES || pp.rule.terms[t].nret > PROBE_MAX_WRITES) __builtin_trap();
+    if (pp.rule.npreds > PROBE_MAX_PREDS || pp.rule.nsteps > PROBE_MAX_STEPS) __builtin_trap();
+    for (int t = 0; t < pp.rule.nsteps; ++t)
+      if (pp.rule.steps[t].ncall > PROBE_MAX_WRITES || pp.rule.steps[t].nret > PROBE_MAX_WRITES) __builtin_trap();
   }
   return 0;
 }

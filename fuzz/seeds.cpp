@@ -37,8 +37,10 @@ int main(int argc, char** argv) {
     std::string fixture, go;
     process::FixtureVariant variant;
   };
-  std::vector<Want> wants = {{"demo", "", {}}, {"sigs", "", {}}, {"sigs", "", {"386", false}}, {"demo", "", {"amd64", true}}};
-  if (process::find_toolchains().size() > 1) wants.push_back({"sigs", "newest", {}});  // Go >= 1.26: pcHeader's textStart is 0
+  std::vector<Want> wants = {
+      {"demo", "", {}}, {"sigs", "", {}}, {"sigs", "", {"386", false}}, {"demo", "", {"amd64", true}}};
+  if (process::find_toolchains().size() > 1)
+    wants.push_back({"sigs", "newest", {}});  // Go >= 1.26: pcHeader's textStart is 0
   for (const auto& w : wants) {
     auto go = process::find_toolchain(w.go);
     if (!go) return die(go.error().format());
@@ -67,8 +69,14 @@ int main(int argc, char** argv) {
   }
 
   // term seeds: every "term" of the scenarios, and the grammar's corners
-  std::vector<std::string> terms = {"50%3*return(io.EOF)", "1*off->return(nil)", "sleep(10)", "panic", "kill", "crash(SIGSEGV)",
-                                    "2*off->1*delay(5)->return(1, true, \"x\")", "100%return()"};
+  std::vector<std::string> terms = {"50%3*return(io.EOF)",
+                                    "1*off->return(nil)",
+                                    "sleep(10)",
+                                    "panic",
+                                    "kill",
+                                    "crash(SIGSEGV)",
+                                    "2*off->1*delay(5)->return(1, true, \"x\")",
+                                    "100%return()"};
   const std::regex term_re("\"term\"\\s*:\\s*\"((?:[^\"\\\\]|\\\\.)*)\"");
   for (const auto& e : fs::directory_iterator(fs::path(BPFAULT_SOURCE_DIR) / "scenarios")) {
     std::ifstream in(e.path());

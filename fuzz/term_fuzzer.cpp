@@ -11,7 +11,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   auto steps = bpfault::scenario::parse_term(term, "fuzz.json:/probes/0/term");
   if (steps)
     for (const auto& st : *steps)
-      if (st.probability <= 0 || st.probability > 100 || (st.action == bpfault::scenario::Step::Action::pause && st.pause_ms == 0))
+      if (st.probability <= 0 || st.probability > 100 ||
+          (st.action == bpfault::scenario::Step::Action::delay && st.delay_ms == 0))
         __builtin_trap();  // parse_term promised a valid step
   return 0;
 }

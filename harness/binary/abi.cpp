@@ -24,14 +24,17 @@ void AbiAssigner::assign(Value& v) {
   }
   if (!stack_abi_ && l.register_ok && int_ + l.ints <= kIntRegs && float_ + l.floats <= kFloatRegs) {
     for (Piece& p : v.pieces) {
-      if (p.kind == TypeKind::float_) p.loc = Loc{Loc::Kind::xmm, Reg::rax, static_cast<uint8_t>(float_++), 0};
-      else p.loc = Loc{Loc::Kind::reg, static_cast<Reg>(int_++), 0, 0};
+      if (p.kind == TypeKind::float_)
+        p.loc = Loc{Loc::Kind::xmm, Reg::rax, static_cast<uint8_t>(float_++), 0};
+      else
+        p.loc = Loc{Loc::Kind::reg, static_cast<Reg>(int_++), 0, 0};
     }
     v.on_stack = false;
     return;
   }
   stack_ = align_up(stack_, alignment(*v.type, ptr_));
-  for (Piece& p : v.pieces) p.loc = Loc{Loc::Kind::stack, Reg::rax, 0, static_cast<int32_t>(sp_base_ + stack_ + p.offset)};
+  for (Piece& p : v.pieces)
+    p.loc = Loc{Loc::Kind::stack, Reg::rax, 0, static_cast<int32_t>(sp_base_ + stack_ + p.offset)};
   v.on_stack = true;
   stack_ += v.type->size;
 }
@@ -44,7 +47,8 @@ void AbiAssigner::start_results(int sp_base) {
 
 void AbiAssigner::skip_registers(Value& v, int ints, int floats) {
   for (int i = 0; i < ints && int_ < kIntRegs; ++i)
-    v.pieces.push_back(Piece{fmt::format("[{}]", i), 0, 8, TypeKind::other, false, Loc{Loc::Kind::reg, static_cast<Reg>(int_++), 0, 0}});
+    v.pieces.push_back(Piece{fmt::format("[{}]", i), 0, 8, TypeKind::other, false,
+                             Loc{Loc::Kind::reg, static_cast<Reg>(int_++), 0, 0}});
   for (int i = 0; i < floats && float_ < kFloatRegs; ++i)
     v.pieces.push_back(Piece{fmt::format("[x{}]", i), 0, 8, TypeKind::float_, false,
                              Loc{Loc::Kind::xmm, Reg::rax, static_cast<uint8_t>(float_++), 0}});
@@ -53,16 +57,26 @@ void AbiAssigner::skip_registers(Value& v, int ints, int floats) {
 int abi_int_index(int dwreg) {
   // DWARF numbers (System V psABI): 0 rax, 1 rdx, 2 rcx, 3 rbx, 4 rsi, 5 rdi, 8-15 r8-r15.
   switch (dwreg) {
-    case 0: return 0;
-    case 3: return 1;
-    case 2: return 2;
-    case 5: return 3;
-    case 4: return 4;
-    case 8: return 5;
-    case 9: return 6;
-    case 10: return 7;
-    case 11: return 8;
-    default: return -1;
+    case 0:
+      return 0;
+    case 3:
+      return 1;
+    case 2:
+      return 2;
+    case 5:
+      return 3;
+    case 4:
+      return 4;
+    case 8:
+      return 5;
+    case 9:
+      return 6;
+    case 10:
+      return 7;
+    case 11:
+      return 8;
+    default:
+      return -1;
   }
 }
 
@@ -80,16 +94,21 @@ std::string dwarf_reg_name(int dwreg) {
 
 std::string describe_piece(const DwarfPiece& p) {
   switch (p.kind) {
-    case DwarfPiece::Kind::reg: return dwarf_reg_name(p.dwreg);
-    case DwarfPiece::Kind::cfa: return fmt::format("cfa{:+}", p.cfa_off);
-    case DwarfPiece::Kind::empty: return "?";
-    case DwarfPiece::Kind::other: return "expr";
+    case DwarfPiece::Kind::reg:
+      return dwarf_reg_name(p.dwreg);
+    case DwarfPiece::Kind::cfa:
+      return fmt::format("cfa{:+}", p.cfa_off);
+    case DwarfPiece::Kind::empty:
+      return "?";
+    case DwarfPiece::Kind::other:
+      return "expr";
   }
   return "?";
 }
 
 std::string describe_computed(const Value& v, int sp_base) {
-  if (v.on_stack && !v.pieces.empty()) return fmt::format("cfa{:+}", v.pieces[0].loc.sp_offset - int(v.pieces[0].offset) - sp_base);
+  if (v.on_stack && !v.pieces.empty())
+    return fmt::format("cfa{:+}", v.pieces[0].loc.sp_offset - int(v.pieces[0].offset) - sp_base);
   std::string s;
   for (const Piece& p : v.pieces) s += (s.empty() ? "" : ",") + p.loc.describe();
   return s.empty() ? "nothing" : s;
@@ -143,8 +162,10 @@ std::optional<std::string> cross_check(const Value& v, const std::vector<DwarfPi
     const DwarfPiece& d = dw[i];
     const Loc& l = v.pieces[i].loc;
     switch (d.kind) {
-      case DwarfPiece::Kind::empty: continue;  // part unavailable: nothing to compare
-      case DwarfPiece::Kind::other: return disagree();
+      case DwarfPiece::Kind::empty:
+        continue;  // part unavailable: nothing to compare
+      case DwarfPiece::Kind::other:
+        return disagree();
       case DwarfPiece::Kind::reg:
         if (l.kind == Loc::Kind::reg && abi_int_index(d.dwreg) == int(l.reg)) continue;
         if (l.kind == Loc::Kind::xmm && abi_xmm_index(d.dwreg) == l.xmm) continue;

@@ -19,8 +19,8 @@ class AbiAssigner {
   // point (return address size plus whatever the prologue pushed before it).
   AbiAssigner(Arch arch, bool stack_abi, int sp_base);
 
-  void assign(Value& v);                // fills v.pieces' locations and v.on_stack
-  void start_results(int sp_base);      // pointer-align the stack sequence, reset the registers
+  void assign(Value& v);            // fills v.pieces' locations and v.on_stack
+  void start_results(int sp_base);  // pointer-align the stack sequence, reset the registers
   int next_int() const { return int_; }
   int next_float() const { return float_; }
   bool stack_abi() const { return stack_abi_; }

@@ -1,6 +1,8 @@
 // analyse(): ELF → BinaryInfo. Functions come from .gopclntab (it survives stripping), names
 // from .symtab when present, code facts from Zydis, signatures from DWARF with locations
 // computed by the ABI rules and cross-checked against DWARF's, then a cache per build id.
+#include <elf.h>
+
 #include <algorithm>
 #include <cstring>
 #include <future>
@@ -17,6 +19,7 @@
 #include "binary/binary_info.h"
 #include "binary/code.h"
 #include "binary/dwarf.h"
+#include "binary/go_tables.h"
 #include "binary/go_type.h"
 #include "binary/image.h"
 
@@ -36,9 +39,9 @@ int go_minor(std::string_view v) {
 // .go.buildinfo: "\xff Go buildinf:", ptrsize, flags; since Go 1.18 (flags & 2) the version
 // follows inline at +32 as a varint-prefixed string, before that through two pointers.
 std::string read_go_version(const ElfFile& elf) {
-  const ElfFile::Section* s = elf.section(".go.buildinfo");
-  if (!s) return {};
-  auto b = elf.bytes(*s);
+  const auto table = find_buildinfo(elf);
+  if (!table) return {};
+  auto b = table->bytes;
   static constexpr char kMagic[] = "\xff Go buildinf:";
   if (b.size() < 32 || std::memcmp(b.data(), kMagic, 14) != 0) return {};
   const int w = b[14];
@@ -75,7 +78,8 @@ std::string read_build_id(const ElfFile& elf) {
     const uint64_t desc = 12 + ((*namesz + 3) & ~uint64_t(3));
     if (desc + *descsz > b.size() || *descsz == 0) continue;
     auto d = b.subspan(desc, *descsz);
-    if (std::string_view(name) == ".note.go.buildid") return "go:" + std::string(reinterpret_cast<const char*>(d.data()), d.size());
+    if (std::string_view(name) == ".note.go.buildid")
+      return "go:" + std::string(reinterpret_cast<const char*>(d.data()), d.size());
     std::string hex = "gnu:";
     for (uint8_t c : d) hex += fmt::format("{:02x}", c);
     return hex;
@@ -111,8 +115,8 @@ bool is_closure_name(std::string_view name) {
 // A shape instantiation compiled with a dictionary: "main.Gen[go.shape.int]",
 // "main.(*Box[go.shape.string]).Put". Not the type-algorithm helpers (type:.eq.*) nor closures.
 bool takes_dictionary(std::string_view name) {
-  return name.find("[go.shape.") != std::string_view::npos && !name.starts_with("type:") && !name.starts_with("type..") &&
-         !is_closure_name(name);
+  return name.find("[go.shape.") != std::string_view::npos && !name.starts_with("type:") &&
+         !name.starts_with("type..") && !is_closure_name(name);
 }
 
 bool is_method_name(std::string_view name) {
@@ -142,6 +146,7 @@ struct Built {
   std::vector<Value> params, results;
   std::vector<std::string> warnings;
   int disagreements = 0;
+  size_t anchored = 0;  // params[0, anchored) end with one whose location DWARF states
 };
 
 class SignatureBuilder {
@@ -167,8 +172,8 @@ class SignatureBuilder {
     // Go 1.19 leaves a wrapper's receiver (".this") out of DWARF: put back a pointer of the
     // type its name spells. Later releases list it.
     std::optional<DwarfParam> receiver;
-    if (const std::string recv = pointer_receiver(f.name); f.wrapper && !recv.empty() &&
-                                                         (params.empty() || !params[0]->type || params[0]->type->name != recv)) {
+    if (const std::string recv = pointer_receiver(f.name);
+        f.wrapper && !recv.empty() && (params.empty() || !params[0]->type || params[0]->type->name != recv)) {
       Type t;
       t.name = recv;
       t.kind = TypeKind::pointer;
@@ -179,14 +184,14 @@ class SignatureBuilder {
     const bool dict = !f.abi0 && !has_dict && takes_dictionary(f.name);  // 386 passes it too, on the stack
     Built best;
     if (!dict) {
-      best = assign(params, results, stack_abi, f.body_sp_delta, -1);
+      best = assign(params, results, stack_abi, f.body_sp_delta, -1, f.args_size);
     } else {
       // The dictionary comes first for functions; for methods Go 1.19 put it before the
       // receiver and later releases after it. DWARF's receiver location decides when it can.
       const int preferred = is_method_name(f.name) && (minor_ == 0 || minor_ >= 20) ? 1 : 0;
-      best = assign(params, results, stack_abi, f.body_sp_delta, preferred);
+      best = assign(params, results, stack_abi, f.body_sp_delta, preferred, f.args_size);
       if (best.disagreements > 0 && is_method_name(f.name)) {
-        Built other = assign(params, results, stack_abi, f.body_sp_delta, 1 - preferred);
+        Built other = assign(params, results, stack_abi, f.body_sp_delta, 1 - preferred, f.args_size);
         if (other.disagreements < best.disagreements) best = std::move(other);
       }
     }
@@ -206,13 +211,14 @@ class SignatureBuilder {
   }
 
   // dict_at: where to insert the hidden dictionary (-1: none).
-  Built assign(const std::vector<const DwarfParam*>& params, const std::vector<const DwarfParam*>& results, bool stack_abi,
-               int body_sp_delta, int dict_at) {
+  Built assign(const std::vector<const DwarfParam*>& params, const std::vector<const DwarfParam*>& results,
+               bool stack_abi, int body_sp_delta, int dict_at, int32_t args_size) {
     Built out;
     const int param_base = w_ + body_sp_delta;
     AbiAssigner abi(info_.arch, stack_abi, param_base);
     auto check = [&](const Value& v, const DwarfParam* p, int sp_base) {
-      if (!p || !p->entry_loc || stack_abi != (info_.arch != Arch::amd64)) return;  // ABI0 bodies borrow a wrapper's DWARF
+      if (!p || !p->entry_loc || stack_abi != (info_.arch != Arch::amd64))
+        return;  // ABI0 bodies borrow a wrapper's DWARF
       if (auto d = cross_check(v, *p->entry_loc, sp_base)) {
         ++out.disagreements;
         out.warnings.push_back(*d);
@@ -234,48 +240,143 @@ class SignatureBuilder {
       abi.assign(v);
       check(v, p, param_base);
       out.params.push_back(std::move(v));
+      if (p->entry_loc && !p->entry_loc->empty() && p->entry_loc->front().kind != DwarfPiece::Kind::empty)
+        out.anchored = out.params.size();
     }
+    const bool results_placed = trailing_blank(abi, results, args_size, out);
     abi.start_results(w_);
     for (const DwarfParam* p : results) {
       Value v = make_value(*p);
       abi.assign(v);
       check(v, p, w_);
+      if (!results_placed && v.on_stack) {
+        for (Piece& piece : v.pieces) piece.loc = Loc{};
+        v.on_stack = false;
+        out.warnings.push_back(
+            fmt::format("{}: a blank parameter DWARF leaves out takes stack or spill bytes: location unknown",
+                        v.name.empty() ? "result" : v.name));
+      }
       out.results.push_back(std::move(v));
     }
     return out;
   }
 
   // Go 1.19-1.21 leave blank `_` parameters out of DWARF, so every later parameter looks
-  // shifted; DWARF's entry register for the next parameter reveals how many registers the
-  // blank took. (1.22+ lists them as ~p0.)
+  // shifted; DWARF's entry location for the next parameter reveals what the blank took:
+  // registers (it is in a later register, or on the stack although the registers left would
+  // hold it) or stack bytes (it is further up the stack). (1.22+ lists them as ~p0.)
   void infer_blank(AbiAssigner& abi, const Value& v, const DwarfParam& p, Built& out) {
     if (minor_ == 0 || minor_ >= 22 || !p.entry_loc || p.entry_loc->empty() || !v.type) return;
     const DwarfPiece& first = p.entry_loc->front();
-    if (abi.stack_abi()) {  // 386: the blank took stack bytes
+    const Leaves l = leaves(*v.type, w_);
+    const bool fits = !abi.stack_abi() && l.register_ok && abi.next_int() + l.ints <= kIntRegs &&
+                      abi.next_float() + l.floats <= kFloatRegs;
+    if (first.kind == DwarfPiece::Kind::cfa && first.cfa_off >= 0 && v.type->size > 0) {
+      if (fits) {  // found by fuzz/abi seed 2 (Go 1.19): `_ int` took the last register, so the next int went on the
+                   // stack
+        const int gap_int = l.ints ? kIntRegs - abi.next_int() - l.ints + 1 : 0;
+        const int gap_fp = l.ints ? 0 : kFloatRegs - abi.next_float() - l.floats + 1;
+        Value b = blank(uint64_t(gap_int + gap_fp) * w_);
+        abi.skip_registers(b, gap_int, gap_fp);
+        add_blank(std::move(b), out);
+        // and stack bytes are missing before it too: a parameter DWARF does not place took
+        // them, the blank took registers (or the other way round); either way DWARF says where
+        // this one is (fuzz/abi seed 103: `_ S998, p2 S999, p3 uint16` with p2 unplaced)
+        const uint64_t a = alignment(*v.type, w_), at = (abi.stack_size() + a - 1) / a * a;
+        if (first.cfa_off > int64_t(at)) {
+          Value s = blank(first.cfa_off - at);
+          abi.assign(s);
+          add_blank(std::move(s), out);
+        }
+        return;
+      }
+      if (abi.stack_abi() && info_.arch == Arch::amd64) return;  // ABI0 bodies borrow a wrapper's DWARF
       const uint64_t a = alignment(*v.type, w_), at = (abi.stack_size() + a - 1) / a * a;
-      if (first.kind != DwarfPiece::Kind::cfa || first.cfa_off <= int64_t(at) || info_.arch == Arch::amd64) return;
-      Value b = blank(first.cfa_off - at);
+      if (first.cfa_off <= int64_t(at)) return;
+      Value b = blank(first.cfa_off - at);  // the blank took stack bytes
       abi.assign(b);
-      out.params.push_back(std::move(b));
+      add_blank(std::move(b), out);
       return;
     }
-    if (first.kind != DwarfPiece::Kind::reg) return;
-    const Leaves l = leaves(*v.type, w_);
-    int gap_int = 0, gap_fp = 0;
-    if (const int d = abi_int_index(first.dwreg); d > abi.next_int()) gap_int = d - abi.next_int();
-    if (const int x = abi_xmm_index(first.dwreg); x > abi.next_float()) gap_fp = x - abi.next_float();
+    if (first.kind != DwarfPiece::Kind::reg || abi.stack_abi()) return;
+    // the first integer and the first float register among its pieces: a value that starts
+    // with a float can still reveal a gap in the integer registers (fuzz/abi seed 102, Go 1.19:
+    // `_ [1]S, p3 struct{F float64; I int}` at xmm0,r9 was placed at xmm0,rdi)
+    int gap_int = 0, gap_fp = 0, first_int = -1, first_fp = -1;
+    for (const DwarfPiece& d : *p.entry_loc) {
+      if (d.kind != DwarfPiece::Kind::reg) continue;
+      if (first_int < 0 && abi_int_index(d.dwreg) >= 0) first_int = abi_int_index(d.dwreg);
+      if (first_fp < 0 && abi_xmm_index(d.dwreg) >= 0) first_fp = abi_xmm_index(d.dwreg);
+    }
+    if (first_int > abi.next_int()) gap_int = first_int - abi.next_int();
+    if (first_fp > abi.next_float()) gap_fp = first_fp - abi.next_float();
     if ((!gap_int && !gap_fp) || !l.register_ok || abi.next_int() + gap_int + l.ints > kIntRegs ||
         abi.next_float() + gap_fp + l.floats > kFloatRegs)
       return;
     Value b = blank(uint64_t(gap_int + gap_fp) * w_);
     abi.skip_registers(b, gap_int, gap_fp);
-    out.params.push_back(std::move(b));
+    add_blank(std::move(b), out);
   }
 
-  // A blank parameter DWARF left out: its size is all that is known of its type.
+  // A blank parameter of Go 1.19-1.21 with no later parameter to reveal it still counts in
+  // the bytes pclntab gives for arguments and results (on amd64 these include the spill area
+  // of the register arguments). On 386 the missing bytes are the blank's (found by fuzz/abi
+  // seed 1: the results of `F(_ float64) fmt.Stringer` were read 8 bytes too low). On amd64
+  // they may be its stack bytes or its spill slot: the stack results' place is then unknown
+  // (seed 13: `F(..., _ S640, p4 string, p5 uint32) (..., o2 [2]S642)` read o2 64 bytes low).
+  // Returns whether the results on the stack are still placed.
+  bool trailing_blank(AbiAssigner& abi, const std::vector<const DwarfParam*>& results, int32_t args_size, Built& out) {
+    if (minor_ == 0 || minor_ >= 22 || (abi.stack_abi() && info_.arch == Arch::amd64) || args_size <= 0) return true;
+    AbiAssigner dry = abi;
+    dry.start_results(w_);
+    for (const DwarfParam* p : results) {
+      Value v = make_value(*p);
+      dry.assign(v);
+    }
+    uint64_t counted = (dry.stack_size() + w_ - 1) / w_ * w_;
+    if (!abi.stack_abi()) {
+      for (const Value& v : out.params)
+        if (!v.on_stack && v.type && !v.pieces.empty()) {
+          const uint64_t a = alignment(*v.type, w_);
+          counted = (counted + a - 1) / a * a + v.type->size;
+        }
+      counted = (counted + w_ - 1) / w_ * w_;
+    }
+    if (uint64_t(args_size) <= counted) return true;
+    if (!abi.stack_abi()) return false;
+    Value b = blank(args_size - counted);
+    abi.assign(b);
+    add_blank(std::move(b), out);
+    return true;
+  }
+
+  // The blank lies somewhere after the last parameter DWARF placed: the parameters since
+  // then, which DWARF does not place (optimized out), may sit before or after it, so their
+  // locations are unknown rather than guessed (fuzz/abi seed 11, Go 1.19 on 386:
+  // `F(p0 string, _ int, p2 float64, p3 uint32)` with p2 unplaced read p2 4 bytes low).
+  void add_blank(Value b, Built& out) {
+    for (size_t i = out.anchored; i < out.params.size(); ++i) {
+      Value& v = out.params[i];
+      if (v.hidden || v.pieces.empty()) continue;
+      for (Piece& p : v.pieces) p.loc = Loc{};
+      v.on_stack = false;
+      out.warnings.push_back(
+          fmt::format("{}: a blank parameter DWARF leaves out lies before or after it, and DWARF does not place it: "
+                      "location unknown",
+                      v.name));
+    }
+    out.params.push_back(std::move(b));
+    out.anchored = out.params.size();
+  }
+
+  // A blank parameter DWARF left out: its size is all that is known of its type. Bytes with
+  // no alignment of their own (an array of unknown elements), so that on the stack it covers
+  // the padding before it as well (fuzz/abi seed 12, Go 1.19 on 386: `p3 uint16, _ []int32,
+  // p5 bool` placed p5 2 bytes high).
   Value blank(uint64_t size) {
     Type t;
     t.name = "?";
+    t.kind = TypeKind::array;
     t.size = size;
     Value b;
     b.name = "_";
@@ -327,24 +428,27 @@ void set_probe_points(Function& f, const PclnFunc& pf, const CodeScan& scan, con
   }
   f.rets = scan.rets;
   f.body = scan.body;
-  if (dwarf) {
+  if (dwarf && !scan.body_at_push) {  // a push rbp is before prologue_end on purpose (see prologue_end())
     auto pe = std::lower_bound(dwarf->prologue_ends.begin(), dwarf->prologue_ends.end(), pf.entry);
     if (pe != dwarf->prologue_ends.end() && *pe < pf.end) {
       if (*pe != scan.body)
-        f.warnings.push_back(fmt::format("prologue_end in .debug_line is +{:#x}, decoding finds +{:#x}; using .debug_line",
-                                         *pe - pf.entry, scan.body - pf.entry));
+        f.warnings.push_back(
+            fmt::format("prologue_end in .debug_line is +{:#x}, decoding finds +{:#x}; using .debug_line",
+                        *pe - pf.entry, scan.body - pf.entry));
       f.body = *pe;
     }
   }
   if (f.body != f.entry) f.body_sp_delta = pcln.pc_value(pf.pcsp, pf.entry, f.body).value_or(0);
   if (scan.stop) {
-    f.not_probeable = fmt::format("cannot decode the instruction at +{:#x} ({}): a RET could hide behind it, so no RET probe is safe",
-                                  *scan.stop - pf.entry, scan.stop_bytes);
+    f.not_probeable =
+        fmt::format("cannot decode the instruction at +{:#x} ({}): a RET could hide behind it, so no RET probe is safe",
+                    *scan.stop - pf.entry, scan.stop_bytes);
   } else if (f.rets.empty()) {
     std::string how = "it never returns to its caller (it panics, exits or loops)";
     if (scan.tail_target) {
       const PclnFunc* t = pcln.lookup(*scan.tail_target);
-      how = fmt::format("it ends with a tail jump to {}", t ? std::string(t->name) : fmt::format("{:#x}", *scan.tail_target));
+      how = fmt::format("it ends with a tail jump to {}",
+                        t ? std::string(t->name) : fmt::format("{:#x}", *scan.tail_target));
     }
     f.not_probeable = fmt::format("no RET: {}; its results cannot be observed (entry probes still work)", how);
   }
@@ -379,9 +483,10 @@ std::vector<Function> inlined_everywhere(const DwarfInfo& dwarf, const ByName& c
     if (auto it = dwarf.inlined_at.find(name); it != dwarf.inlined_at.end()) f.inlined_at = it->second;
     f.not_probeable = f.inlined_at.empty()
                           ? "inlined everywhere: no out-of-line copy and no call site left"
-                          : fmt::format("inlined everywhere: no out-of-line copy; inlined at {} call site(s) ({}); "
-                                        "mark it //go:noinline or build with -gcflags=all=-l to probe it",
-                                        f.inlined_at.size(), join_sites(f.inlined_at, 4));
+                          : fmt::format(
+                                "inlined everywhere: no out-of-line copy; inlined at {} call site(s) ({}); "
+                                "mark it //go:noinline or build with -gcflags=all=-l to probe it",
+                                f.inlined_at.size(), join_sites(f.inlined_at, 4));
     out.push_back(std::move(f));
   }
   std::sort(out.begin(), out.end(), [](auto& a, auto& b) { return a.name < b.name; });
@@ -415,8 +520,9 @@ Result<std::shared_ptr<BinaryInfo>> analyse_file(ElfFile elf, std::string build_
     info->warnings.push_back("no Go version in .go.buildinfo: per-version facts (goid offset) are guesses");
   for (auto& w : pcln->warnings) info->warnings.push_back(w);
   info->text_base = pcln->text_base();
-  const ElfFile::Section* text = elf.section(".text");
-  info->external_link = elf.section(".init") != nullptr || (text && text->addr != pcln->text_base());
+  // Go's own linker starts the program in Go's text (_rt0_amd64_linux); an external one in
+  // the C runtime's (_start, before Go's text), and adds .init.
+  info->external_link = elf.section(".init") != nullptr || elf.entry() < pcln->text_base();
 
   // DWARF (decompression, the DIE walk) and the machine-code sweep each take about a third of
   // the time on a big binary and need nothing from each other: run them side by side. Without
@@ -438,8 +544,10 @@ Result<std::shared_ptr<BinaryInfo>> analyse_file(ElfFile elf, std::string build_
                              });
   sweep(0, want_dwarf ? funcs.size() : funcs.size() / 2);
   std::optional<DwarfInfo> dwarf;
-  if (auto d = helper.get()) dwarf = std::move(*d);
-  else info->warnings.push_back(d.error().what + " (analysed without signatures)");
+  if (auto d = helper.get())
+    dwarf = std::move(*d);
+  else
+    info->warnings.push_back(d.error().what + " (analysed without signatures)");
   info->has_dwarf = dwarf.has_value();
   auto types = dwarf ? dwarf->types : std::make_shared<TypeTable>();
 
@@ -460,8 +568,8 @@ Result<std::shared_ptr<BinaryInfo>> analyse_file(ElfFile elf, std::string build_
     if (dwarf)
       if (auto it = dwarf->inlined_at.find(f.name); it != dwarf->inlined_at.end()) {
         f.inlined_at = it->second;
-        f.warnings.push_back(fmt::format("also inlined at {} call site(s) ({}): a probe here misses those calls", it->second.size(),
-                                         join_sites(it->second, 4)));
+        f.warnings.push_back(fmt::format("also inlined at {} call site(s) ({}): a probe here misses those calls",
+                                         it->second.size(), join_sites(it->second, 4)));
       }
     dwarf_of.push_back(dwarf ? dwarf->function_at(pf.entry) : nullptr);
     info->functions.push_back(std::move(f));
@@ -493,14 +601,20 @@ Result<std::shared_ptr<BinaryInfo>> analyse_file(ElfFile elf, std::string build_
   } else {
     info->goid_offset = goid_fallback(info->arch, minor);
     if (!info->goid_offset)
-      info->warnings.push_back(fmt::format("runtime.g.goid offset unknown for {} {} without DWARF", info->go_version, arch_name(info->arch)));
+      info->warnings.push_back(fmt::format("runtime.g.goid offset unknown for {} {} without DWARF", info->go_version,
+                                           arch_name(info->arch)));
     else if (minor < 19 || minor > 27)
       info->warnings.push_back(fmt::format("runtime.g.goid offset {} guessed: {} was not measured", info->goid_offset,
                                            info->go_version.empty() ? "this Go version" : info->go_version));
   }
   info->stack_hi_offset = dwarf && dwarf->stack_hi_offset ? *dwarf->stack_hi_offset : info->ptr_size();
 
+  for (const auto& seg : elf.segments())
+    if (seg.type == PT_LOAD && (seg.flags & PF_W))
+      info->writable_end = std::max(info->writable_end, seg.vaddr + seg.memsz);
   info->image = std::make_shared<const Image>(Image{std::move(elf), std::move(*pcln)});
+  if (dwarf && dwarf->string_type_offset)
+    if (auto types = info->variable("runtime.types")) info->string_type = *types + *dwarf->string_type_offset;
   return info;
 }
 

@@ -21,7 +21,7 @@ namespace fs = std::filesystem;
 namespace {
 
 constexpr std::string_view kMagic = "bpfault analysis\n";
-constexpr uint32_t kFormat = 1;  // bump when the layout below changes
+constexpr uint32_t kFormat = 2;  // bump when the layout below changes
 constexpr size_t kKeepFiles = 64;
 constexpr uint32_t kNone = UINT32_MAX;
 
@@ -50,7 +50,8 @@ void fields(Ar& ar, Value& v) {
 }
 template <typename Ar>
 void fields(Ar& ar, Function& f) {
-  ar(f.name)(f.symbol)(f.entry)(f.end)(f.body)(f.body_sp_delta)(f.rets)(f.abi0)(f.wrapper)(f.has_signature)(f.args_size);
+  ar(f.name)(f.symbol)(f.entry)(f.end)(f.body)(f.body_sp_delta)(f.rets)(f.abi0)(f.wrapper)(f.has_signature)(
+      f.args_size);
   ar(f.params)(f.results)(f.not_probeable)(f.inlined_at)(f.warnings);
 }
 template <typename Ar>
@@ -63,15 +64,16 @@ void fields(Ar& ar, Type& t) {
 }
 template <typename Ar>
 void fields(Ar& ar, BinaryInfo& b, std::optional<uint64_t>& runtime_text) {
-  ar(b.arch, Arch::i386)(b.go_version)(b.build_id)(b.stripped)(b.has_dwarf)(b.detail, Detail::full)(b.pie)(b.external_link);
-  ar(b.text_base)(b.goid_offset)(b.stack_hi_offset)(runtime_text)(b.warnings)(b.functions);
+  ar(b.arch, Arch::i386)(b.go_version)(b.build_id)(b.stripped)(b.has_dwarf)(b.detail,
+                                                                            Detail::full)(b.pie)(b.external_link);
+  ar(b.text_base)(b.goid_offset)(b.stack_hi_offset)(b.string_type)(b.writable_end);
+  ar(runtime_text)(b.warnings)(b.functions);
 }
 
 class Writer {
  public:
   template <typename T>
-    requires std::is_arithmetic_v<T> || std::is_enum_v<T>
-  Writer& operator()(T v, T = {}) {
+  requires std::is_arithmetic_v<T> || std::is_enum_v<T> Writer& operator()(T v, T = {}) {
     out_.append(reinterpret_cast<const char*>(&v), sizeof v);
     return *this;
   }
@@ -89,8 +91,7 @@ class Writer {
     return *this;
   }
   template <typename T>
-    requires std::is_class_v<T> && (!std::is_same_v<T, std::string>)
-  Writer& operator()(const T& x) {
+  requires std::is_class_v<T> &&(!std::is_same_v<T, std::string>)Writer& operator()(const T& x) {
     fields(*this, const_cast<T&>(x));  // fields() only reads through a Writer
     return *this;
   }
@@ -122,8 +123,7 @@ class Reader {
  public:
   explicit Reader(std::span<const char> in) : in_(in) {}
   template <typename T>
-    requires std::is_arithmetic_v<T>
-  Reader& operator()(T& v) {
+  requires std::is_arithmetic_v<T> Reader& operator()(T& v) {
     if constexpr (std::is_same_v<T, bool>) {
       uint8_t b = 0;  // any other byte in a bool would be undefined behaviour
       (*this)(b);
@@ -136,8 +136,7 @@ class Reader {
   }
   // An enumerator up to `last`; anything else fails the read.
   template <typename E>
-    requires std::is_enum_v<E>
-  Reader& operator()(E& e, E last) {
+  requires std::is_enum_v<E> Reader& operator()(E& e, E last) {
     std::underlying_type_t<E> v = 0;
     (*this)(v);
     if (v > static_cast<std::underlying_type_t<E>>(last)) ok_ = false;
@@ -175,8 +174,7 @@ class Reader {
     return *this;
   }
   template <typename T>
-    requires std::is_class_v<T> && (!std::is_same_v<T, std::string>)
-  Reader& operator()(T& x) {
+  requires std::is_class_v<T> &&(!std::is_same_v<T, std::string>)Reader& operator()(T& x) {
     fields(*this, x);
     return *this;
   }
@@ -252,7 +250,8 @@ std::optional<CachedAnalysis> load_analysis(const fs::path& dir, const std::stri
   return cached;
 }
 
-void store_analysis(const fs::path& dir, const std::string& key, const BinaryInfo& info, std::optional<uint64_t> runtime_text) {
+void store_analysis(const fs::path& dir, const std::string& key, const BinaryInfo& info,
+                    std::optional<uint64_t> runtime_text) {
   if (diag::executable_build_id().empty()) return;
   std::error_code ec;
   fs::create_directories(dir, ec);

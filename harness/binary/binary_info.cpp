@@ -20,10 +20,14 @@ std::string_view reg_name(Reg r) {
 
 std::string Loc::describe() const {
   switch (kind) {
-    case Kind::reg: return std::string(reg_name(reg));
-    case Kind::stack: return fmt::format("sp{:+}", sp_offset);
-    case Kind::xmm: return fmt::format("xmm{}", xmm);
-    case Kind::none: return "?";
+    case Kind::reg:
+      return std::string(reg_name(reg));
+    case Kind::stack:
+      return fmt::format("sp{:+}", sp_offset);
+    case Kind::xmm:
+      return fmt::format("xmm{}", xmm);
+    case Kind::none:
+      return "?";
   }
   return "?";
 }
@@ -53,7 +57,8 @@ const Value* Function::result(std::string_view n) const {
     if (v.name == n) return &v;
   // "r1" or "~r1": the second result, whatever its name
   std::string_view digits = n.starts_with("~r") ? n.substr(2) : n.starts_with("r") ? n.substr(1) : std::string_view{};
-  if (digits.empty() || !std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; })) return nullptr;
+  if (digits.empty() || !std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; }))
+    return nullptr;
   const size_t i = std::stoul(std::string(digits));
   return i < results.size() ? &results[i] : nullptr;
 }
@@ -70,7 +75,8 @@ std::string signature(const Function& f) {
     return s;
   };
   if (!f.has_signature) {
-    if (f.abi0 && f.args_size > 0) return fmt::format("{}(? ABI0: {} bytes of arguments and results on the stack)", f.name, f.args_size);
+    if (f.abi0 && f.args_size > 0)
+      return fmt::format("{}(? ABI0: {} bytes of arguments and results on the stack)", f.name, f.args_size);
     return f.name + "(?)";
   }
   std::string s = f.name + "(" + values(f.params) + ")";
@@ -91,7 +97,8 @@ const Function* BinaryInfo::find(std::string_view name) const {
 std::vector<const Function*> BinaryInfo::match(std::string_view glob) const {
   std::vector<const Function*> out;
   for (const Function& f : functions)
-    if (glob_match(glob, f.name) || (!f.symbol.empty() && f.symbol != f.name && glob_match(glob, f.symbol))) out.push_back(&f);
+    if (glob_match(glob, f.name) || (!f.symbol.empty() && f.symbol != f.name && glob_match(glob, f.symbol)))
+      out.push_back(&f);
   return out;
 }
 
@@ -106,7 +113,8 @@ const Function* BinaryInfo::function_at(uint64_t pc) const {
 Result<uint64_t> BinaryInfo::file_offset(uint64_t vaddr) const {
   if (image)
     if (auto off = image->elf.file_offset(vaddr)) return *off;
-  return fail(ErrorKind::bad_input, path.string(), fmt::format("address {:#x} is not in a loadable segment of the file", vaddr));
+  return fail(ErrorKind::bad_input, path.string(),
+              fmt::format("address {:#x} is not in a loadable segment of the file", vaddr));
 }
 
 std::optional<Frame> BinaryInfo::symbolize(uint64_t pc) const {
@@ -151,6 +159,18 @@ bool glob_match(std::string_view glob, std::string_view name) {
   }
   while (g < glob.size() && glob[g] == '*') ++g;
   return g == glob.size();
+}
+
+std::string go_package(std::string_view fn) {
+  const std::string_view head = fn.substr(0, std::min(fn.find('('), fn.find('[')));
+  const size_t slash = head.rfind('/');
+  const size_t dot = head.find('.', slash == std::string_view::npos ? 0 : slash);
+  return dot == std::string_view::npos ? "main" : std::string(head.substr(0, dot));
+}
+
+std::string no_inlining_flag(std::string_view fn) {
+  const std::string pkg = go_package(fn);
+  return pkg == "main" ? "-gcflags=-l" : fmt::format("-gcflags={}=-l", pkg);
 }
 
 }  // namespace bpfault::binary

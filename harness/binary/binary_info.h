@@ -24,7 +24,7 @@ std::string_view arch_name(Arch a);  // "amd64", "386"
 enum class Reg : uint8_t { rax, rbx, rcx, rdi, rsi, r8, r9, r10, r11 };
 inline constexpr int kIntRegs = 9;
 inline constexpr int kFloatRegs = 15;  // X0..X14; X15 is the fixed zero register
-std::string_view reg_name(Reg r);  // "rax"
+std::string_view reg_name(Reg r);      // "rax"
 
 // Where one scalar piece of a value lives at a probe point.
 struct Loc {
@@ -44,8 +44,22 @@ struct Loc {
 };
 
 enum class TypeKind : uint8_t {
-  int_, uint_, bool_, float_, complex_, string, slice, pointer, unsafe_pointer, interface,
-  struct_, array, map, chan, func, other,
+  int_,
+  uint_,
+  bool_,
+  float_,
+  complex_,
+  string,
+  slice,
+  pointer,
+  unsafe_pointer,
+  interface,
+  struct_,
+  array,
+  map,
+  chan,
+  func,
+  other,
 };
 
 struct Type;
@@ -64,11 +78,11 @@ struct Type {
   std::string name;  // Go spelling: "int", "string", "*main.Point", "error", "[]uint8"
   TypeKind kind = TypeKind::other;
   uint64_t size = 0;
-  bool is_signed = false;                // int kinds
-  bool is_error = false;                 // the `error` interface
-  std::shared_ptr<const Type> elem;      // pointer, slice, array, chan, map value
-  uint64_t len = 0;                      // array length
-  std::vector<Field> fields;             // struct fields in order
+  bool is_signed = false;            // int kinds
+  bool is_error = false;             // the `error` interface
+  std::shared_ptr<const Type> elem;  // pointer, slice, array, chan, map value
+  uint64_t len = 0;                  // array length
+  std::vector<Field> fields;         // struct fields in order
 
   const Field* field(std::string_view name) const;
 };
@@ -77,7 +91,7 @@ struct Type {
 // interfaces type and data, complex numbers real and imag, structs their fields' leaves.
 // An array too long to spell out leaf by leaf (always on the stack) is one piece of kind array.
 struct Piece {
-  std::string path;  // "" for a scalar, ".ptr", ".len", ".cap", ".type", ".data", ".X", ".X.ptr", "[1]"
+  std::string path;     // "" for a scalar, ".ptr", ".len", ".cap", ".type", ".data", ".X", ".X.ptr", "[1]"
   uint32_t offset = 0;  // within the value's memory layout
   uint32_t size = 0;
   TypeKind kind = TypeKind::other;
@@ -85,7 +99,7 @@ struct Piece {
   Loc loc;  // params: at the probe point `Function::body`; results: at every RET
 };
 
-struct Value {  // a parameter or a result
+struct Value {       // a parameter or a result
   std::string name;  // Go name; "~r0" for an unnamed result; ".dict" for the generic dictionary
   std::shared_ptr<const Type> type;
   bool hidden = false;    // inserted by the compiler (.dict, a blank `_` parameter)
@@ -96,25 +110,31 @@ struct Value {  // a parameter or a result
 };
 
 struct Function {
-  std::string name;    // as Go prints it: main.(*T).M, main.F[...], main.main.func1, main.asmAdd
-  std::string symbol;  // the ELF symbol ("main.asmAdd.abi0" for an assembly body); "" when stripped
+  std::string name;             // as Go prints it: main.(*T).M, main.F[...], main.main.func1, main.asmAdd
+  std::string symbol;           // the ELF symbol ("main.asmAdd.abi0" for an assembly body); "" when stripped
   uint64_t entry = 0, end = 0;  // virtual addresses; 0 for a function inlined everywhere
   // The instruction Go marks prologue_end (.debug_line, or found by decoding the same way):
   // past the stack check, so hit once per call (the entry is hit again after morestack).
   // Since Go 1.21 `push rbp` comes before it: SP there is the entry SP - body_sp_delta, and
   // the parameters' stack pieces say so (first stack argument at sp+16, not sp+8).
   uint64_t body = 0;
-  int32_t body_sp_delta = 0;    // from pclntab's pcsp: 0 (Go 1.19, 386, frameless) or 8
-  std::vector<uint64_t> rets;   // every RET instruction
-  bool abi0 = false;            // stack ABI: an assembly body, or the ABI0 wrapper of a Go function
-  bool wrapper = false;         // compiler-made ABI or method wrapper
-  bool has_signature = false;   // DWARF described it (false when stripped)
-  int32_t args_size = 0;        // bytes of stack arguments and results (pclntab), for ABI0 bodies
-  std::vector<Value> params;    // receiver first; hidden ones included (.dict, blank _, 1.19 wrappers' .this)
+  int32_t body_sp_delta = 0;   // from pclntab's pcsp: 0 (Go 1.19, 386, frameless) or 8
+  std::vector<uint64_t> rets;  // every RET instruction
+  bool abi0 = false;           // stack ABI: an assembly body, or the ABI0 wrapper of a Go function
+  bool wrapper = false;        // compiler-made ABI or method wrapper
+  bool has_signature = false;  // DWARF described it (false when stripped)
+  // Where a stripped binary's signature came from ("the Go 1.24.4 standard library", see
+  // binary/stdlib_signatures.h); empty when the binary's own DWARF gave it.
+  std::string signature_from;
+  // Why a stripped binary's function has no signature ("not in the standard library: ..."),
+  // for refusals; empty when it has one, or when nothing was tried (plain analysis).
+  std::string no_signature;
+  int32_t args_size = 0;      // bytes of stack arguments and results (pclntab), for ABI0 bodies
+  std::vector<Value> params;  // receiver first; hidden ones included (.dict, blank _, 1.19 wrappers' .this)
   std::vector<Value> results;
-  std::string not_probeable;    // empty when probe-able; else why ("no RET: ...", "inlined everywhere: ...")
+  std::string not_probeable;            // empty when probe-able; else why ("no RET: ...", "inlined everywhere: ...")
   std::vector<std::string> inlined_at;  // call sites ("main.go:12") where a copy was inlined
-  std::vector<std::string> warnings;  // "also inlined at 2 call sites (main.go:12, ...)", DWARF disagreements
+  std::vector<std::string> warnings;    // "also inlined at 2 call sites (main.go:12, ...)", DWARF disagreements
 
   bool probeable() const { return not_probeable.empty(); }
   const Value* param(std::string_view name) const;
@@ -151,16 +171,25 @@ struct BinaryInfo {
   uint64_t text_base = 0;        // where pclntab entry offsets start (moduledata.text)
   uint64_t goid_offset = 0;      // runtime.g.goid; 0 when unknown (see warnings)
   uint64_t stack_hi_offset = 8;  // runtime.g.stack.hi
-  std::vector<Function> functions;  // by entry; functions inlined everywhere last
+  // The runtime's type descriptor for `string` (runtime.types + DWARF's offset); 0 when
+  // unknown (no DWARF, or no runtime.types symbol). An injected panic's value is a string.
+  uint64_t string_type = 0;
+  // The end of the last writable PT_LOAD (its bss): the rest of that page is mapped, zero, and
+  // used by nothing (Go's heap is mmapped elsewhere, a C heap starts at a page boundary past it).
+  uint64_t writable_end = 0;
+  std::vector<Function> functions;    // by entry; functions inlined everywhere last
   std::vector<std::string> warnings;  // about the whole binary (e.g. a guessed goid offset)
+  // Without DWARF: where standard-library signatures came from ("the Go 1.24.4 standard library
+  // (/cache/fixtures/stdlib-…)", with how many functions took one), or why none did.
+  std::string stdlib_signatures;
 
   int ptr_size() const { return arch == Arch::amd64 ? 8 : 4; }
   const Function* find(std::string_view name) const;  // exact Go name (or ELF symbol); prefers the body over wrappers
   std::vector<const Function*> match(std::string_view glob) const;  // "main.*", "*Demo"; `*` and `?`
-  const Function* function_at(uint64_t pc) const;  // the function whose [entry, end) holds pc
-  Result<uint64_t> file_offset(uint64_t vaddr) const;  // for attaching uprobes, via PT_LOAD
-  std::optional<Frame> symbolize(uint64_t pc) const;   // from .gopclntab: works when stripped
-  std::optional<uint64_t> variable(std::string_view name) const;  // package-level variable's address (io.EOF)
+  const Function* function_at(uint64_t pc) const;                   // the function whose [entry, end) holds pc
+  Result<uint64_t> file_offset(uint64_t vaddr) const;               // for attaching uprobes, via PT_LOAD
+  std::optional<Frame> symbolize(uint64_t pc) const;                // from .gopclntab: works when stripped
+  std::optional<uint64_t> variable(std::string_view name) const;    // package-level variable's address (io.EOF)
 
   // Implementation state (the mapped file, parsed pclntab) lives behind this pointer.
   std::shared_ptr<const struct Image> image;
@@ -178,5 +207,14 @@ void set_analysis_cache(std::optional<std::filesystem::path> dir);
 // `*` matches any run of characters, `?` one; everything else (brackets too) is literal,
 // because Go names are full of them: "main.(*T).*".
 bool glob_match(std::string_view glob, std::string_view name);
+
+// The `go build` flag that turns inlining off for the package of a Go function only:
+// "-gcflags=example.com/kv=-l" for example.com/kv.Put, "-gcflags=-l" for main's (the package
+// built), so the refusal of a function inlined everywhere names the rebuild that makes it
+// probe-able.
+std::string no_inlining_flag(std::string_view go_function);
+// The import path of a Go function's package: "example.com/kv" for example.com/kv.(*Store).Put,
+// "main" for main.run.
+std::string go_package(std::string_view go_function);
 
 }  // namespace bpfault::binary

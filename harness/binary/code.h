@@ -17,7 +17,8 @@ namespace bpfault::binary {
 
 struct CodeScan {
   std::vector<uint64_t> rets;
-  uint64_t body = 0;                    // the instruction Go marks prologue_end (see prologue_end())
+  uint64_t body = 0;                    // the call site: see prologue_end()
+  bool body_at_push = false;            // body is Go >= 1.21's `push rbp` (before DWARF's prologue_end)
   bool stack_check = false;             // a morestack check was found at the entry
   std::optional<uint64_t> stop;         // where decoding failed before the end (not padding)
   std::string stop_bytes;               // "62 f1 7d 48 ..." at `stop`
@@ -31,7 +32,7 @@ class CodeDecoder {
   CodeScan scan(std::span<const uint8_t> code, uint64_t entry) const;
 
  private:
-  uint64_t prologue_end(std::span<const uint8_t> code, uint64_t entry, bool& stack_check) const;
+  uint64_t prologue_end(std::span<const uint8_t> code, uint64_t entry, CodeScan& s) const;
 
   Arch arch_;
   ZydisDecoder full_;     // operands too: for the few prologue instructions

@@ -16,12 +16,29 @@ namespace {
 // the element of maps, chans and slices.
 constexpr unsigned kGoKind = 0x2900;
 constexpr unsigned kGoElem = 0x2902;
+constexpr unsigned kGoRuntimeType = 0x2904;  // the type descriptor's offset from runtime.types
 
 // reflect.Kind values (stable since Go 1).
 enum GoKind : uint64_t {
-  kBool = 1, kInt = 2, kInt64 = 6, kUint = 7, kUintptr = 12, kFloat32 = 13, kFloat64 = 14, kComplex64 = 15,
-  kComplex128 = 16, kArray = 17, kChan = 18, kFunc = 19, kInterface = 20, kMap = 21, kPointer = 22, kSlice = 23,
-  kString = 24, kStruct = 25, kUnsafePointer = 26,
+  kBool = 1,
+  kInt = 2,
+  kInt64 = 6,
+  kUint = 7,
+  kUintptr = 12,
+  kFloat32 = 13,
+  kFloat64 = 14,
+  kComplex64 = 15,
+  kComplex128 = 16,
+  kArray = 17,
+  kChan = 18,
+  kFunc = 19,
+  kInterface = 20,
+  kMap = 21,
+  kPointer = 22,
+  kSlice = 23,
+  kString = 24,
+  kStruct = 25,
+  kUnsafePointer = 26,
 };
 
 struct DwarfCloser {
@@ -81,33 +98,52 @@ class TypeBuilder {
     if (!kind) {  // not from the Go compiler (C code in a cgo binary, or hand-made DWARF)
       const uint64_t enc = udata(&die, DW_AT_encoding).value_or(0);
       if (tag == DW_TAG_base_type)
-        kind = enc == DW_ATE_boolean ? kBool
-               : enc == DW_ATE_float ? kFloat64
-               : enc == DW_ATE_complex_float ? kComplex128
+        kind = enc == DW_ATE_boolean                                 ? kBool
+               : enc == DW_ATE_float                                 ? kFloat64
+               : enc == DW_ATE_complex_float                         ? kComplex128
                : (enc == DW_ATE_signed || enc == DW_ATE_signed_char) ? kInt
-                                                                      : kUint;
-      else if (tag == DW_TAG_pointer_type) kind = dwarf_hasattr(&die, DW_AT_type) ? kPointer : kUnsafePointer;
-      else if (tag == DW_TAG_structure_type) kind = kStruct;
-      else if (tag == DW_TAG_array_type) kind = kArray;
-      else if (tag == DW_TAG_subroutine_type) kind = kFunc;
+                                                                     : kUint;
+      else if (tag == DW_TAG_pointer_type)
+        kind = dwarf_hasattr(&die, DW_AT_type) ? kPointer : kUnsafePointer;
+      else if (tag == DW_TAG_structure_type)
+        kind = kStruct;
+      else if (tag == DW_TAG_array_type)
+        kind = kArray;
+      else if (tag == DW_TAG_subroutine_type)
+        kind = kFunc;
     }
     const uint64_t w = ptr_;
     auto size = udata(&die, DW_AT_byte_size);
-    if (kind == kBool) t.kind = TypeKind::bool_;
-    else if (kind >= kInt && kind <= kInt64) t.kind = TypeKind::int_, t.is_signed = true;
-    else if (kind >= kUint && kind <= kUintptr) t.kind = TypeKind::uint_;
-    else if (kind == kFloat32 || kind == kFloat64) t.kind = TypeKind::float_;
-    else if (kind == kComplex64 || kind == kComplex128) t.kind = TypeKind::complex_;
-    else if (kind == kString) t.kind = TypeKind::string, size = 2 * w;
-    else if (kind == kSlice) t.kind = TypeKind::slice, size = 3 * w;
-    else if (kind == kInterface) t.kind = TypeKind::interface, size = 2 * w, t.is_error = t.name == "error";
-    else if (kind == kMap) t.kind = TypeKind::map, size = w;
-    else if (kind == kChan) t.kind = TypeKind::chan, size = w;
-    else if (kind == kFunc) t.kind = TypeKind::func, size = w;
-    else if (kind == kPointer) t.kind = TypeKind::pointer, size = w;
-    else if (kind == kUnsafePointer) t.kind = TypeKind::unsafe_pointer, size = w;
-    else if (kind == kArray) t.kind = TypeKind::array;
-    else if (kind == kStruct) t.kind = TypeKind::struct_;
+    if (kind == kBool)
+      t.kind = TypeKind::bool_;
+    else if (kind >= kInt && kind <= kInt64)
+      t.kind = TypeKind::int_, t.is_signed = true;
+    else if (kind >= kUint && kind <= kUintptr)
+      t.kind = TypeKind::uint_;
+    else if (kind == kFloat32 || kind == kFloat64)
+      t.kind = TypeKind::float_;
+    else if (kind == kComplex64 || kind == kComplex128)
+      t.kind = TypeKind::complex_;
+    else if (kind == kString)
+      t.kind = TypeKind::string, size = 2 * w;
+    else if (kind == kSlice)
+      t.kind = TypeKind::slice, size = 3 * w;
+    else if (kind == kInterface)
+      t.kind = TypeKind::interface, size = 2 * w, t.is_error = t.name == "error";
+    else if (kind == kMap)
+      t.kind = TypeKind::map, size = w;
+    else if (kind == kChan)
+      t.kind = TypeKind::chan, size = w;
+    else if (kind == kFunc)
+      t.kind = TypeKind::func, size = w;
+    else if (kind == kPointer)
+      t.kind = TypeKind::pointer, size = w;
+    else if (kind == kUnsafePointer)
+      t.kind = TypeKind::unsafe_pointer, size = w;
+    else if (kind == kArray)
+      t.kind = TypeKind::array;
+    else if (kind == kStruct)
+      t.kind = TypeKind::struct_;
     if (!size) {
       Dwarf_Word s = 0;
       if (dwarf_aggregate_size(&die, &s) == 0) size = s;
@@ -129,8 +165,10 @@ class TypeBuilder {
         Dwarf_Die sub;
         if (dwarf_child(&die, &sub) == 0) do {
             if (dwarf_tag(&sub) != DW_TAG_subrange_type) continue;
-            if (auto c = udata(&sub, DW_AT_count)) t.len = *c;
-            else if (auto u = udata(&sub, DW_AT_upper_bound)) t.len = *u + 1;
+            if (auto c = udata(&sub, DW_AT_count))
+              t.len = *c;
+            else if (auto u = udata(&sub, DW_AT_upper_bound))
+              t.len = *u + 1;
             break;
           } while (dwarf_siblingof(&sub, &sub) == 0);
         break;
@@ -147,7 +185,8 @@ class TypeBuilder {
           } while (dwarf_siblingof(&m, &m) == 0);
         break;
       }
-      default: break;
+      default:
+        break;
     }
   }
 
@@ -174,10 +213,14 @@ std::optional<std::vector<DwarfPiece>> location_at(Dwarf_Die* die, uint64_t pc) 
   std::optional<DwarfPiece> cur;
   for (size_t i = 0; i < n; ++i) {
     const unsigned op = ops[i].atom;
-    if (op >= DW_OP_reg0 && op <= DW_OP_reg31) cur = DwarfPiece{DwarfPiece::Kind::reg, int(op - DW_OP_reg0), 0, 0};
-    else if (op == DW_OP_regx) cur = DwarfPiece{DwarfPiece::Kind::reg, int(ops[i].number), 0, 0};
-    else if (op == DW_OP_call_frame_cfa) cur = DwarfPiece{DwarfPiece::Kind::cfa, 0, 0, 0};
-    else if (op == DW_OP_fbreg) cur = DwarfPiece{DwarfPiece::Kind::cfa, 0, static_cast<int64_t>(ops[i].number), 0};
+    if (op >= DW_OP_reg0 && op <= DW_OP_reg31)
+      cur = DwarfPiece{DwarfPiece::Kind::reg, int(op - DW_OP_reg0), 0, 0};
+    else if (op == DW_OP_regx)
+      cur = DwarfPiece{DwarfPiece::Kind::reg, int(ops[i].number), 0, 0};
+    else if (op == DW_OP_call_frame_cfa)
+      cur = DwarfPiece{DwarfPiece::Kind::cfa, 0, 0, 0};
+    else if (op == DW_OP_fbreg)
+      cur = DwarfPiece{DwarfPiece::Kind::cfa, 0, static_cast<int64_t>(ops[i].number), 0};
     else if (op == DW_OP_piece) {
       DwarfPiece p = cur.value_or(DwarfPiece{});
       p.size = ops[i].number;
@@ -215,14 +258,16 @@ class LineProgram {
     const uint64_t min_inst = c.u(1);
     if (version >= 4) c.u(1);  // maximum_operations_per_instruction
     c.u(1);                    // default_is_stmt
-    c.u(1);  // line_base: lines are not needed
+    c.u(1);                    // line_base: lines are not needed
     const uint64_t line_range = c.u(1), opcode_base = c.u(1);
     std::vector<uint8_t> arg_counts(opcode_base ? opcode_base - 1 : 0);
     for (auto& n : arg_counts) n = uint8_t(c.u(1));
     if (!c.ok || line_range == 0 || program > end) return false;
     files.clear();
-    if (version >= 5) read_v5_files(c, offset_size, files);
-    else read_v4_files(c, files);
+    if (version >= 5)
+      read_v5_files(c, offset_size, files);
+    else
+      read_v4_files(c, files);
 
     c.at = program;
     uint64_t addr = 0;
@@ -241,17 +286,29 @@ class LineProgram {
       switch (op) {
         case 0: {  // extended
           const uint64_t n = c.uleb(), at = c.at, sub = c.u(1);
-          if (sub == DW_LNE_end_sequence) row(), addr = 0;
-          else if (sub == DW_LNE_set_address) addr = c.u(addr_size);
+          if (sub == DW_LNE_end_sequence)
+            row(), addr = 0;
+          else if (sub == DW_LNE_set_address)
+            addr = c.u(addr_size);
           c.at = at;
           c.skip(n);
           break;
         }
-        case DW_LNS_copy: row(); break;
-        case DW_LNS_advance_pc: addr += c.uleb() * min_inst; break;
-        case DW_LNS_const_add_pc: addr += (255 - opcode_base) / line_range * min_inst; break;
-        case DW_LNS_fixed_advance_pc: addr += c.u(2); break;
-        case DW_LNS_set_prologue_end: prologue_end = true; break;
+        case DW_LNS_copy:
+          row();
+          break;
+        case DW_LNS_advance_pc:
+          addr += c.uleb() * min_inst;
+          break;
+        case DW_LNS_const_add_pc:
+          addr += (255 - opcode_base) / line_range * min_inst;
+          break;
+        case DW_LNS_fixed_advance_pc:
+          addr += c.u(2);
+          break;
+        case DW_LNS_set_prologue_end:
+          prologue_end = true;
+          break;
         default:  // advance_line, set_file, set_column, negate_stmt, ...: operands only
           for (int i = 0; i < arg_counts[op - 1]; ++i) c.uleb();
       }
@@ -271,8 +328,10 @@ class LineProgram {
       return v.value_or(0);
     }
     void skip(uint64_t n) {
-      if (n > b.size() - std::min<uint64_t>(at, b.size())) ok = false;
-      else at += n;
+      if (n > b.size() - std::min<uint64_t>(at, b.size()))
+        ok = false;
+      else
+        at += n;
     }
     uint64_t uleb() {
       uint64_t v = 0;
@@ -298,7 +357,8 @@ class LineProgram {
   }
 
   void read_v4_files(Cursor& c, std::vector<std::string>& files) {
-    while (c.ok && !c.cstr().empty()) {}  // include_directories
+    while (c.ok && !c.cstr().empty()) {
+    }                      // include_directories
     files.emplace_back();  // DWARF 4 file numbers start at 1
     for (std::string_view name; c.ok && !(name = c.cstr()).empty();) {
       files.push_back(base_name(name));
@@ -317,17 +377,38 @@ class LineProgram {
         for (auto [content, form] : format) {
           std::string_view v;
           switch (form) {
-            case DW_FORM_string: v = c.cstr(); break;
-            case DW_FORM_line_strp: v = string_at(line_str_, c.u(offset_size)); break;
-            case DW_FORM_strp: v = string_at(str_, c.u(offset_size)); break;
-            case DW_FORM_udata: c.uleb(); break;
-            case DW_FORM_data1: c.u(1); break;
-            case DW_FORM_data2: c.u(2); break;
-            case DW_FORM_data4: c.u(4); break;
-            case DW_FORM_data8: c.u(8); break;
-            case DW_FORM_data16: c.skip(16); break;
-            case DW_FORM_block: c.skip(c.uleb()); break;
-            default: c.ok = false;  // a form Go does not write: keep the names read so far
+            case DW_FORM_string:
+              v = c.cstr();
+              break;
+            case DW_FORM_line_strp:
+              v = string_at(line_str_, c.u(offset_size));
+              break;
+            case DW_FORM_strp:
+              v = string_at(str_, c.u(offset_size));
+              break;
+            case DW_FORM_udata:
+              c.uleb();
+              break;
+            case DW_FORM_data1:
+              c.u(1);
+              break;
+            case DW_FORM_data2:
+              c.u(2);
+              break;
+            case DW_FORM_data4:
+              c.u(4);
+              break;
+            case DW_FORM_data8:
+              c.u(8);
+              break;
+            case DW_FORM_data16:
+              c.skip(16);
+              break;
+            case DW_FORM_block:
+              c.skip(c.uleb());
+              break;
+            default:
+              c.ok = false;  // a form Go does not write: keep the names read so far
           }
           if (content == DW_LNCT_path) name = base_name(v);
         }
@@ -358,7 +439,8 @@ std::span<const uint8_t> debug_section(Dwarf* dw, const char* name) {
     const char* n = elf_strptr(elf, shstrndx, sh.sh_name);
     if (!n || std::strcmp(n, name) != 0) continue;
     Elf_Data* d = elf_getdata(scn, nullptr);
-    return d && d->d_buf ? std::span<const uint8_t>(static_cast<const uint8_t*>(d->d_buf), d->d_size) : std::span<const uint8_t>{};
+    return d && d->d_buf ? std::span<const uint8_t>(static_cast<const uint8_t*>(d->d_buf), d->d_size)
+                         : std::span<const uint8_t>{};
   }
   return {};
 }
@@ -366,8 +448,11 @@ std::span<const uint8_t> debug_section(Dwarf* dw, const char* name) {
 class Reader {
  public:
   Reader(Dwarf* dw, DwarfInfo& info, int ptr_size)
-      : dw_(dw), info_(info), types_(*info.types, ptr_size),
-        lines_(debug_section(dw, ".debug_line"), debug_section(dw, ".debug_line_str"), debug_section(dw, ".debug_str")) {}
+      : dw_(dw),
+        info_(info),
+        types_(*info.types, ptr_size),
+        lines_(debug_section(dw, ".debug_line"), debug_section(dw, ".debug_line_str"),
+               debug_section(dw, ".debug_str")) {}
 
   // Returns what went wrong, or "" when every unit was read.
   std::string run() {
@@ -376,7 +461,8 @@ class Reader {
     int rc;
     while ((rc = dwarf_nextcu(dw_, off, &next, &hsize, nullptr, nullptr, nullptr)) == 0) {
       Dwarf_Die cu;
-      if (!dwarf_offdie(dw_, off + hsize, &cu)) return fmt::format("unreadable unit at .debug_info+{:#x}: {}", off, dwarf_errmsg(-1));
+      if (!dwarf_offdie(dw_, off + hsize, &cu))
+        return fmt::format("unreadable unit at .debug_info+{:#x}: {}", off, dwarf_errmsg(-1));
       unit(cu);
       off = next;
     }
@@ -400,8 +486,10 @@ class Reader {
     if (dwarf_child(&cu, &c) != 0) return;
     do {
       const int tag = dwarf_tag(&c);
-      if (tag == DW_TAG_subprogram) subprogram(c);
-      else if (tag == DW_TAG_structure_type) structure(c);
+      if (tag == DW_TAG_subprogram)
+        subprogram(c);
+      else if (tag == DW_TAG_structure_type)
+        structure(c);
     } while (dwarf_siblingof(&c, &c) == 0);
   }
 
@@ -422,11 +510,12 @@ class Reader {
           // Go 1.19 lists some results twice (os.ReadFile: ~r0 ~r0 ~r1 ~r1): names are unique
           // in a Go signature but for blank `_`, so a repeated one is the compiler's duplicate
           DwarfParam p = param(c, low);
-          bool repeated = p.name != "_" && std::any_of(f.params.begin(), f.params.end(),
-                                                       [&](const DwarfParam& q) { return q.name == p.name && q.result == p.result; });
+          bool repeated = p.name != "_" && std::any_of(f.params.begin(), f.params.end(), [&](const DwarfParam& q) {
+                            return q.name == p.name && q.result == p.result;
+                          });
           if (!repeated) f.params.push_back(std::move(p));
-        }
-        else if (tag == DW_TAG_lexical_block || tag == DW_TAG_inlined_subroutine) stack.push_back(c);
+        } else if (tag == DW_TAG_lexical_block || tag == DW_TAG_inlined_subroutine)
+          stack.push_back(c);
       } while (dwarf_siblingof(&c, &c) == 0);
     // Inlined call sites anywhere below (blocks nest, inlined bodies contain inlined calls).
     while (!stack.empty()) {
@@ -467,6 +556,14 @@ class Reader {
 
   void structure(Dwarf_Die& s) {
     const char* n = dwarf_diename(&s);
+    if (n && std::string_view(n) == "string" && !info_.string_type_offset) {
+      Dwarf_Attribute a;
+      Dwarf_Addr addr;
+      if (dwarf_attr(&s, kGoRuntimeType, &a) && dwarf_formaddr(&a, &addr) == 0)
+        info_.string_type_offset = addr;
+      else
+        info_.string_type_offset = udata(&s, kGoRuntimeType);
+    }
     if (!n || std::string_view(n) != "runtime.g") return;
     Dwarf_Die m;
     if (dwarf_child(&s, &m) != 0) return;
@@ -495,7 +592,8 @@ class Reader {
 }  // namespace
 
 const DwarfFunction* DwarfInfo::function_at(uint64_t low_pc) const {
-  auto it = std::lower_bound(functions.begin(), functions.end(), low_pc, [](const DwarfFunction& f, uint64_t v) { return f.low_pc < v; });
+  auto it = std::lower_bound(functions.begin(), functions.end(), low_pc,
+                             [](const DwarfFunction& f, uint64_t v) { return f.low_pc < v; });
   return it != functions.end() && it->low_pc == low_pc ? &*it : nullptr;
 }
 

@@ -27,8 +27,8 @@ struct DwarfPiece {
 
 struct DwarfParam {
   std::string name;
-  const Type* type = nullptr;  // in the binary's TypeTable
-  bool result = false;         // DW_AT_variable_parameter
+  const Type* type = nullptr;                        // in the binary's TypeTable
+  bool result = false;                               // DW_AT_variable_parameter
   std::optional<std::vector<DwarfPiece>> entry_loc;  // nullopt: not described at the entry PC
 };
 
@@ -46,6 +46,9 @@ struct DwarfInfo {
   std::vector<std::string> abstract_only;  // DW_AT_inline subprograms, candidates for "inlined everywhere"
   std::vector<uint64_t> prologue_ends;     // sorted
   std::optional<uint64_t> goid_offset, stack_hi_offset;
+  // Where the runtime's type descriptor for `string` is, from runtime.types (Go's
+  // DW_AT_go_runtime_type): what an `any` holding a string has as its type word.
+  std::optional<uint64_t> string_type_offset;
   std::string producer;  // "Go cmd/compile go1.27.3; regabi"
 
   const DwarfFunction* function_at(uint64_t low_pc) const;

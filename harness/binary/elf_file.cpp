@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -32,8 +33,7 @@ Result<ElfFile> ElfFile::open(const fs::path& path) {
   ElfFile f;
   f.path_ = path;
   f.fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (f.fd_ < 0)
-    return fail(ErrorKind::bad_input, where, fmt::format("cannot open: {}", std::strerror(errno)));
+  if (f.fd_ < 0) return fail(ErrorKind::bad_input, where, fmt::format("cannot open: {}", std::strerror(errno)));
   struct stat st {};
   if (fstat(f.fd_, &st) != 0 || !S_ISREG(st.st_mode))
     return fail(ErrorKind::bad_input, where, "not a regular file", "give the path of a Go executable");
@@ -62,19 +62,21 @@ Result<ElfFile> ElfFile::open(const fs::path& path) {
   if (f.is64_) {
     Elf64_Ehdr h;
     std::memcpy(&h, f.data_, sizeof h);
-    type = h.e_type, machine = h.e_machine, phoff = h.e_phoff, shoff = h.e_shoff;
+    type = h.e_type, machine = h.e_machine, phoff = h.e_phoff, shoff = h.e_shoff, f.entry_ = h.e_entry;
     phentsize = h.e_phentsize, phnum = h.e_phnum, shentsize = h.e_shentsize, shnum = h.e_shnum, shstrndx = h.e_shstrndx;
   } else {
     Elf32_Ehdr h;
     std::memcpy(&h, f.data_, sizeof h);
-    type = h.e_type, machine = h.e_machine, phoff = h.e_phoff, shoff = h.e_shoff;
+    type = h.e_type, machine = h.e_machine, phoff = h.e_phoff, shoff = h.e_shoff, f.entry_ = h.e_entry;
     phentsize = h.e_phentsize, phnum = h.e_phnum, shentsize = h.e_shentsize, shnum = h.e_shnum, shstrndx = h.e_shstrndx;
   }
   if (type != ET_EXEC && type != ET_DYN)
     return fail(ErrorKind::bad_input, where, fmt::format("not an executable (ELF type {})", type),
                 "give the linked Go program, not an object file or archive");
-  if (machine == EM_X86_64 && f.is64_) f.arch_ = Arch::amd64;
-  else if (machine == EM_386 && !f.is64_) f.arch_ = Arch::i386;
+  if (machine == EM_X86_64 && f.is64_)
+    f.arch_ = Arch::amd64;
+  else if (machine == EM_386 && !f.is64_)
+    f.arch_ = Arch::i386;
   else
     return fail(ErrorKind::bad_input, where, fmt::format("unsupported machine {} ({}-bit)", machine, f.is64_ ? 64 : 32),
                 "bpfault handles linux/amd64 (register ABI) and linux/386 (stack ABI) Go programs");
@@ -87,7 +89,8 @@ Result<ElfFile> ElfFile::open(const fs::path& path) {
   if (shnum && (shentsize != want_sh || !in_file(shoff, uint64_t(shnum) * shentsize, f.size_)))
     return fail(ErrorKind::bad_input, where, "truncated or corrupt ELF file: section headers lie outside the file",
                 "the file may have been cut short while copying; rebuild it");
-  if (shnum == 0) return fail(ErrorKind::bad_input, where, "ELF file without section headers", "a Go executable keeps its sections");
+  // No section headers (sstrip, some packers): everything bpfault needs is found by content
+  // in the loadable segments (go_tables.h), as `go version` does.
 
   for (size_t i = 0; i < phnum; ++i) {
     Segment s;
@@ -103,7 +106,8 @@ Result<ElfFile> ElfFile::open(const fs::path& path) {
     }
     // A PT_LOAD reaching past the end means the file was cut: code there cannot be read.
     if (s.type == PT_LOAD && !in_file(s.offset, s.filesz, f.size_))
-      return fail(ErrorKind::bad_input, where, "truncated ELF file: a loadable segment extends past the end of the file",
+      return fail(ErrorKind::bad_input, where,
+                  "truncated ELF file: a loadable segment extends past the end of the file",
                   "the file may have been cut short while copying; rebuild it");
     f.segments_.push_back(s);
   }
@@ -116,21 +120,26 @@ Result<ElfFile> ElfFile::open(const fs::path& path) {
     if (f.is64_) {
       Elf64_Shdr h;
       std::memcpy(&h, p, sizeof h);
-      name = h.sh_name, s.type = h.sh_type, s.flags = h.sh_flags, s.addr = h.sh_addr, s.offset = h.sh_offset, s.size = h.sh_size;
+      name = h.sh_name, s.type = h.sh_type, s.flags = h.sh_flags, s.addr = h.sh_addr, s.offset = h.sh_offset,
+      s.size = h.sh_size;
     } else {
       Elf32_Shdr h;
       std::memcpy(&h, p, sizeof h);
-      name = h.sh_name, s.type = h.sh_type, s.flags = h.sh_flags, s.addr = h.sh_addr, s.offset = h.sh_offset, s.size = h.sh_size;
+      name = h.sh_name, s.type = h.sh_type, s.flags = h.sh_flags, s.addr = h.sh_addr, s.offset = h.sh_offset,
+      s.size = h.sh_size;
     }
     if (s.type != SHT_NOBITS && s.type != SHT_NULL && !in_file(s.offset, s.size, f.size_))
-      return fail(ErrorKind::bad_input, where, fmt::format("truncated ELF file: section {} extends past the end of the file", i),
+      return fail(ErrorKind::bad_input, where,
+                  fmt::format("truncated ELF file: section {} extends past the end of the file", i),
                   "the file may have been cut short while copying; rebuild it");
     name_offsets.push_back(name);
     f.sections_.push_back(s);
   }
-  if (shstrndx >= shnum) return fail(ErrorKind::bad_input, where, "corrupt ELF file: no section name table");
-  const Section names = f.sections_[shstrndx];
-  for (size_t i = 0; i < f.sections_.size(); ++i) f.sections_[i].name = f.string_at(names, name_offsets[i]);
+  if (shnum && shstrndx >= shnum) return fail(ErrorKind::bad_input, where, "corrupt ELF file: no section name table");
+  if (shnum) {
+    const Section names = f.sections_[shstrndx];
+    for (size_t i = 0; i < f.sections_.size(); ++i) f.sections_[i].name = f.string_at(names, name_offsets[i]);
+  }
 
   // .symtab's sh_link names its string table; a stripped binary has neither.
   for (size_t i = 0; i < shnum; ++i) {
@@ -144,12 +153,82 @@ Result<ElfFile> ElfFile::open(const fs::path& path) {
     }
     break;
   }
+  f.read_relative_relocs();
   return f;
 }
 
+// DT_RELA/DT_RELASZ from PT_DYNAMIC: found without section headers. 386 uses REL, whose
+// addend stays in the file, so only RELA needs applying. (DT_RELR, packed relocations, is
+// not read: bookworm's linkers do not emit it by default.)
+void ElfFile::read_relative_relocs() {
+  const int w = ptr_size();
+  for (const auto& seg : segments_) {
+    if (seg.type != PT_DYNAMIC) continue;
+    auto dyn = std::span<const uint8_t>(data_, size_);
+    if (!in_file(seg.offset, seg.filesz, size_)) return;
+    dyn = dyn.subspan(seg.offset, seg.filesz);
+    uint64_t rela = 0, relasz = 0, relaent = is64_ ? sizeof(Elf64_Rela) : sizeof(Elf32_Rela);
+    for (uint64_t o = 0; o + 2 * w <= dyn.size(); o += 2 * w) {
+      const uint64_t tag = *read_le(dyn, o, w), val = *read_le(dyn, o + w, w);
+      if (tag == DT_NULL) break;
+      if (tag == DT_RELA) rela = val;
+      if (tag == DT_RELASZ) relasz = val;
+      if (tag == DT_RELAENT) relaent = val;
+    }
+    if (!rela || !relasz || relaent != (is64_ ? sizeof(Elf64_Rela) : sizeof(Elf32_Rela))) return;
+    auto table = at_vaddr(rela, relasz);
+    const uint32_t relative = is64_ ? R_X86_64_RELATIVE : R_386_RELATIVE;
+    for (uint64_t o = 0; o + relaent <= table.size(); o += relaent) {
+      const uint64_t info = *read_le(table, o + w, w);
+      const uint32_t type = is64_ ? ELF64_R_TYPE(info) : ELF32_R_TYPE(info);
+      if (type == relative) relative_.emplace_back(*read_le(table, o, w), *read_le(table, o + 2 * w, w));
+    }
+    std::sort(relative_.begin(), relative_.end());
+    return;
+  }
+}
+
+std::optional<uint64_t> ElfFile::word_at(uint64_t vaddr) const {
+  auto it = std::lower_bound(relative_.begin(), relative_.end(), std::pair<uint64_t, uint64_t>{vaddr, 0});
+  if (it != relative_.end() && it->first == vaddr) return it->second;
+  return read_le(at_vaddr(vaddr, ptr_size()), 0, ptr_size());
+}
+
+std::vector<uint64_t> ElfFile::words_holding(uint64_t value, bool writable_only) const {
+  std::vector<uint64_t> out;
+  const int w = ptr_size();
+  for (const auto& [where, addend] : relative_)
+    if (addend == value) out.push_back(where);
+  for (const auto& s : segments_) {
+    if (s.type != PT_LOAD || (writable_only && !(s.flags & PF_W))) continue;
+    const uint8_t* b = data_ + s.offset;
+    for (uint64_t o = (w - s.vaddr % w) % w; o + w <= s.filesz; o += w) {
+      uint64_t v = 0;
+      std::memcpy(&v, b + o, w);  // little-endian host and file (checked at open)
+      if (v == value) out.push_back(s.vaddr + o);
+    }
+  }
+  return out;
+}
+
+const ElfFile::Section* ElfFile::section_at(uint64_t vaddr) const {
+  for (const auto& s : sections_)
+    if (s.addr && (s.flags & SHF_ALLOC) && vaddr >= s.addr && vaddr - s.addr < s.size) return &s;
+  return nullptr;
+}
+
 ElfFile::ElfFile(ElfFile&& o) noexcept
-    : path_(std::move(o.path_)), fd_(o.fd_), data_(o.data_), size_(o.size_), arch_(o.arch_), is64_(o.is64_), pie_(o.pie_),
-      sections_(std::move(o.sections_)), segments_(std::move(o.segments_)) {
+    : path_(std::move(o.path_)),
+      fd_(o.fd_),
+      data_(o.data_),
+      size_(o.size_),
+      arch_(o.arch_),
+      is64_(o.is64_),
+      pie_(o.pie_),
+      entry_(o.entry_),
+      sections_(std::move(o.sections_)),
+      segments_(std::move(o.segments_)),
+      relative_(std::move(o.relative_)) {
   // The section pointers point into the vector, whose storage moved along with it.
   symtab_ = o.symtab_;
   strtab_ = o.strtab_;

@@ -43,6 +43,7 @@ class ElfFile {
   Arch arch() const { return arch_; }
   int ptr_size() const { return is64_ ? 8 : 4; }
   bool pie() const { return pie_; }
+  uint64_t entry() const { return entry_; }  // e_entry
   int fd() const { return fd_; }
   std::span<const uint8_t> file() const { return {data_, size_}; }
 
@@ -54,6 +55,15 @@ class ElfFile {
   // `len` bytes at virtual address `vaddr` backed by the file (PT_LOAD); empty when not there.
   std::span<const uint8_t> at_vaddr(uint64_t vaddr, uint64_t len) const;
   std::optional<uint64_t> file_offset(uint64_t vaddr) const;
+
+  // The pointer-sized word at `vaddr` as the loaded program sees it: a PIE's RELA relocations
+  // (R_*_RELATIVE) applied, since an external linker leaves their targets 0 in the file.
+  std::optional<uint64_t> word_at(uint64_t vaddr) const;
+  // Every word-aligned address of a writable segment (of any loaded one, with `writable_only`
+  // false) whose word (relocated) equals `value`.
+  std::vector<uint64_t> words_holding(uint64_t value, bool writable_only = true) const;
+  // The section the address lies in, if the file has section headers and one holds it.
+  const Section* section_at(uint64_t vaddr) const;
 
   bool has_symtab() const { return symtab_ != nullptr; }
   // Every symbol of .symtab with a name; stops early when `fn` returns false.
@@ -70,6 +80,7 @@ class ElfFile {
   size_t symbol_count() const;
   Symbol symbol(size_t i) const;
   std::string_view string_at(const Section& strtab, uint64_t off) const;
+  void read_relative_relocs();
 
   std::filesystem::path path_;
   int fd_ = -1;
@@ -78,8 +89,10 @@ class ElfFile {
   Arch arch_ = Arch::amd64;
   bool is64_ = true;
   bool pie_ = false;
+  uint64_t entry_ = 0;
   std::vector<Section> sections_;
   std::vector<Segment> segments_;
+  std::vector<std::pair<uint64_t, uint64_t>> relative_;  // R_*_RELATIVE: (where, addend), sorted by where
   const Section* symtab_ = nullptr;
   const Section* strtab_ = nullptr;
 };

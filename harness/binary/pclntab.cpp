@@ -8,6 +8,8 @@
 
 #include <fmt/format.h>
 
+#include "binary/go_tables.h"
+
 namespace bpfault::binary {
 namespace {
 
@@ -28,32 +30,33 @@ std::optional<uint32_t> read_uvarint(std::span<const uint8_t> b, uint64_t& off) 
 // moduledata.text: the Go ≥1.26 pcHeader no longer carries the text start, and with external
 // linking `.text` starts with C code, so the runtime's own moduledata is the reliable base.
 // moduledata begins {pcHeader *, funcnametab []byte, ...} and has `text` at word 22 (1.18-1.27).
-std::optional<uint64_t> moduledata_text(const ElfFile& elf, uint64_t pcln_addr, uint64_t funcname_addr) {
-  const int w = elf.ptr_size();
+std::optional<uint64_t> moduledata_text(const ElfFile& elf, std::optional<uint64_t> md) {
   constexpr int kTextWord = 22;
-  for (const auto& s : elf.sections()) {
-    if (s.type != SHT_PROGBITS || !(s.flags & SHF_WRITE)) continue;
-    auto b = elf.bytes(s);
-    for (uint64_t o = 0; o + (kTextWord + 1) * w <= b.size(); o += w) {
-      if (read_le(b, o, w) == pcln_addr && read_le(b, o + w, w) == funcname_addr) return read_le(b, o + kTextWord * w, w);
-    }
-  }
-  return std::nullopt;
+  if (!md) return std::nullopt;
+  return elf.word_at(*md + kTextWord * elf.ptr_size());
+}
+
+// The file's bytes from `vaddr` to the end of the PT_LOAD segment holding it.
+std::span<const uint8_t> to_segment_end(const ElfFile& elf, uint64_t vaddr) {
+  for (const auto& seg : elf.segments())
+    if (seg.type == PT_LOAD && vaddr >= seg.vaddr && vaddr < seg.vaddr + seg.filesz)
+      return elf.at_vaddr(vaddr, seg.vaddr + seg.filesz - vaddr);
+  return {};
 }
 
 }  // namespace
 
 Result<Pclntab> Pclntab::parse(const ElfFile& elf, std::optional<uint64_t> runtime_text) {
   const std::string where = elf.path().string();
-  const ElfFile::Section* sec = elf.section(".gopclntab");
-  if (!sec) sec = elf.section(".data.rel.ro.gopclntab");  // Go 1.19 PIE
+  const auto sec = find_pclntab(elf);
   if (!sec)
-    return fail(ErrorKind::bad_input, where, "not a Go program: no .gopclntab section",
+    return fail(ErrorKind::bad_input, where,
+                "not a Go program: no .gopclntab section and no Go 1.18+ pclntab header in the file",
                 "bpfault analyses Go executables (Go 1.18 or newer)");
   Pclntab t;
-  t.data_ = elf.bytes(*sec);
+  t.data_ = sec->bytes;
   const auto& d = t.data_;
-  auto corrupt = [&](std::string what) {
+  auto corrupt = [&](const std::string& what) {
     return fail(ErrorKind::bad_input, where, "corrupt .gopclntab: " + what, "rebuild the program; the file is damaged");
   };
   if (d.size() < 8) return corrupt("shorter than its header");
@@ -65,27 +68,37 @@ Result<Pclntab> Pclntab::parse(const ElfFile& elf, std::optional<uint64_t> runti
   const int w = d[7];
   if (w != elf.ptr_size() || (t.min_lc_ != 1 && t.min_lc_ != 2 && t.min_lc_ != 4)) return corrupt("bad header sizes");
   auto word = [&](int i) { return read_le(d, 8 + uint64_t(i) * w, w); };
-  auto nfunc = word(0), text_start = word(2), funcname = word(3), cu = word(4), filetab = word(5), pctab = word(6), pcln = word(7);
+  auto nfunc = word(0), text_start = word(2), funcname = word(3), cu = word(4), filetab = word(5), pctab = word(6),
+       pcln = word(7);
   if (!pcln) return corrupt("shorter than its header");
   for (uint64_t off : {*funcname, *cu, *filetab, *pctab, *pcln})
     if (off > d.size()) return corrupt("a table offset points past the section");
   // Each function needs at least an 8-byte functab slot and a 40-byte _func.
   if (*nfunc == 0 || *nfunc > d.size() / 48) return corrupt(fmt::format("implausible function count {}", *nfunc));
+  t.funcname_off_ = *funcname;
+  t.go120_ = magic == kMagic120;
   t.cu_off_ = *cu;
   t.filetab_off_ = *filetab;
   t.pctab_off_ = *pctab;
 
   // Text base: runtime.text, else moduledata.text, else the header, else .text (internal linking).
-  const auto md_text = moduledata_text(elf, sec->addr, sec->addr + *funcname);
-  if (runtime_text) t.text_base_ = *runtime_text;
-  else if (md_text) t.text_base_ = *md_text;
-  else if (*text_start) t.text_base_ = *text_start;
-  else if (const auto* text = elf.section(".text")) t.text_base_ = text->addr;
-  else return corrupt("cannot find the text base (no moduledata, no .text)");
+  const auto md = find_moduledata(elf, sec->addr, sec->addr + *funcname);
+  const auto md_text = moduledata_text(elf, md);
+  if (runtime_text)
+    t.text_base_ = *runtime_text;
+  else if (md_text)
+    t.text_base_ = *md_text;
+  else if (*text_start)
+    t.text_base_ = *text_start;
+  else if (const auto* text = elf.section(".text"))
+    t.text_base_ = text->addr;
+  else
+    return corrupt("cannot find the text base (no moduledata, no .text)");
   if (md_text && *md_text != t.text_base_)
     t.warnings.push_back(fmt::format("moduledata.text {:#x} differs from runtime.text {:#x}", *md_text, t.text_base_));
   if (*text_start && *text_start != t.text_base_)
-    t.warnings.push_back(fmt::format("pcHeader.textStart {:#x} differs from the text base {:#x}", *text_start, t.text_base_));
+    t.warnings.push_back(
+        fmt::format("pcHeader.textStart {:#x} differs from the text base {:#x}", *text_start, t.text_base_));
 
   const uint64_t ftab = *pcln;
   if (ftab + (*nfunc + 1) * 8 > d.size()) return corrupt("the function table runs past the section");
@@ -101,7 +114,8 @@ Result<Pclntab> Pclntab::parse(const ElfFile& elf, std::optional<uint64_t> runti
     PclnFunc fn;
     fn.entry = t.text_base_ + entry_off;
     fn.end = t.text_base_ + next_off;
-    if (*read_le(d, f, 4) != entry_off) return corrupt(fmt::format("function {}: _func.entryOff disagrees with the table", i));
+    if (*read_le(d, f, 4) != entry_off)
+      return corrupt(fmt::format("function {}: _func.entryOff disagrees with the table", i));
     const int32_t name_off = static_cast<int32_t>(*read_le(d, f + 4, 4));
     const uint64_t name_at = *funcname + uint64_t(int64_t(name_off));
     if (name_off < 0 || name_at >= d.size()) return corrupt(fmt::format("function {}: name outside the section", i));
@@ -116,13 +130,110 @@ Result<Pclntab> Pclntab::parse(const ElfFile& elf, std::optional<uint64_t> runti
     fn.cu_offset = *read_le(d, f + 32, 4);
     fn.func_id = d[f + fid_off];
     fn.flag = d[f + fid_off + 1];
+    fn.nfuncdata = d[f + fid_off + 3];
+    fn.npcdata = *read_le(d, f + 28, 4);
+    fn.func_off = f;
     ++id_count[fn.func_id];
     t.funcs_.push_back(fn);
   }
   uint32_t best = 0;
   for (int id = 1; id < 256; ++id)
     if (id_count[id] > best) best = id_count[id], t.wrapper_id_ = static_cast<uint8_t>(id);
+  t.find_gofunc(elf, md);
   return t;
+}
+
+// moduledata.gofunc moves between releases (word 38 in 1.18/1.19, 40 in 1.20-1.25, 43 in 1.27)
+// and a stripped binary has no go:func.* symbol: the word is found by what it must hold, the
+// base from which every function's inline tree decodes to names in funcnametab and parent PCs
+// inside the function (checked on up to 64 functions).
+void Pclntab::find_gofunc(const ElfFile& elf, std::optional<uint64_t> md) {
+  std::vector<std::pair<const PclnFunc*, uint32_t>> sample;
+  for (const PclnFunc& f : funcs_) {
+    if (auto off = funcdata_offset(f, kFuncdataInlTree)) sample.emplace_back(&f, *off);
+    if (sample.size() == 64) break;
+  }
+  if (!md || sample.empty()) return;
+  for (int word = 30; word < 60; ++word) {
+    auto v = elf.word_at(*md + uint64_t(word) * elf.ptr_size());
+    if (!v || !*v) continue;
+    gofunc_bytes_ = to_segment_end(elf, *v);
+    const bool fits = !gofunc_bytes_.empty() && std::ranges::all_of(sample, [&](const auto& s) {
+      auto call = inlined_call_at(s.second, 0);
+      return call && !call->name.empty() && call->parent_pc >= 0 &&
+             uint64_t(call->parent_pc) < s.first->end - s.first->entry;
+    });
+    if (fits) {
+      gofunc_ = *v;
+      return;
+    }
+  }
+  gofunc_bytes_ = {};
+  warnings.push_back("moduledata.gofunc not found: inlined frames are not expanded in stacks");
+}
+
+std::optional<uint32_t> Pclntab::funcdata_offset(const PclnFunc& f, int index) const {
+  if (index >= f.nfuncdata) return std::nullopt;
+  const uint64_t header = go120_ ? 44 : 40;
+  auto off = read_le(data_, f.func_off + header + 4 * (uint64_t(f.npcdata) + uint64_t(index)), 4);
+  if (!off || *off == 0xffffffff) return std::nullopt;
+  return static_cast<uint32_t>(*off);
+}
+
+uint32_t Pclntab::pcdata_table(const PclnFunc& f, int table) const {
+  if (uint32_t(table) >= f.npcdata) return 0;
+  const uint64_t header = go120_ ? 44 : 40;
+  return static_cast<uint32_t>(read_le(data_, f.func_off + header + 4 * uint64_t(table), 4).value_or(0));
+}
+
+std::optional<int32_t> Pclntab::pcdata(const PclnFunc& f, int table, uint64_t pc) const {
+  const uint32_t off = pcdata_table(f, table);
+  if (off == 0) return -1;
+  return pc_value(off, f.entry, pc);
+}
+
+void Pclntab::pc_runs(uint32_t table, uint64_t entry,
+                      const std::function<void(uint64_t, uint64_t, int32_t)>& fn) const {
+  if (table == 0 || pctab_off_ + table >= data_.size()) return;
+  uint64_t off = pctab_off_ + table;
+  int32_t val = -1;
+  uint64_t cur = entry;
+  for (bool first = true;; first = false) {
+    auto uvdelta = read_uvarint(data_, off);
+    if (!uvdelta || (*uvdelta == 0 && !first)) return;
+    val = static_cast<int32_t>(static_cast<uint32_t>(val) + (-(*uvdelta & 1) ^ (*uvdelta >> 1)));
+    auto pcdelta = read_uvarint(data_, off);
+    if (!pcdelta) return;
+    const uint64_t next = cur + uint64_t(*pcdelta) * min_lc_;
+    fn(cur, next, val);
+    cur = next;
+  }
+}
+
+// runtime.inlinedCall: {funcID u8, _ [3]byte, nameOff, parentPc, startLine int32} since 1.20;
+// {parent int16, funcID u8, _ u8, file, line, func_, parentPc int32} in 1.18/1.19.
+std::optional<InlinedCall> Pclntab::inlined_call_at(uint64_t gofunc_off, int32_t index) const {
+  if (index < 0) return std::nullopt;
+  const uint64_t size = go120_ ? 16 : 20, at = gofunc_off + uint64_t(index) * size;
+  if (at + size > gofunc_bytes_.size()) return std::nullopt;
+  InlinedCall c;
+  c.func_id = gofunc_bytes_[at + (go120_ ? 0 : 2)];
+  const auto name_off = static_cast<int32_t>(*read_le(gofunc_bytes_, at + (go120_ ? 4 : 12), 4));
+  c.parent_pc = static_cast<int32_t>(*read_le(gofunc_bytes_, at + (go120_ ? 8 : 16), 4));
+  // a name starts after the previous name's NUL: anything else is not a name offset
+  const uint64_t name_at = funcname_off_ + uint64_t(int64_t(name_off));
+  if (name_off < 0 || name_at >= data_.size() || (name_off > 0 && data_[name_at - 1] != 0)) return std::nullopt;
+  const char* name = reinterpret_cast<const char*>(data_.data() + name_at);
+  const void* nul = std::memchr(name, 0, data_.size() - name_at);
+  if (!nul) return std::nullopt;
+  c.name = std::string_view(name, static_cast<const char*>(nul) - name);
+  return c;
+}
+
+std::optional<InlinedCall> Pclntab::inlined_call(const PclnFunc& f, int32_t index) const {
+  auto off = funcdata_offset(f, kFuncdataInlTree);
+  if (!off || gofunc_bytes_.empty()) return std::nullopt;
+  return inlined_call_at(*off, index);
 }
 
 const PclnFunc* Pclntab::lookup(uint64_t pc) const {

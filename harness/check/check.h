@@ -2,7 +2,7 @@
 // what was expected and what happened, and the record's status (passed or failed).
 #pragma once
 
-#include "run/record.h"
+#include "record/record.h"
 #include "scenario/scenario.h"
 
 namespace bpfault::check {
@@ -10,11 +10,11 @@ namespace bpfault::check {
 // Fills r.verdicts and sets r.status. Expectations a scenario does not state still hold:
 // the tracee exits 0 unless an exit code or signal is expected, it does not time out, and
 // no event is lost.
-void evaluate(const scenario::Scenario& s, run::RunRecord& r);
+void evaluate(const scenario::Scenario& s, record::RunRecord& r);
 
 // Sets r.diagnosis when the tracee crashed (a Go panic or fatal error, a signal), was killed or
 // timed out: what happened, where, its stderr's last lines, and whether it crashed after an
 // injection the scenario did not expect to crash it (diagnose.cpp).
-void diagnose(const scenario::Scenario& s, run::RunRecord& r);
+void diagnose(const scenario::Scenario& s, record::RunRecord& r);
 
 }  // namespace bpfault::check

@@ -24,7 +24,8 @@ std::string tail(const std::string& text) {
   // A signal dump ends with the registers ("rax    0x0" ... "gs     0x0"): not what anyone reads first.
   auto is_register = [](std::string_view l) {
     size_t sp = l.find(' ');
-    return sp != std::string_view::npos && sp >= 2 && sp <= 6 && l.substr(l.find_first_not_of(' ', sp)).starts_with("0x");
+    return sp != std::string_view::npos && sp >= 2 && sp <= 6 &&
+           l.substr(l.find_first_not_of(' ', sp)).starts_with("0x");
   };
   while (!lines.empty() && (lines.back().empty() || is_register(lines.back()))) lines.pop_back();
   size_t from = lines.size() > 20 ? lines.size() - 20 : 0, bytes = 0;
@@ -44,8 +45,9 @@ std::string tail(const std::string& text) {
 std::string first_frame(const std::vector<std::string_view>& lines) {
   auto is_user = [](std::string_view call) {
     std::string_view first = call.substr(0, call.find_first_of("./"));
-    return call.starts_with("main.") || (call.find('/') != std::string_view::npos && first.find('.') == std::string_view::npos &&
-                                         call.substr(0, call.find('/')).find('.') != std::string_view::npos);
+    return call.starts_with("main.") ||
+           (call.find('/') != std::string_view::npos && first.find('.') == std::string_view::npos &&
+            call.substr(0, call.find('/')).find('.') != std::string_view::npos);
   };
   std::string fallback;
   for (size_t i = 0; i < lines.size(); ++i) {
@@ -66,8 +68,8 @@ std::string first_frame(const std::vector<std::string_view>& lines) {
 
 }  // namespace
 
-void diagnose(const scenario::Scenario& s, run::RunRecord& r) {
-  run::Diagnosis d;
+void diagnose(const scenario::Scenario& s, record::RunRecord& r) {
+  record::Diagnosis d;
   const auto lines = lines_of(r.stderr_text);
   auto first_line = [&](std::string_view prefix) -> std::string {
     for (auto l : lines)
@@ -87,7 +89,8 @@ void diagnose(const scenario::Scenario& s, run::RunRecord& r) {
   } else if (go_died && !lines.empty()) {
     for (auto l : lines)
       if (l.starts_with("SIG") && l.find(": ") != std::string_view::npos && l.find(' ') > l.find(':')) {
-        d.kind = "go_signal", d.summary = fmt::format("the Go runtime got {} and dumped its goroutines", l.substr(0, l.find(':')));
+        d.kind = "go_signal",
+        d.summary = fmt::format("the Go runtime got {} and dumped its goroutines", l.substr(0, l.find(':')));
         break;
       }
   } else if (r.signal) {
@@ -103,7 +106,7 @@ void diagnose(const scenario::Scenario& s, run::RunRecord& r) {
       if (!p.injected) continue;
       uint64_t first = 0;
       for (const auto& h : p.hits)
-        if (!h.injection.is_null()) {
+        if (h.injection) {
           first = h.call;
           break;
         }
@@ -112,7 +115,8 @@ void diagnose(const scenario::Scenario& s, run::RunRecord& r) {
     }
     bool asked = s.expect.signal.has_value() || (s.expect.exit_code && r.exit_code == s.expect.exit_code);
     for (const auto& p : s.probes)
-      for (const auto& st : p.steps) asked |= st.action == scenario::Step::Action::signal;
+      for (const auto& st : p.steps)
+        asked |= st.action == scenario::Step::Action::signal || st.action == scenario::Step::Action::panic;
     if (!injected.empty() && !asked) {
       d.harness_caused = true;
       d.injections = fmt::format("{}", fmt::join(injected, ", "));

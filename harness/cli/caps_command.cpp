@@ -15,7 +15,8 @@ using bpfault::kernel::Cap;
 using bpfault::kernel::Capabilities;
 
 nlohmann::ordered_json to_json(const Capabilities& caps, bool verbose) {
-  nlohmann::ordered_json out = {{"kernel", caps.kernel_release}, {"lockdown", caps.lockdown}, {"probe_ms", caps.probe_ms}};
+  nlohmann::ordered_json out = {
+      {"kernel", caps.kernel_release}, {"lockdown", caps.lockdown}, {"probe_ms", caps.probe_ms}};
   auto& list = out["caps"] = nlohmann::ordered_json::array();
   for (const auto& r : caps.results) {
     nlohmann::ordered_json c = {{"name", r.name}, {"first_kernel", r.first_kernel}, {"available", r.available}};
@@ -30,7 +31,8 @@ void print_table(const Capabilities& caps, bool verbose) {
   fmt::print("kernel {}, lockdown {} (probed in {:.0f} ms)\n\n", caps.kernel_release, caps.lockdown, caps.probe_ms);
   fmt::print("{:<13} {:<6} {:<10} {}\n", "capability", "since", "available", "reason");
   for (const auto& r : caps.results) {
-    std::string row = fmt::format("{:<13} {:<6} {:<10} {}", r.name, r.first_kernel, r.available ? "yes" : "no", r.reason);
+    std::string row =
+        fmt::format("{:<13} {:<6} {:<10} {}", r.name, r.first_kernel, r.available ? "yes" : "no", r.reason);
     fmt::print("{}\n", row.substr(0, row.find_last_not_of(' ') + 1));
     if (verbose && !r.log.empty()) {
       fmt::print("  verifier log of {}:\n", r.name);
@@ -48,7 +50,9 @@ void print_table(const Capabilities& caps, bool verbose) {
   if (!caps.has(Cap::uprobe))
     fmt::print("hint: loading BPF programs needs root (or CAP_BPF and CAP_PERFMON)\n");
   else if (!caps.has(Cap::write_user) || !caps.has(Cap::write_regs) || !caps.has(Cap::write_ip))
-    fmt::print("hint: `bpfault run --vm` runs scenarios that need the missing writes in a VM with a kernel that has them (ci/kernels)\n");
+    fmt::print(
+        "hint: `bpfault run --vm` runs scenarios that need the missing writes in a VM with a kernel that has them "
+        "(ci/kernels)\n");
 }
 
 bpfault::cli::Runner add_caps(CLI::App& app) {
@@ -65,7 +69,7 @@ bpfault::cli::Runner add_caps(CLI::App& app) {
     else
       print_table(caps, *verbose);
     std::fflush(stdout);
-    return 0;
+    return bpfault::Result<bpfault::cli::Outcome>{};
   };
 }
 

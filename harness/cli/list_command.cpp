@@ -8,7 +8,9 @@
 #include <fmt/format.h>
 
 #include "binary/binary_info.h"
+#include "binary/build_info.h"
 #include "cli/commands.h"
+#include "run/stdlib_signatures.h"
 
 namespace {
 
@@ -29,13 +31,33 @@ std::string probe_points(const bpfault::binary::Function& f) {
   return s;
 }
 
-int run_list(const ListOptions& o) {
+// What `go version -m` prints: the main package and module, each dependency, each setting.
+std::string build_info_lines(const bpfault::binary::BuildInfo& b) {
+  if (b.path.empty() && b.main.path.empty()) return {};
+  auto module = [](const bpfault::binary::GoModule& m) {
+    std::string s = m.path;
+    if (!m.version.empty()) s += " " + m.version;
+    if (!m.replaced_by.empty()) s += " => " + m.replaced_by;
+    return s;
+  };
+  std::string out = fmt::format("# build info: {}, package {}", b.go_version, b.path);
+  if (!b.main.path.empty()) out += ", module " + module(b.main);
+  out += "\n";
+  for (const auto& d : b.deps) out += fmt::format("#   dependency {}\n", module(d));
+  for (const auto& [k, v] : b.settings) out += fmt::format("#   build {}={}\n", k, v);
+  return out;
+}
+
+bpfault::Result<bpfault::cli::Outcome> run_list(const ListOptions& o) {
   using namespace bpfault::binary;
   // Without -v no signature is printed: skipping DWARF halves the time on a big binary.
   auto info = analyse(o.binary, o.verbose ? Detail::full : Detail::functions);
-  if (!info) {
-    std::fputs(info.error().format().c_str(), stderr);
-    return bpfault::exit_code(info.error().kind);
+  if (!info) return tl::unexpected(info.error());
+  if (o.verbose && !(*info)->has_dwarf) {
+    // A stripped binary: its standard-library functions' signatures from the same toolchain.
+    bpfault::target::Options to;
+    to.progress = [](const std::string& line) { fmt::print(stderr, "{}\n", line); };
+    *info = bpfault::run::add_stdlib_signatures(*info, to).info;
   }
   const BinaryInfo& bi = **info;
   const auto matched = bi.match(o.glob);
@@ -44,13 +66,18 @@ int run_list(const ListOptions& o) {
   size_t probeable = 0;
   bool xmm = false;
   if (o.verbose) {
-    out += fmt::format("# {}: {} {}, {}{}, {} linking{}, goid at g+{}\n", o.binary, bi.go_version.empty() ? "go?" : bi.go_version,
-                       arch_name(bi.arch), bi.stripped ? "stripped" : "with symbols", bi.has_dwarf ? " and DWARF" : ", no DWARF",
+    out += fmt::format("# {}: {} {}, {}{}, {} linking{}, goid at g+{}\n", o.binary,
+                       bi.go_version.empty() ? "go?" : bi.go_version, arch_name(bi.arch),
+                       bi.stripped ? "stripped" : "with symbols", bi.has_dwarf ? " and DWARF" : ", no DWARF",
                        bi.external_link ? "external" : "internal", bi.pie ? ", PIE" : "", bi.goid_offset);
+    out += build_info_lines(read_build_info(bi));
     for (const auto& w : bi.warnings) out += fmt::format("# warning: {}\n", w);
-    if (!bi.has_dwarf)
-      out += "# no DWARF: signatures are unknown (?) and functions inlined everywhere cannot be listed; "
-             "build without -ldflags='-s -w' to see them\n";
+    if (!bi.has_dwarf) {
+      out +=
+          "# no DWARF: the program's own signatures are unknown (?) and functions inlined everywhere cannot be "
+          "listed; build without -ldflags='-s -w' to see them\n";
+      if (!bi.stdlib_signatures.empty()) out += fmt::format("# {}\n", bi.stdlib_signatures);
+    }
   }
   for (const Function* f : matched) {
     if (!f->probeable()) {
@@ -61,6 +88,7 @@ int run_list(const ListOptions& o) {
     out += fmt::format("uprobe:{}:{}\n", o.binary, f->symbol.empty() ? f->name : f->symbol);
     if (!o.verbose) continue;
     out += "    " + signature(*f) + "\n";
+    if (!f->signature_from.empty()) out += fmt::format("    signature from {}\n", f->signature_from);
     out += "    " + probe_points(*f) + "\n";
     for (const auto& w : f->warnings) out += "    warning: " + w + "\n";
     for (const auto* vs : {&f->params, &f->results})
@@ -68,23 +96,25 @@ int run_list(const ListOptions& o) {
         for (const Piece& p : v.pieces) xmm |= p.loc.kind == Loc::Kind::xmm;
   }
   if (o.verbose && xmm)
-    out += "# @xmmN: a float register; BPF sees no XMM state (pt_regs), so it can neither read nor write those values\n";
+    out +=
+        "# @xmmN: a float register; BPF sees no XMM state (pt_regs), so it can neither read nor write those values\n";
   std::fwrite(out.data(), 1, out.size(), stdout);
   if (matched.empty()) {
-    std::fputs(fmt::format("{}: error: no function matches '{}'\n  hint: globs use * and ?, e.g. 'main.*'\n", o.binary, o.glob).c_str(),
-               stderr);
-    return 2;
+    return bpfault::fail(bpfault::ErrorKind::bad_input, o.binary, fmt::format("no function matches '{}'", o.glob),
+                         "globs use * and ?, e.g. 'main.*'");
   }
-  return 0;
+  return bpfault::cli::Outcome{};
 }
 
 bpfault::cli::Runner add_list(CLI::App& app) {
-  auto* sub = app.add_subcommand("list", "List a Go binary's probe-able functions (uprobe:PATH:FUNC), with -v their signatures");
+  auto* sub = app.add_subcommand(
+      "list", "List a Go binary's probe-able functions (uprobe:PATH:FUNC), with -v their signatures");
   auto o = std::make_shared<ListOptions>();
   sub->add_option("BINARY", o->binary, "the Go executable")->required();
   sub->add_option("GLOB", o->glob, "only functions whose Go name matches (* and ?), e.g. 'main.*'");
-  sub->add_flag("-v,--verbose", o->verbose,
-                "add signatures with argument/result locations, probe points, warnings, and what cannot be probed and why");
+  sub->add_flag(
+      "-v,--verbose", o->verbose,
+      "add signatures with argument/result locations, probe points, warnings, and what cannot be probed and why");
   return [o] { return run_list(*o); };
 }
 

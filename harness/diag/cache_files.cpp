@@ -3,7 +3,11 @@
 #include <elf.h>
 #include <link.h>
 
+#include <pwd.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <utility>
@@ -13,6 +17,24 @@
 
 namespace bpfault::diag {
 namespace fs = std::filesystem;
+
+fs::path cache_root() {
+  auto env = [](const char* name) -> const char* {
+    const char* v = std::getenv(name);
+    return v && *v ? v : nullptr;
+  };
+  if (const char* dir = env("BPFAULT_CACHE")) return dir;
+  if (const char* xdg = env("XDG_CACHE_HOME")) return fs::path(xdg) / "bpfault";
+  // root's home is private (0700): a tracee run as another user (target.user) could not reach
+  // a fixture built there, so root's default is the system's cache folder
+  if (geteuid() == 0) return "/var/cache/bpfault";
+  const char* home = env("HOME");
+  if (!home) {
+    const passwd* pw = getpwuid(getuid());
+    home = pw && pw->pw_dir && *pw->pw_dir ? pw->pw_dir : "/tmp";
+  }
+  return fs::path(home) / ".cache" / "bpfault";
+}
 
 void keep_newest(const fs::path& dir, std::string_view prefix, std::string_view extension, size_t keep) {
   std::vector<std::pair<fs::file_time_type, fs::path>> files;
@@ -34,6 +56,7 @@ const std::string& executable_build_id() {
           for (int i = 0; i < info->dlpi_phnum; ++i) {
             const ElfW(Phdr)& ph = info->dlpi_phdr[i];
             if (ph.p_type != PT_NOTE) continue;
+            // NOLINTNEXTLINE(performance-no-int-to-ptr): the loader hands out addresses as integers
             const char* p = reinterpret_cast<const char*>(info->dlpi_addr + ph.p_vaddr);
             const char* end = p + ph.p_memsz;
             while (p + sizeof(ElfW(Nhdr)) <= end) {
@@ -43,7 +66,8 @@ const std::string& executable_build_id() {
               if (desc + n->n_descsz > end) break;
               if (n->n_type == NT_GNU_BUILD_ID && n->n_namesz == 4 && std::memcmp(name, "GNU", 4) == 0) {
                 auto& id = *static_cast<std::string*>(data);
-                for (uint32_t k = 0; k < n->n_descsz; ++k) id += fmt::format("{:02x}", static_cast<unsigned char>(desc[k]));
+                for (uint32_t k = 0; k < n->n_descsz; ++k)
+                  id += fmt::format("{:02x}", static_cast<unsigned char>(desc[k]));
                 return 1;
               }
               p = desc + ((n->n_descsz + 3) & ~3u);
@@ -56,6 +80,4 @@ const std::string& executable_build_id() {
   }();
   return id;
 }
-
-
 }  // namespace bpfault::diag

@@ -9,6 +9,13 @@
 
 namespace bpfault::diag {
 
+// The folder under which bpfault keeps what it downloads and builds (kernels, Go toolchains,
+// VM base archives, fixture builds, analyses): $BPFAULT_CACHE, else $XDG_CACHE_HOME/bpfault,
+// else /var/cache/bpfault for root (so that a tracee run as another user reaches its fixture
+// build), else ~/.cache/bpfault. The same rule as ci/debian.sh, so the repository's scripts and an
+// installed bpfault share one cache; nothing is compiled in, so a copied binary works anywhere.
+std::filesystem::path cache_root();
+
 // The linker's GNU build id of the running executable (hex), read from its loaded notes: what
 // names "this build of bpfault" in cache keys. Empty for an executable linked without one,
 // and then the caches are not used.

@@ -11,14 +11,4 @@ std::string Error::format() const {
   return out;
 }
 
-int exit_code(ErrorKind kind) {
-  switch (kind) {
-    case ErrorKind::unsupported: return 77;
-    case ErrorKind::bad_input: return 2;
-    case ErrorKind::environment: return 2;
-    case ErrorKind::internal: return 3;
-  }
-  return 3;
-}
-
 }  // namespace bpfault

@@ -1,5 +1,5 @@
 // The one error mechanism of bpfault: Result<T> carries a value or an Error that says where,
-// what and what to do. Exit codes are chosen from Error::kind in main only.
+// what and what to do. Exit codes are chosen from Error::kind in main only (cli/main.cpp).
 #pragma once
 
 #include <string>
@@ -10,17 +10,17 @@
 namespace bpfault {
 
 enum class ErrorKind {
-  bad_input,      // a scenario, binary or command line we cannot accept (exit 2)
-  unsupported,    // the kernel lacks a capability the work needs (exit 77)
-  environment,    // the machine is missing something: a toolchain, a kernel image, privileges
-  internal,       // a bug or an unexpected system failure
+  bad_input,    // a scenario, binary or command line we cannot accept (exit 2)
+  unsupported,  // the kernel lacks a capability the work needs (exit 77)
+  environment,  // the machine is missing something: a toolchain, a kernel image, privileges
+  internal,     // a bug or an unexpected system failure
 };
 
 struct Error {
   ErrorKind kind = ErrorKind::bad_input;
-  std::string where;  // "scenarios/x.json:/probes/0/when/nth", "fixtures-build/demo: main.f", ...
-  std::string what;   // "expected a positive integer, got -1"
-  std::string hint;   // what to do about it; may be empty
+  std::string where;        // "scenarios/x.json:/probes/0/when/nth", "fixtures-build/demo: main.f", ...
+  std::string what;         // "expected a positive integer, got -1"
+  std::string hint;         // what to do about it; may be empty
   std::vector<Error> also;  // further errors found in the same pass (a validator reports them all)
 
   // "where: what" then "  hint: ..." lines, then the others, like a compiler.
@@ -33,8 +33,5 @@ using Result = tl::expected<T, Error>;
 inline tl::unexpected<Error> fail(ErrorKind kind, std::string where, std::string what, std::string hint = {}) {
   return tl::unexpected(Error{kind, std::move(where), std::move(what), std::move(hint), {}});
 }
-
-// The process exit code for an error of this kind (see README, "Exit codes").
-int exit_code(ErrorKind kind);
 
 }  // namespace bpfault

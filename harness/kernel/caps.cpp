@@ -22,8 +22,8 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <optional>
 #include <memory>
+#include <optional>
 #include <sstream>
 #include <thread>
 #include <vector>
@@ -36,8 +36,9 @@
 // Self-test targets. Written in assembly so that the compiler can assume nothing about them:
 // each starts with a nop (uprobes emulate it, no single-step) and returns rax as the caller
 // set it, so a forced rax shows; `skip` marks *rdi only when its body runs.
-#define BPFAULT_CAPS_PASS(name) \
-  ".globl " #name "\n.hidden " #name "\n.type " #name ",@function\n" #name ":\n\tnop\n\tret\n.size " #name ",.-" #name "\n"
+#define BPFAULT_CAPS_PASS(name)                                                                                        \
+  ".globl " #name "\n.hidden " #name "\n.type " #name ",@function\n" #name ":\n\tnop\n\tret\n.size " #name ",.-" #name \
+  "\n"
 asm(".text\n.p2align 4\n"
     BPFAULT_CAPS_PASS(bpfault_caps_read)
     BPFAULT_CAPS_PASS(bpfault_caps_multi)
@@ -144,7 +145,8 @@ std::optional<Location> locate(void (*fn)()) {
     std::string path = path_at > 0 ? line.substr(static_cast<size_t>(path_at)) : "";
     // /proc/self/exe still names the file after a rebuild replaced it ("... (deleted)")
     struct stat a, b;
-    if (stat("/proc/self/exe", &a) == 0 && (path.empty() || stat(path.c_str(), &b) != 0 || (a.st_dev == b.st_dev && a.st_ino == b.st_ino)))
+    if (stat("/proc/self/exe", &a) == 0 &&
+        (path.empty() || stat(path.c_str(), &b) != 0 || (a.st_dev == b.st_dev && a.st_ino == b.st_ino)))
       path = "/proc/self/exe";
     return Location{path, addr - start + off};
   }
@@ -245,7 +247,8 @@ bool attach(Probe& p, void (*target)(), pid_t pid, bool multi) {
     l = bpf_program__attach_uprobe_opts(p.prog, pid, where->path.c_str(), where->offset, &o);
   }
   if (!l)
-    p.result.reason = fmt::format("loaded, but attaching a {} failed: {}", multi ? "uprobe_multi link" : "uprobe", strerror(errno));
+    p.result.reason =
+        fmt::format("loaded, but attaching a {} failed: {}", multi ? "uprobe_multi link" : "uprobe", strerror(errno));
   p.link.reset(l);
   return l != nullptr;
 }
@@ -320,11 +323,13 @@ void test_write_ip(Probe& p, bool multi) {
   else if (!attached)
     return;
   else if (WIFSIGNALED(status))
-    r.reason = fmt::format("the ip write was accepted but not honoured: the test process died of {}", strsignal(WTERMSIG(status)));
+    r.reason = fmt::format("the ip write was accepted but not honoured: the test process died of {}",
+                           strsignal(WTERMSIG(status)));
   else if (n != sizeof out)
     r.reason = "the test process did not report";
   else if (out[0] != CAPS_FORCED || out[1] != 0)
-    r.reason = fmt::format("loaded and attached, but the function ran (returned {}, body ran: {})", out[0], out[1] ? "yes" : "no");
+    r.reason = fmt::format("loaded and attached, but the function ran (returned {}, body ran: {})", out[0],
+                           out[1] ? "yes" : "no");
   else
     r.available = true;
 }
@@ -342,8 +347,10 @@ void self_test(Probe& p, bool multi) {
       r.reason = fmt::format("loaded and attached, but the probe fired {} times for 1 call", s->bss->hits);
   };
   switch (r.cap) {
-    case Cap::uprobe: return expect_hit(bpfault_caps_read);
-    case Cap::uprobe_multi: return expect_hit(bpfault_caps_multi);
+    case Cap::uprobe:
+      return expect_hit(bpfault_caps_read);
+    case Cap::uprobe_multi:
+      return expect_hit(bpfault_caps_multi);
     case Cap::ringbuf: {
       caps_record seen{};
       p.ring.reset(ring_buffer__new(bpf_map__fd(s->maps.records), on_record, &seen, nullptr));
@@ -368,7 +375,8 @@ void self_test(Probe& p, bool multi) {
       if (cell == CAPS_WRITTEN)
         r.available = true;
       else
-        r.reason = fmt::format("loaded and attached, but the memory kept its value (helper returned {})", s->bss->write_ret);
+        r.reason =
+            fmt::format("loaded and attached, but the memory kept its value (helper returned {})", s->bss->write_ret);
       return;
     }
     case Cap::write_regs: {
@@ -380,7 +388,8 @@ void self_test(Probe& p, bool multi) {
         r.reason = fmt::format("loaded and attached, but rax stayed {}", rax);
       return;
     }
-    case Cap::write_ip: return test_write_ip(p, multi);
+    case Cap::write_ip:
+      return test_write_ip(p, multi);
     case Cap::send_signal: {
       SignalCatcher catcher;
       if (!attach(p, bpfault_caps_signal, self, multi)) return;
@@ -445,7 +454,7 @@ Capabilities probe_capabilities() {
   std::vector<Probe> probes;
   for (Cap cap : all_caps) {
     if (cap == Cap::uprobe_multi) {
-      probes.push_back(std::move(multi));
+      probes.push_back(std::move(multi));  // NOLINT(bugprone-use-after-move): all_caps names it once
       continue;
     }
     bool via_multi = use_multi && cap != Cap::uprobe;
@@ -484,7 +493,8 @@ std::optional<Capabilities> load_cached(const std::filesystem::path& file) {
     c.lockdown = j.at("lockdown");
     for (Cap cap : all_caps) {
       const auto& r = j.at("results").at(std::string(cap_name(cap)));
-      c.results.push_back({cap, std::string(cap_name(cap)), r.at("first_kernel"), r.at("available"), r.at("reason"), r.at("log")});
+      c.results.push_back(
+          {cap, std::string(cap_name(cap)), r.at("first_kernel"), r.at("available"), r.at("reason"), r.at("log")});
     }
     return c;
   } catch (const nlohmann::json::exception&) {
@@ -493,9 +503,11 @@ std::optional<Capabilities> load_cached(const std::filesystem::path& file) {
 }
 
 void save_cached(const std::filesystem::path& file, const Capabilities& c) {
-  nlohmann::json j = {{"kernel_release", c.kernel_release}, {"lockdown", c.lockdown}, {"results", nlohmann::json::object()}};
+  nlohmann::json j = {
+      {"kernel_release", c.kernel_release}, {"lockdown", c.lockdown}, {"results", nlohmann::json::object()}};
   for (const auto& r : c.results)
-    j["results"][r.name] = {{"first_kernel", r.first_kernel}, {"available", r.available}, {"reason", r.reason}, {"log", r.log}};
+    j["results"][r.name] = {
+        {"first_kernel", r.first_kernel}, {"available", r.available}, {"reason", r.reason}, {"log", r.log}};
   std::error_code ec;
   std::filesystem::create_directories(file.parent_path(), ec);
   auto tmp = file;

@@ -10,20 +10,13 @@
 #include <string_view>
 #include <vector>
 
+#include "plan/probe_config.h"
+
 namespace bpfault::kernel {
 
-enum class Cap {
-  uprobe,        // a BPF program on a perf-event uprobe, reading registers
-  uprobe_multi,  // one uprobe_multi link for many sites
-  ringbuf,       // BPF_MAP_TYPE_RINGBUF
-  write_user,    // bpf_probe_write_user: the tracee's memory (stack, heap, globals)
-  write_regs,    // pt_regs writes: arguments and results in registers
-  write_ip,      // pt_regs ip/sp writes honoured: return early without running the body
-  send_signal,   // bpf_send_signal from a uprobe
-};
-
-inline constexpr std::array<Cap, 7> all_caps = {Cap::uprobe,     Cap::uprobe_multi, Cap::ringbuf,    Cap::write_user,
-                                                Cap::write_regs, Cap::write_ip,     Cap::send_signal};
+// The capabilities themselves are plan data (a plan lists those it needs), defined with it.
+using plan::all_caps;
+using plan::Cap;
 
 struct CapResult {
   Cap cap;
@@ -35,10 +28,10 @@ struct CapResult {
 };
 
 struct Capabilities {
-  std::string kernel_release;  // uname -r
-  std::string lockdown;        // "none", "integrity", "confidentiality", or "unknown (...)"
+  std::string kernel_release;      // uname -r
+  std::string lockdown;            // "none", "integrity", "confidentiality", or "unknown (...)"
   std::vector<CapResult> results;  // in all_caps order
-  double probe_ms = 0;         // what probing cost
+  double probe_ms = 0;             // what probing cost
 
   bool has(Cap cap) const { return get(cap).available; }
   const CapResult& get(Cap cap) const;

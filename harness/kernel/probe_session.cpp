@@ -21,13 +21,21 @@
 
 namespace bpfault::kernel {
 
-static_assert(sizeof(probe_capture) == 24 && sizeof(probe_site) == 24 + 24 * PROBE_MAX_CAPTURES, "bpf/probe.h: probe_site layout changed");
-static_assert(sizeof(probe_loc) == 8 && sizeof(probe_write) == 64 && sizeof(probe_pred) == 64, "bpf/probe.h layout changed");
-static_assert(sizeof(probe_event) == 72 + 8 * PROBE_INT_REGS + PROBE_STACK_BYTES, "bpf/probe.h: probe_event layout changed");
+static_assert(sizeof(probe_capture) == 24 && sizeof(probe_site) == 24 + 24 * PROBE_MAX_CAPTURES,
+              "bpf/probe.h: probe_site layout changed");
+static_assert(sizeof(probe_loc) == 8 && sizeof(probe_write) == 72 && sizeof(probe_pred) == 64,
+              "bpf/probe.h layout changed");
+static_assert(sizeof(probe_event) == 72 + 8 * PROBE_INT_REGS + PROBE_STACK_BYTES,
+              "bpf/probe.h: probe_event layout changed");
 static_assert(sizeof(probe_timing) == 48, "bpf/probe.h: probe_timing layout changed");
-static_assert(sizeof(probe_event_ext) == sizeof(probe_event) + 8 + 8 * PROBE_MAX_FRAMES + (4 + PROBE_CAPTURE_BYTES) * PROBE_MAX_CAPTURES,
+static_assert(sizeof(probe_stack) == 16 + PROBE_STACK_COPY, "bpf/probe.h: probe_stack layout changed");
+static_assert(sizeof(probe_event_ext) ==
+                  sizeof(probe_event) + (4 + PROBE_CAPTURE_BYTES) * PROBE_MAX_CAPTURES + sizeof(probe_stack),
               "bpf/probe.h: probe_event_ext layout changed");
-static_assert(sizeof(probe_injection) == sizeof(probe_event) + 8 + 8 * PROBE_INT_REGS + PROBE_STACK_BYTES + 16 * PROBE_MAX_WRITES,
+static_assert(sizeof(probe_write_result) == 24 + 2 * PROBE_BYTES, "bpf/probe.h: probe_write_result layout changed");
+static_assert(sizeof(probe_injection) == sizeof(probe_event) + 16 + 8 * PROBE_INT_REGS + PROBE_STACK_BYTES +
+                                             sizeof(probe_write_result) * PROBE_MAX_WRITES +
+                                             2 * (4 + PROBE_CAPTURE_BYTES) * PROBE_MAX_CAPTURES + sizeof(probe_stack),
               "bpf/probe.h: probe_injection layout changed");
 
 namespace {
@@ -45,20 +53,28 @@ uint64_t read_array(int fd, uint32_t key) {
 
 bpf_program* program(probe_bpf* skel, Program p) {
   switch (p) {
-    case Program::record: return skel->progs.uprobe_record;
-    case Program::read: return skel->progs.uprobe_read;
-    case Program::write_user: return skel->progs.uprobe_write_user;
-    case Program::write_regs: return skel->progs.uprobe_write_regs;
+    case Program::observe:
+      return skel->progs.uprobe_observe;
+    case Program::decide:
+      return skel->progs.uprobe_decide;
+    case Program::write_user:
+      return skel->progs.uprobe_write_user;
+    case Program::write_regs:
+      return skel->progs.uprobe_write_regs;
   }
   return nullptr;
 }
 
-constexpr Program kPrograms[] = {Program::record, Program::read, Program::write_user, Program::write_regs};
+constexpr Program kPrograms[] = {Program::observe, Program::decide, Program::write_user, Program::write_regs};
 
 }  // namespace
 
 ProbeSession::ProbeSession(ProbeSession&& o) noexcept
-    : config_(std::move(o.config_)), skel_(o.skel_), links_(std::move(o.links_)), ring_(o.ring_), sink_(std::move(o.sink_)) {
+    : config_(std::move(o.config_)),
+      skel_(o.skel_),
+      links_(std::move(o.links_)),
+      ring_(o.ring_),
+      sink_(std::move(o.sink_)) {
   o.skel_ = nullptr;
   o.ring_ = nullptr;
   o.links_.clear();
@@ -133,6 +149,7 @@ probe_bpf* open_configured(const SessionConfig& config) {
   skel->rodata->goid_offset = config.goid_offset;
   skel->rodata->stack_hi_offset = config.stack_hi_offset;
   skel->rodata->ptr_size = config.ptr_size;
+  skel->rodata->seed = config.seed;
   skel->rodata->preempt_off = preempt_off;
   return skel;
 }
@@ -147,11 +164,11 @@ std::string refusal(const SessionConfig& config) {
     if (bpf_program__autoload(program(skel, p))) {
       bpf_program__set_log_buf(program(skel, p), log.data(), log.size());
       bpf_program__set_log_level(program(skel, p), 1);
-      break;  // one buffer: the first loaded program's log (the read program when it is used)
+      break;  // one buffer: the first loaded program's log (the decide program when it is used)
     }
   probe_bpf__load(skel);
   probe_bpf__destroy(skel);
-  return verifier_reason(log.c_str());
+  return verifier_reason(log.substr(0, log.find('\0')));  // the log ends at its NUL
 }
 
 }  // namespace
@@ -163,7 +180,9 @@ Result<ProbeSession> ProbeSession::load(const SessionConfig& config) {
                 fmt::format("{} attach points; bpfault supports 1 to {} per run", config.sites.size(), PROBE_MAX_SITES),
                 "probe fewer functions, or functions with fewer RET instructions");
   if (config.rules.size() > PROBE_MAX_PROBES)
-    return fail(ErrorKind::bad_input, config.binary.string(), fmt::format("{} probes; bpfault supports up to {} per scenario", config.rules.size(), PROBE_MAX_PROBES));
+    return fail(
+        ErrorKind::bad_input, config.binary.string(),
+        fmt::format("{} probes; bpfault supports up to {} per scenario", config.rules.size(), PROBE_MAX_PROBES));
   ProbeSession s;
   s.config_ = config;
   s.skel_ = open_configured(config);
@@ -182,23 +201,38 @@ Result<ProbeSession> ProbeSession::load(const SessionConfig& config) {
                   "bpfault needs root (or CAP_BPF and CAP_PERFMON); `bpfault caps` shows what this kernel allows");
     std::string why = refusal(config);
     return fail(ErrorKind::internal, "bpf/probe.bpf.c",
-                fmt::format("the kernel refused the probe programs ({}){}", strerror(-err), why.empty() ? "" : ": verifier: " + why),
+                fmt::format("the kernel refused the probe programs ({}){}", strerror(-err),
+                            why.empty() ? "" : ": verifier: " + why),
                 "set BPFAULT_LIBBPF_DEBUG=1 for the whole verifier log, and report it");
   }
   s.skel_->bss->target_tgid = 0;
   s.skel_->bss->drops = 0;
   s.skel_->bss->goid_misses = 0;
+  s.skel_->bss->unpaired = 0;
   int sites_fd = bpf_map__fd(s.skel_->maps.sites);
   for (uint32_t i = 0; i < config.sites.size(); ++i)
     if (bpf_map_update_elem(sites_fd, &i, &config.sites[i].config, BPF_ANY))
-      return fail(ErrorKind::internal, "bpf/probe.bpf.c", fmt::format("writing site {} failed: {}", i, strerror(errno)));
+      return fail(ErrorKind::internal, "bpf/probe.bpf.c",
+                  fmt::format("writing site {} failed: {}", i, strerror(errno)));
   int rules_fd = bpf_map__fd(s.skel_->maps.rules);
   for (uint32_t i = 0; i < config.rules.size(); ++i)
     if (bpf_map_update_elem(rules_fd, &i, &config.rules[i], BPF_ANY))
-      return fail(ErrorKind::internal, "bpf/probe.bpf.c", fmt::format("writing rule {} failed: {}", i, strerror(errno)));
+      return fail(ErrorKind::internal, "bpf/probe.bpf.c",
+                  fmt::format("writing rule {} failed: {}", i, strerror(errno)));
   s.ring_ = ring_buffer__new(bpf_map__fd(s.skel_->maps.events), on_sample, s.sink_.get(), nullptr);
   if (!s.ring_) return fail(ErrorKind::internal, "bpf/probe.bpf.c", fmt::format("ring buffer: {}", strerror(errno)));
   return s;
+}
+
+Result<void> ProbeSession::set_armed(uint32_t probe, bool armed) const {
+  if (probe >= config_.rules.size())
+    return fail(ErrorKind::internal, "bpf/probe.bpf.c", fmt::format("no rule {} to arm", probe));
+  probe_rule rule = config_.rules[probe];
+  rule.disarmed = armed ? 0 : 1;
+  if (bpf_map_update_elem(bpf_map__fd(skel_->maps.rules), &probe, &rule, BPF_EXIST))
+    return fail(ErrorKind::internal, "bpf/probe.bpf.c",
+                fmt::format("{} rule {} failed: {}", armed ? "arming" : "disarming", probe, strerror(errno)));
+  return {};
 }
 
 Result<void> ProbeSession::attach(pid_t tgid) {
@@ -214,10 +248,12 @@ Result<void> ProbeSession::attach(pid_t tgid) {
       }
     if (offsets.empty()) continue;
     if (config_.uprobe_multi) {
-      LIBBPF_OPTS(bpf_uprobe_multi_opts, opts, .offsets = offsets.data(), .cookies = cookies.data(), .cnt = offsets.size());
+      LIBBPF_OPTS(bpf_uprobe_multi_opts, opts, .offsets = offsets.data(), .cookies = cookies.data(),
+                  .cnt = offsets.size());
       bpf_link* link = bpf_program__attach_uprobe_multi(program(skel_, p), tgid, path.c_str(), nullptr, &opts);
       if (!link)
-        return fail(ErrorKind::environment, path, fmt::format("attaching {} uprobes failed: {}", offsets.size(), strerror(errno)),
+        return fail(ErrorKind::environment, path,
+                    fmt::format("attaching {} uprobes failed: {}", offsets.size(), strerror(errno)),
                     "is the file a native executable on a local file system? (uprobes need an inode)");
       links_.push_back(link);
       continue;
@@ -226,7 +262,8 @@ Result<void> ProbeSession::attach(pid_t tgid) {
       LIBBPF_OPTS(bpf_uprobe_opts, opts, .bpf_cookie = cookies[k]);
       bpf_link* link = bpf_program__attach_uprobe_opts(program(skel_, p), tgid, path.c_str(), offsets[k], &opts);
       if (!link)
-        return fail(ErrorKind::environment, path, fmt::format("attaching the uprobe at file offset {:#x} failed: {}", offsets[k], strerror(errno)));
+        return fail(ErrorKind::environment, path,
+                    fmt::format("attaching the uprobe at file offset {:#x} failed: {}", offsets[k], strerror(errno)));
       links_.push_back(link);
     }
   }
@@ -237,22 +274,30 @@ int ProbeSession::on_sample(void* ctx, void* data, size_t size) {
   auto* sink = static_cast<Sink*>(ctx);
   uint32_t type = size >= sizeof(uint32_t) ? *static_cast<uint32_t*>(data) : 0;
   if (type == EV_HIT && size >= sizeof(probe_event)) sink->hits.push_back(*static_cast<probe_event*>(data));
-  if (type == EV_HIT_EXT && size >= sizeof(probe_event_ext)) sink->hits_ext.push_back(*static_cast<probe_event_ext*>(data));
+  // A site that records no stack emits its hits and injections without the stack copy.
+  if (type == EV_HIT_EXT && size >= offsetof(probe_event_ext, stack))
+    std::memcpy(&sink->hits_ext.emplace_back(), data, std::min(size, sizeof(probe_event_ext)));
   if (type == EV_TIMING && size >= sizeof(probe_timing)) sink->timings.push_back(*static_cast<probe_timing*>(data));
-  if (type == EV_INJECTION && size >= sizeof(probe_injection)) sink->injections.push_back(*static_cast<probe_injection*>(data));
+  if (type == EV_INJECTION && size >= offsetof(probe_injection, stack))
+    std::memcpy(&sink->injections.emplace_back(), data, std::min(size, sizeof(probe_injection)));
   return 0;
 }
 
-ProbeSession::Events ProbeSession::drain() {
+const ProbeSession::Events& ProbeSession::drain() {
+  sink_->hits.clear();
+  sink_->hits_ext.clear();
+  sink_->timings.clear();
+  sink_->injections.clear();
   ring_buffer__consume(ring_);
-  Events out = std::move(*sink_);
-  *sink_ = Events{};
-  return out;
+  return *sink_;
 }
 int ProbeSession::wake_fd() const { return ring_buffer__epoll_fd(ring_); }
 uint64_t ProbeSession::drops() const { return skel_->bss->drops; }
 uint64_t ProbeSession::goid_misses() const { return skel_->bss->goid_misses; }
+uint64_t ProbeSession::unpaired() const { return skel_->bss->unpaired; }
 uint64_t ProbeSession::site_hits(uint32_t site) const { return read_array(bpf_map__fd(skel_->maps.site_hits), site); }
-uint64_t ProbeSession::probe_calls(uint32_t probe) const { return read_array(bpf_map__fd(skel_->maps.probe_calls), probe); }
+uint64_t ProbeSession::probe_calls(uint32_t probe) const {
+  return read_array(bpf_map__fd(skel_->maps.probe_calls), probe);
+}
 
 }  // namespace bpfault::kernel

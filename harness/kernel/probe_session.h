@@ -1,6 +1,6 @@
 // The BPF side of one run: bpf/probe.bpf.c opened, configured, loaded and attached to the
-// sites of one binary, filtered to one tracee, with its ring buffer drained on demand. Move-only; the destructor detaches every link and frees every map (the kernel
-// would too, when bpfault exits: links are file descriptors).
+// sites of one binary, filtered to one tracee, with its ring buffer drained on demand. Move-only; the destructor
+// detaches every link and frees every map (the kernel would too, when bpfault exits: links are file descriptors).
 #pragma once
 
 #include <sys/types.h>
@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "diag/error.h"
+#include "plan/probe_config.h"
 #include "probe.h"
 
 struct probe_bpf;
@@ -18,15 +19,9 @@ struct ring_buffer;
 
 namespace bpfault::kernel {
 
-// Which program serves a site: the least capable one that can do its job. `record` has no
-// rule logic at all (counting, recording, timing), so it verifies in a fraction of the time.
-enum class Program : uint8_t { record, read, write_user, write_regs };
-
-struct Site {
-  probe_site config;     // what the BPF program does here (the cookie is the site's index)
-  uint64_t file_offset;  // where: offset in the binary's file
-  Program program = Program::record;
-};
+// Sites and programs are the plan's output (plan/probe_config.h): the session loads what it is given.
+using plan::Program;
+using plan::Site;
 
 struct SessionConfig {
   std::filesystem::path binary;
@@ -35,7 +30,9 @@ struct SessionConfig {
   uint64_t goid_offset = 0;
   uint64_t stack_hi_offset = 8;
   uint32_t ptr_size = 8;
-  bool uprobe_multi = true;  // one link per program for all its sites (kernel >= 6.6); else one perf-event uprobe per site
+  uint64_t seed = 0;  // probability rolls: 0 random, else reproducible (bpf/probe.bpf.c roll())
+  bool uprobe_multi =
+      true;  // one link per program for all its sites (kernel >= 6.6); else one perf-event uprobe per site
 };
 
 class ProbeSession {
@@ -49,18 +46,25 @@ class ProbeSession {
 
   Result<void> attach(pid_t tgid);  // only this process's hits count (its threads included)
 
-  // What the probes emitted since the last drain, by record type.
+  // What the probes emitted since the last drain, by record type: valid until the next drain,
+  // whose buffers keep their capacity (no allocation nor page fault per drain).
   struct Events {
     std::vector<probe_event> hits;
     std::vector<probe_event_ext> hits_ext;  // with stacks, memory captures
     std::vector<probe_timing> timings;      // returns of timed calls that record nothing else
     std::vector<probe_injection> injections;
   };
-  Events drain();
+  const Events& drain();
   int wake_fd() const;  // readable when the probes ask for an early drain (the ring is filling up)
+
+  // Arms or disarms a probe's rule while the tracee runs (a lifecycle step's "during"): the
+  // rule's `disarmed` byte, rewritten from the configured rule. Safe from another thread than
+  // the one draining (one map update; a hit sees the rule before or after it).
+  Result<void> set_armed(uint32_t probe, bool armed) const;
 
   uint64_t drops() const;
   uint64_t goid_misses() const;  // hits whose goroutine id could not be read
+  uint64_t unpaired() const;     // calls whose RET could not be paired (the in-flight table was full)
   uint64_t site_hits(uint32_t site) const;
   uint64_t probe_calls(uint32_t probe) const;
 

@@ -11,6 +11,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "diag/error.h"
@@ -18,18 +19,33 @@
 namespace bpfault::process {
 
 struct Command {
-  std::vector<std::string> argv;               // argv[0] is the program (a path, or found in PATH)
-  std::map<std::string, std::string> env;      // added to (or replacing) the inherited environment
-  std::vector<std::string> unset_env;          // removed from the inherited environment
-  std::filesystem::path cwd;                   // empty: inherit
-  std::string stdin_data;                      // written to the child's stdin, which is then closed
-  std::chrono::milliseconds timeout{0};        // 0: none; on expiry the process group is killed
+  std::vector<std::string> argv;           // argv[0] is the program (a path, or found in PATH)
+  std::map<std::string, std::string> env;  // added to (or replacing) the inherited environment
+  std::vector<std::string> unset_env;      // removed from the inherited environment
+  bool clean_env = false;                  // inherit nothing: the environment is `env` alone
+  // "NAME=value" placed after every other variable, so that it ends the environment (where the
+  // probe finds a plan's new string texts: plan::TraceeStrings); empty: none
+  std::string env_last;
+  std::filesystem::path cwd;             // empty: inherit
+  std::string stdin_data;                // written to the child's stdin, which is then closed
+  std::chrono::milliseconds timeout{0};  // 0: none; on expiry the process group is killed
   // > 0: on expiry send SIGQUIT first (a Go program prints every goroutine's stack and exits 2)
   // and kill the group only if it is still there this much later. Outcome::timed_out either way.
   std::chrono::milliseconds quit_grace{0};
-  bool inherit_output = false;                  // stdout/stderr go where bpfault's go (not captured)
-  std::optional<uid_t> uid;                    // run as this user (and its group) when set
+  bool inherit_output = false;  // stdout/stderr go where bpfault's go (not captured)
+  // After stdin_data, what arrives on bpfault's own stdin is relayed to the child's until EOF
+  // (a relay, not a shared fd: the child runs in its own process group, and reading a terminal
+  // from there would stop it with SIGTTIN).
+  bool forward_stdin = false;
+  std::optional<uid_t> uid;  // run as this user (and its group) when set
   std::optional<gid_t> gid;
+  // When set, the child stops right after exec, before its first instruction (it asks to be
+  // traced): release() runs this with its pid, then lets it go (detaches). For what must be in
+  // place before the program runs, such as memory a probe writes (see run/execute.cpp).
+  std::function<void(pid_t)> at_exec;
+  // Sees what the child writes as it arrives (1: stdout, 2: stderr), in wait()'s thread: a
+  // service's readiness by a line of its output.
+  std::function<void(int stream, std::string_view chunk)> on_output;
 };
 
 struct Outcome {
@@ -38,6 +54,7 @@ struct Outcome {
   bool timed_out = false;    // killed by bpfault after Command::timeout
   std::string out, err;      // everything it wrote
   double wall_ms = 0;        // from release to exit
+  uint64_t released_ns = 0;  // CLOCK_MONOTONIC at release: bpf_ktime_get_ns's clock (probe hits come after it)
 
   bool ok() const { return exit_code == 0 && signal == 0 && !timed_out; }
   std::string describe() const;  // "exit 0", "killed by SIGKILL", "timed out after 10000 ms"
@@ -56,12 +73,16 @@ class Child {
 
   pid_t pid() const { return pid_; }
   Result<void> release();  // exec now; reports an exec failure (no such file, not executable)
+  // Sends `sig` to the program (through its pidfd: never to a recycled pid), from any thread;
+  // false when it has already exited.
+  bool signal(int sig) const;
+  void kill_group() const;  // SIGKILL to its whole process group, from any thread
 
   // Feeds stdin, collects stdout/stderr and waits for the exit or the timeout. `tick` runs every
   // `tick_every`, at once when `wake_fd` becomes readable, and once after the exit (the probes'
   // ring buffer drain: see kernel/probe_session.h).
-  Outcome wait(const std::function<void()>& tick = {}, std::chrono::milliseconds tick_every = std::chrono::milliseconds(10),
-               int wake_fd = -1);
+  Outcome wait(const std::function<void()>& tick = {},
+               std::chrono::milliseconds tick_every = std::chrono::milliseconds(10), int wake_fd = -1);
 
  private:
   Child() = default;
@@ -70,13 +91,15 @@ class Child {
   Command cmd_;
   bool held_ = false;
   bool reaped_ = false;
+  uint64_t released_ns_ = 0;
 };
+
+// The environment a scenario's program and its steps start from (README, "Testing a service"),
+// under the scenario's own `env`: the same on the host and in the VM, none of bpfault's.
+// PATH=/usr/local/bin:/usr/bin:/bin, HOME=/root, TMPDIR=/tmp, LANG=C.UTF-8.
+std::map<std::string, std::string> base_environment();
 
 // Runs a command to completion (no probes): `go build`, `go version`.
 Result<Outcome> run(const Command& cmd);
-
-// Waits for a process bpfault did not start (`bpfault trace -p`) to exit, running `tick` every
-// `tick_every`; returns early when an interrupt was forwarded (see interrupt.h).
-Result<void> watch(pid_t pid, const std::function<void()>& tick, std::chrono::milliseconds tick_every = std::chrono::milliseconds(10));
 
 }  // namespace bpfault::process

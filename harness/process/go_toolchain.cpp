@@ -7,6 +7,8 @@
 
 #include <fmt/format.h>
 
+#include "diag/cache_files.h"
+
 namespace bpfault::process {
 namespace fs = std::filesystem;
 namespace {
@@ -60,9 +62,8 @@ std::vector<GoToolchain> find_toolchains() {
     }
   }
   add_glob(roots, "/usr/lib", "go-1.");
-  const char* cache = std::getenv("BPFAULT_CACHE");
   std::vector<fs::path> unpacked;
-  add_glob(unpacked, fs::path(cache ? cache : BPFAULT_CACHE) / "go", "1.");
+  add_glob(unpacked, diag::cache_root() / "go", "1.");
   for (const auto& u : unpacked) add_glob(roots, u / "usr" / "lib", "go-1.");
 
   std::vector<GoToolchain> out;
@@ -83,9 +84,12 @@ Result<GoToolchain> find_toolchain(std::string_view want) {
   std::string found;
   for (const auto& t : all) found += (found.empty() ? "" : ", ") + t.release;
   if (found.empty()) found = "none";
-  const char* hint = "install it with ci/go-toolchain VERSION (or ci/setup --go VERSION)";
+  const char* hint = "`bpfault setup --go VERSION` unpacks Debian's golang-VERSION-go into bpfault's cache";
   if (all.empty())
-    return fail(ErrorKind::environment, "", "no Go toolchain found (looked in /usr/lib/go-1.* and the cache)", hint);
+    return fail(
+        ErrorKind::environment, "",
+        fmt::format("no Go toolchain found (looked in /usr/lib/go-1.* and {})", (diag::cache_root() / "go").string()),
+        hint);
   if (want.empty() || want == "default") {
     if (const char* env = std::getenv("BPFAULT_GO"); env && *env && std::string_view(env) != "default")
       return find_toolchain(env);

@@ -1,5 +1,5 @@
 // Go toolchains bpfault can build fixtures with: bookworm's /usr/lib/go-1.NN and those
-// ci/go-toolchain unpacked under the cache ($BPFAULT_CACHE/go/1.NN/usr/lib/go-1.NN).
+// `bpfault setup --go` unpacked under the cache (diag::cache_root()/go/1.NN/usr/lib/go-1.NN).
 #pragma once
 
 #include <filesystem>
@@ -11,15 +11,15 @@
 namespace bpfault::process {
 
 struct GoToolchain {
-  std::string version;            // "1.27.4", from GOROOT/VERSION
-  std::string release;            // "1.27"
+  std::string version;  // "1.27.4", from GOROOT/VERSION
+  std::string release;  // "1.27"
   std::filesystem::path goroot;
 
   std::filesystem::path go() const { return goroot / "bin" / "go"; }
 };
 
 // Every toolchain found, oldest first. Directories searched: $BPFAULT_GO_ROOTS (colon-separated
-// GOROOTs), /usr/lib/go-1.*, and $BPFAULT_CACHE/go/*/usr/lib/go-*.
+// GOROOTs), /usr/lib/go-1.*, and <cache>/go/*/usr/lib/go-*.
 std::vector<GoToolchain> find_toolchains();
 
 // "" or "default": $BPFAULT_GO if set, else the oldest found (bookworm's 1.19);

@@ -9,16 +9,18 @@ namespace {
 
 constexpr int kSlots = 64;  // live children at once: tracees of -j N runs, a qemu, a go build
 std::atomic<pid_t> groups[kSlots];
-std::atomic<bool> forward{false};
+std::atomic<OnInterrupt> mode{OnInterrupt::die};
 std::atomic<int> received{0};
+std::atomic<bool> deadline{false};
 
 void on_signal(int sig) {
-  int before = received.exchange(sig);
+  const int before = received.exchange(sig);
+  const OnInterrupt m = before ? OnInterrupt::die : mode.load();
   for (auto& g : groups) {
     pid_t p = g.load();
-    if (p > 0) kill(-p, forward && !before ? sig : SIGKILL);
+    if (p > 0) kill(-p, m == OnInterrupt::forward ? sig : SIGKILL);
   }
-  if (forward && !before) return;  // the caller drains and reports; a second signal ends it here
+  if (m != OnInterrupt::die) return;  // the caller drains and reports
   signal(sig, SIG_DFL);
   raise(sig);
 }
@@ -33,11 +35,15 @@ void install_interrupt_handlers() {
   signal(SIGPIPE, SIG_IGN);  // a tracee that closes its stdin early must not kill bpfault
 }
 
+void on_interrupt(OnInterrupt what) { mode = what; }
+
 void track_process_group(pid_t pgid) {
   for (auto& g : groups) {
     pid_t empty = 0;
-    if (g.compare_exchange_strong(empty, pgid)) return;
+    if (g.compare_exchange_strong(empty, pgid)) break;
   }
+  // A child that got its group after the interrupt was delivered: stop it like the others.
+  if ((received.load() && mode.load() == OnInterrupt::stop) || deadline.load()) kill(-pgid, SIGKILL);
 }
 
 void untrack_process_group(pid_t pgid) {
@@ -47,8 +53,16 @@ void untrack_process_group(pid_t pgid) {
   }
 }
 
-void forward_first_interrupt(bool on) { forward = on; }
-bool interrupted() { return received.load() != 0; }
+void stop_at_deadline() {
+  deadline = true;
+  for (auto& g : groups) {
+    pid_t p = g.load();
+    if (p > 0) kill(-p, SIGKILL);
+  }
+}
+bool deadline_passed() { return deadline.load(); }
+
+bool interrupted() { return received.load() != 0 || deadline.load(); }
 int interrupt_signal() { return received.load(); }
 
 }  // namespace bpfault::process

@@ -16,7 +16,7 @@ std::string human(uint64_t v) {
 
 }  // namespace
 
-std::string histogram(const run::Latency& l, const std::string& indent) {
+std::string histogram(const record::Latency& l, const std::string& indent) {
   if (l.log2_us.empty()) return "";
   uint64_t most = 0;
   for (auto [lo, n] : l.log2_us) most = std::max(most, n);

@@ -6,49 +6,59 @@
 
 #include <fmt/format.h>
 
+#include "binary/unwind.h"
 #include "run/decode.h"
 
 namespace bpfault::run {
+
+using plan::PlannedProbe;
+using record::Hit;
+using record::ProbeRecord;
+
 namespace {
 
-// Frames innermost first, symbolized from the binary itself (works after the tracee exits and
-// on stripped binaries). Where the probe sits before the frame is set up (a RET, or a call site
-// before `mov rbp, rsp`), the kernel's frame-pointer walk skips the caller: its return address
-// at the entry SP is put back.
-nlohmann::json symbolize_stack(const binary::BinaryInfo& bin, const probe_event_ext& e) {
-  std::vector<uint64_t> pcs;
-  for (int i = 0; i < e.nframes && i < PROBE_MAX_FRAMES; ++i) pcs.push_back(e.frames[i]);
-  if (!pcs.empty() && e.hit.ret_addr && (pcs.size() < 2 || pcs[1] != e.hit.ret_addr)) pcs.insert(pcs.begin() + 1, e.hit.ret_addr);
+// Frames innermost first, unwound from the stack the probe copied with the binary's own tables
+// (works after the tracee exits, on 386 without frame pointers, and on stripped binaries),
+// inlined calls expanded. A stack deeper than the copy ends with a frame saying where and why.
+nlohmann::json symbolize_stack(const binary::BinaryInfo& bin, const probe_site& site, const probe_event& hit,
+                               const probe_stack& copy) {
+  const uint64_t bias = copy.ip - site.vaddr;
+  const size_t len = std::min<size_t>(copy.len, PROBE_STACK_COPY);
+  binary::Stack st = binary::unwind(bin, site.vaddr, hit.sp, std::span<const uint8_t>(copy.copy, len), bias);
   nlohmann::json out = nlohmann::json::array();
-  for (size_t i = 0; i < pcs.size(); ++i) {
-    // a return address points after its call: look up the call's line
-    auto f = bin.symbolize(i == 0 ? pcs[i] : pcs[i] - 1);
-    if (!f) {
-      out.push_back({{"function", fmt::format("{:#x}", pcs[i])}});
-      continue;
-    }
-    out.push_back({{"function", f->function}, {"offset", fmt::format("+{:#x}", i == 0 ? f->offset : f->offset + 1)}, {"file", f->file}, {"line", f->line}});
+  for (const binary::StackFrame& f : st.frames) {
+    nlohmann::json fr = {{"function", f.function}, {"file", f.file}, {"line", f.line}};
+    if (f.inlined)
+      fr["inlined"] = true;
+    else
+      fr["offset"] = fmt::format("+{:#x}", f.offset);
+    out.push_back(std::move(fr));
   }
+  if (copy.err) st.cut = fmt::format("the stack could not be copied (error {})", copy.err);
+  if (!st.cut.empty()) out.push_back({{"cut", st.cut}});
   return out;
 }
 
 }  // namespace
 
-Collector::Collector(const Plan& plan, RunRecord& record, OnHit on_hit)
-    : plan_(plan), record_(record), on_hit_(std::move(on_hit)), durations_(plan.probes.size()), truncated_(plan.probes.size()) {
+Collector::Collector(const plan::Plan& plan, record::RunRecord& record, OnHit on_hit)
+    : plan_(plan),
+      record_(record),
+      on_hit_(std::move(on_hit)),
+      durations_(plan.probes.size()),
+      raw_kept_(plan.probes.size()) {
   for (const auto& pp : plan.probes) {
     ProbeRecord pr;
     pr.function = pp.function->name;
+    pr.signature_from = pp.function->signature_from;
     record_.probes.push_back(std::move(pr));
   }
 }
 
-Hit* Collector::add(const probe_event& e, const probe_event_ext* ext) {
-  if (e.site >= plan_.sites.size()) return nullptr;
+Hit Collector::decode_hit(const probe_event& e, const probe_event_ext* ext, const probe_injection* inj,
+                          const record::Injection* injection) const {
   const probe_site& site = plan_.sites[e.site].config;
   const PlannedProbe& pp = plan_.probes[site.probe];
-  if (e.duration_ns) durations_[site.probe].push_back(e.duration_ns);
-  ProbeRecord& pr = record_.probes[site.probe];
   Hit h;
   h.site = site.kind == SITE_CALL ? "call" : "ret";
   h.call = e.call;
@@ -56,52 +66,113 @@ Hit* Collector::add(const probe_event& e, const probe_event_ext* ext) {
   h.tid = e.tid;
   h.goid = e.goid;
   h.duration_ns = e.duration_ns;
-  Capture c{e.regs, e.stack};
+  // an injection's values are read back after its writes; an early return's are the arguments
+  // it was called with (its results now fill the argument registers)
+  const bool returned_early = inj && inj->step < pp.steps.size() && pp.steps[inj->step].step->early_return;
+  Capture c = inj && !returned_early ? Capture{inj->regs_after, inj->stack_after} : Capture{e.regs, e.stack};
+  if (injection) h.injection = *injection;
   const auto& captured = site.kind == SITE_CALL ? pp.captured : pp.captured_results;
   for (const binary::Value* v : site.kind == SITE_CALL ? pp.record_args : pp.record_results) {
     std::optional<Memory> mem;
-    for (size_t k = 0; ext && k < captured.size(); ++k)
-      if (captured[k] == v) mem = Memory{ext->capture[k], ext->captured[k]};
+    for (size_t k = 0; k < captured.size() && k < PROBE_MAX_CAPTURES; ++k)
+      if (captured[k] == v && (ext || inj))
+        mem = ext              ? Memory{ext->capture[k], ext->captured[k]}
+              : returned_early ? Memory{inj->capture_before[k], inj->captured_before[k]}
+                               : Memory{inj->capture[k], inj->captured[k]};
     auto label = pp.labels.find(v);
-    h.values[label == pp.labels.end() ? v->name : label->second] = decode(*v, c, mem ? &*mem : nullptr);
+    h.values[label == pp.labels.end() ? v->name : label->second] =
+        decode(*v, c, mem ? &*mem : nullptr, plan_.binary.get());
   }
-  if (ext && site.stack) h.stack = symbolize_stack(*plan_.binary, *ext);
-  if (on_hit_) on_hit_(pr, h);
-  if (pr.hits.size() >= kMaxHits) {
-    ++truncated_[site.probe];
-    return nullptr;
-  }
-  pr.hits.push_back(std::move(h));
-  return &pr.hits.back();
+  if (ext && site.stack) h.stack = symbolize_stack(*plan_.binary, site, e, ext->stack);
+  if (inj && site.stack) h.stack = symbolize_stack(*plan_.binary, site, e, inj->stack);  // the injected call's too
+  return h;
 }
 
-std::vector<uint32_t> Collector::take(kernel::ProbeSession::Events events) {
-  std::vector<uint32_t> pauses;
+bool Collector::add(const probe_event& e, const probe_event_ext* ext, const probe_injection* inj,
+                    const record::Injection* injection) {
+  if (e.site >= plan_.sites.size()) return false;
+  const uint32_t probe = plan_.sites[e.site].config.probe;
+  if (e.duration_ns) durations_[probe].add(e.duration_ns);
+  ProbeRecord& pr = record_.probes[probe];
+  const bool full = pr.hits.size() + raw_kept_[probe] >= record::kMaxHitsPerProbe;
+  if (on_hit_) {
+    Hit h = decode_hit(e, ext, inj, injection);
+    order_.push(probe, h, emit());
+    if (!full) pr.hits.push_back(std::move(h));
+  } else if (!full) {  // decoded by finish()
+    if (inj)
+      raw_injections_.push_back(*inj);
+    else if (ext)
+      raw_hits_ext_.push_back(*ext);
+    else
+      raw_hits_.push_back(e);
+    ++raw_kept_[probe];
+  }
+  if (full) ++(inj ? pr.injections_not_kept : pr.hits_not_kept);
+  return !full;
+}
+
+TimeOrder::Emit Collector::emit() {
+  return [this](uint32_t probe, const Hit& h) { on_hit_(record_.probes[probe], h); };
+}
+
+std::vector<uint32_t> Collector::take(const kernel::ProbeSession::Events& events, uint64_t drained_ns) {
+  std::vector<uint32_t> delays;
+  // Injections first: when a probe's hits reach the limit, what was written is what to keep.
+  for (const probe_injection& inj : events.injections) {
+    if (inj.hit.site >= plan_.sites.size()) continue;
+    const probe_site& site = plan_.sites[inj.hit.site].config;
+    const PlannedProbe& pp = plan_.probes[site.probe];
+    // without on_hit_, only the writes: the values are decoded by finish(), for the hits kept
+    const record::Injection injection =
+        describe_injection(pp, inj, site.kind == SITE_CALL, bool(on_hit_), plan_.binary.get());
+    if (site.kind == SITE_CALL) {
+      // counted whether or not the hit is kept: calls whose step was carried out, not `off` ones
+      if (injection.done) ++record_.probes[site.probe].injected;
+      if (inj.step < PROBE_MAX_STEPS && pp.rule.steps[inj.step].action == ACT_DELAY)
+        delays.push_back(pp.rule.steps[inj.step].delay_ms);
+    }
+    if (add(inj.hit, nullptr, &inj, &injection)) continue;  // the hit carries its injection
+    // not kept: a failed write is still counted
+    if (std::any_of(injection.writes.begin(), injection.writes.end(),
+                    [](const record::WriteProof& w) { return w.error.has_value(); }))
+      ++record_.probes[site.probe].failed_writes_not_kept;
+  }
   for (const probe_event& e : events.hits) add(e, nullptr);
   for (const probe_event_ext& e : events.hits_ext) add(e.hit, &e);
   for (const probe_timing& t : events.timings) {
     if (t.site >= plan_.sites.size()) continue;
     const uint32_t probe = plan_.sites[t.site].config.probe;
-    if (t.duration_ns) durations_[probe].push_back(t.duration_ns);
+    if (t.duration_ns) durations_[probe].add(t.duration_ns);
     Hit h{"ret", t.call, t.time_ns, t.tid, t.goid, nlohmann::json::object(), {}, {}, t.duration_ns};
     ProbeRecord& pr = record_.probes[probe];
-    if (on_hit_) on_hit_(pr, h);
-    if (pr.hits.size() < kMaxHits) pr.hits.push_back(std::move(h));
+    if (on_hit_) order_.push(probe, h, emit());
+    if (pr.hits.size() + raw_kept_[probe] < record::kMaxHitsPerProbe)
+      pr.hits.push_back(std::move(h));
+    else
+      ++pr.timings_not_kept;
   }
-  for (const probe_injection& inj : events.injections) {
-    if (inj.hit.site >= plan_.sites.size()) continue;
-    const probe_site& site = plan_.sites[inj.hit.site].config;
-    const PlannedProbe& pp = plan_.probes[site.probe];
-    if (site.kind == SITE_CALL) {
-      ++record_.probes[site.probe].injected;
-      if (inj.term < PROBE_MAX_TERMS && pp.rule.terms[inj.term].action == ACT_PAUSE) pauses.push_back(pp.rule.terms[inj.term].pause_ms);
-    }
-    if (Hit* h = add(inj.hit, nullptr)) h->injection = describe_injection(pp, inj, site.kind == SITE_CALL);
-  }
-  return pauses;
+  if (on_hit_) order_.release(drained_ns, emit());
+  return delays;
 }
 
 void Collector::finish(const kernel::ProbeSession& session) {
+  if (on_hit_) order_.flush(emit());  // the tracee is gone: nothing earlier can come
+  // the kept hits' values, decoded now that the tracee no longer waits for the drain
+  for (const probe_injection& inj : raw_injections_) {
+    const probe_site& site = plan_.sites[inj.hit.site].config;
+    const record::Injection injection =
+        describe_injection(plan_.probes[site.probe], inj, site.kind == SITE_CALL, true, plan_.binary.get());
+    record_.probes[site.probe].hits.push_back(decode_hit(inj.hit, nullptr, &inj, &injection));
+  }
+  for (const probe_event& e : raw_hits_)
+    record_.probes[plan_.sites[e.site].config.probe].hits.push_back(decode_hit(e, nullptr, nullptr, nullptr));
+  for (const probe_event_ext& e : raw_hits_ext_)
+    record_.probes[plan_.sites[e.hit.site].config.probe].hits.push_back(decode_hit(e.hit, &e, nullptr, nullptr));
+  raw_injections_ = {};
+  raw_hits_ = {};
+  raw_hits_ext_ = {};
+  std::fill(raw_kept_.begin(), raw_kept_.end(), 0);
   for (uint32_t i = 0; i < plan_.probes.size(); ++i) {
     ProbeRecord& p = record_.probes[i];
     p.calls = session.probe_calls(i);
@@ -109,21 +180,29 @@ void Collector::finish(const kernel::ProbeSession& session) {
       if (plan_.sites[s].config.probe == i && plan_.sites[s].config.kind == SITE_RET) p.returns += session.site_hits(s);
     // injections and hits arrive apart: restore the order they happened in
     std::stable_sort(p.hits.begin(), p.hits.end(), [](const Hit& a, const Hit& b) { return a.time_ns < b.time_ns; });
-    if (plan_.probes[i].probe->latency) p.latency = Latency::of(std::move(durations_[i]));
+    if (plan_.probes[i].probe->latency) p.latency = durations_[i].latency();
   }
   record_.drops = session.drops();
   record_.goid_misses = session.goid_misses();
+  record_.unpaired = session.unpaired();
 }
 
-void Pauses::add(uint32_t ms) { resume_at_.push_back(std::chrono::steady_clock::now() + std::chrono::milliseconds(ms)); }
+void Delays::add(uint32_t ms) {
+  resume_at_.push_back(std::chrono::steady_clock::now() + std::chrono::milliseconds(ms));
+}
 
-void Pauses::tick() {
+void Delays::tick() {
   auto now = std::chrono::steady_clock::now();
   std::erase_if(resume_at_, [&](auto t) {
     if (t > now) return false;
     kill(pid_, SIGCONT);
     return true;
   });
+}
+
+void Delays::resume_all() {
+  if (!resume_at_.empty()) kill(pid_, SIGCONT);
+  resume_at_.clear();
 }
 
 }  // namespace bpfault::run

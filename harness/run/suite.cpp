@@ -1,6 +1,8 @@
 #include "run/suite.h"
 
 #include <atomic>
+#include <condition_variable>
+#include <cstring>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -9,13 +11,18 @@
 
 #include <fmt/format.h>
 
-#include "binary/binary_info.h"
 #include "kernel/caps.h"
-#include "run/plan.h"
+#include "plan/plan.h"
+#include "process/interrupt.h"
+#include "run/stdlib_signatures.h"
 #include "vm/vm.h"
 
 namespace bpfault::run {
 namespace fs = std::filesystem;
+
+using record::RunRecord;
+using record::Status;
+
 namespace {
 
 constexpr double kVmTimeoutScale = 10;  // TCG runs exec, page faults and GC 13-20x slower
@@ -23,8 +30,29 @@ constexpr double kVmTimeoutScale = 10;  // TCG runs exec, page faults and GC 13-
 struct Entry {
   fs::path file;
   std::optional<scenario::Scenario> scenario;  // absent: the record already says why
+  // Prepared on the host unless the whole suite goes to the VM (the guest prepares its own).
+  std::optional<Preparation> prepared;
   bool in_vm = false;
   size_t occurrence = 0;  // which of the command line's files this run comes from
+  bool started = false;   // it was running (natively or in the VM) when the suite stopped
+};
+
+// What --fail-fast needs to know across threads: the first run that failed or erred.
+struct FailFast {
+  bool on = false;
+  std::mutex m;
+  std::string first;  // its name; empty while none has
+
+  void saw(const RunRecord& r) {
+    if (!on || (r.status != Status::failed && r.status != Status::error)) return;
+    std::lock_guard lock(m);
+    if (first.empty()) first = r.name;
+  }
+  bool stop() {
+    if (!on) return false;
+    std::lock_guard lock(m);
+    return !first.empty();
+  }
 };
 
 std::vector<std::string> split(const std::string& list) {
@@ -42,21 +70,29 @@ std::vector<std::string> split(const std::string& list) {
 // declares (--variants), each named after what it varies.
 std::vector<scenario::Scenario> expand_runs(const scenario::Scenario& s, const SuiteOptions& o) {
   std::vector<std::string> variants;
-  if (o.variants.empty()) variants = {s.target.variants.front()};
-  else if (o.variants == "all") variants = s.target.variants;
+  if (o.variants.empty())
+    variants = {s.target.variants.front()};
+  else if (o.variants == "all")
+    variants = s.target.variants;
   else
     for (const auto& v : split(o.variants))
-      if (std::find(s.target.variants.begin(), s.target.variants.end(), v) != s.target.variants.end()) variants.push_back(v);
-  const bool fixture = !s.target.fixture.empty();
-  std::vector<std::string> toolchains = fixture && !o.go_each.empty() ? o.go_each : std::vector<std::string>{""};
-  if (!fixture) variants = {s.target.variants.front()};
+      if (std::find(s.target.variants.begin(), s.target.variants.end(), v) != s.target.variants.end())
+        variants.push_back(v);
+  const bool builds = s.target.builds();  // a fixture, build or test: bpfault builds it
+  std::vector<std::string> toolchains = builds && !o.go_each.empty() ? o.go_each : std::vector<std::string>{""};
+  if (!builds) variants = {s.target.variants.front()};
   std::vector<scenario::Scenario> out;
   for (const auto& go : toolchains)
     for (const auto& v : variants) {
       scenario::Scenario copy = s;
+      // Emulation slows every call as it slows the whole run: upper latency limits scale like
+      // timeouts (a lower one still holds).
+      for (auto& ev : copy.expect.events)
+        for (auto& [key, limit] : ev.latency)
+          if (key != "min_us") limit *= o.run.timeout_scale;
       std::vector<std::string> tags;
       if (!go.empty()) copy.target.go = go, tags.push_back("go" + go);
-      if (!o.variants.empty() && fixture) scenario::apply_variant(copy.target, v), tags.push_back(v);
+      if (!o.variants.empty() && builds) scenario::apply_variant(copy.target, v), tags.push_back(v);
       if (!tags.empty()) copy.name += fmt::format(" [{}]", fmt::join(tags, ", "));
       out.push_back(std::move(copy));
     }
@@ -65,26 +101,26 @@ std::vector<scenario::Scenario> expand_runs(const scenario::Scenario& s, const S
 
 // Does this scenario need something the host kernel refuses? Preparation errors (a missing
 // fixture, an unknown function) are left for execute() to report.
-bool needs_vm(const scenario::Scenario& s, const Options& o) {
-  auto target = resolve_target(s, o);
-  if (!target) return false;
-  auto info = binary::analyse(target->binary);
-  if (!info) return false;
-  auto plan = make_plan(s, *info);
-  return plan && missing_capability(*plan, kernel::capabilities()).has_value();
+bool needs_vm(const Preparation& prepared) {
+  return prepared && missing_capability(prepared->plan, kernel::capabilities()).has_value();
 }
 
 void run_native(std::vector<Entry>& entries, std::vector<RunRecord>& records, const SuiteOptions& o,
-                const std::function<void(const RunRecord&)>& on_done) {
+                FailFast& fail_fast, const std::function<void(const RunRecord&)>& on_done) {
   std::vector<size_t> todo;
   for (size_t i = 0; i < entries.size(); ++i)
-    if (entries[i].scenario && !entries[i].in_vm) todo.push_back(i);
+    if (entries[i].scenario && !entries[i].in_vm && entries[i].prepared) todo.push_back(i);
   std::atomic<size_t> next{0};
   std::mutex report;
   auto worker = [&] {
-    for (size_t k; (k = next++) < todo.size();) {
+    for (size_t k; !process::interrupted() && !fail_fast.stop() && (k = next++) < todo.size();) {
       size_t i = todo[k];
-      records[i] = execute(*entries[i].scenario, o.run);
+      entries[i].started = true;
+      RunRecord r = execute(*entries[i].scenario, *entries[i].prepared, o.run);
+      // its tracee was stopped: not a result (run_suite says so); but an attachment ends there
+      if (process::interrupted() && !entries[i].scenario->target.attaches()) return;
+      records[i] = std::move(r);
+      fail_fast.saw(records[i]);
       std::lock_guard lock(report);
       on_done(records[i]);
     }
@@ -97,13 +133,15 @@ void run_native(std::vector<Entry>& entries, std::vector<RunRecord>& records, co
 
 // One boot for every VM scenario: the fixtures are built here and packed at the same paths,
 // the guest runs `bpfault run --stream` over the scenario files and prints one record per line.
-int run_in_vm(std::vector<Entry>& entries, std::vector<RunRecord>& records, const SuiteOptions& o,
-              const std::function<void(const RunRecord&)>& on_done, const std::function<void(const std::string&)>& on_note) {
+std::optional<vm::Outcome::Status> run_in_vm(std::vector<Entry>& entries, std::vector<RunRecord>& records,
+                                             std::vector<std::string>& notes, const SuiteOptions& o,
+                                             FailFast& fail_fast, const std::function<void(const RunRecord&)>& on_done,
+                                             const std::function<void(const std::string&)>& on_note) {
   std::vector<size_t> todo;
   for (size_t i = 0; i < entries.size(); ++i)
     if (entries[i].scenario && entries[i].in_vm) todo.push_back(i);
-  if (todo.empty()) return 0;
-  auto vm_error = [&](size_t i, Error e) {
+  if (todo.empty() || process::interrupted() || fail_fast.stop()) return std::nullopt;
+  auto vm_error = [&](size_t i, const Error& e) {
     records[i] = load_error_record(entries[i].file, e);
     records[i].name = entries[i].scenario->name;
     records[i].where = "vm";
@@ -112,75 +150,153 @@ int run_in_vm(std::vector<Entry>& entries, std::vector<RunRecord>& records, cons
   auto kernel = vm::find_kernel(o.kernel);
   if (!kernel) {
     for (size_t i : todo) vm_error(i, kernel.error());
-    return 0;
+    return std::nullopt;
   }
   std::vector<vm::File> files;
-  std::vector<std::string> argv = {"bpfault", "run", "--vm=never", "--stream", fmt::format("--timeout-scale={}", kVmTimeoutScale)};
+  std::vector<std::string> argv = {"bpfault", "run", "--vm=never", "--stream",
+                                   fmt::format("--timeout-scale={}", kVmTimeoutScale)};
   if (!o.run.go.empty()) argv.push_back("--go=" + o.run.go);
   if (!o.go_each.empty()) argv.push_back(fmt::format("--go={}", fmt::join(o.go_each, ",")));
   if (!o.variants.empty()) argv.push_back("--variants=" + o.variants);
   if (!o.run.user.empty()) argv.push_back("--user=" + o.run.user);
+  if (o.run.seed) argv.push_back(fmt::format("--seed={}", o.run.seed));
+  if (o.count > 1) argv.push_back(fmt::format("--count={}", o.count));  // the guest names the repeats alike
+  if (o.fail_fast) argv.push_back("--fail-fast");
   if (o.jobs > 1) argv.push_back(fmt::format("--jobs={}", o.jobs));  // the guest runs its scenarios side by side too
   std::map<std::string, fs::path> prebuilt;
   std::vector<size_t> sent;
   for (size_t i : todo) {
-    auto target = resolve_target(*entries[i].scenario, o.run);
+    auto target = entries[i].prepared && *entries[i].prepared
+                      ? Result<target::ResolvedTarget>((*entries[i].prepared)->target)
+                      : target::resolve(*entries[i].scenario, o.run);
     if (!target) {
       vm_error(i, target.error());
       continue;
     }
-    if (!target->key.empty() && prebuilt.emplace(target->key, target->binary).second)
-      argv.push_back(fmt::format("--prebuilt={}={}", target->key, target->binary.string()));
-    for (const fs::path& f : {target->binary, fs::absolute(entries[i].file)})
-      if (std::none_of(files.begin(), files.end(), [&](const vm::File& x) { return x.host == f; })) files.push_back({f, f.string()});
+    // The guest builds nothing: a build it will want without inlining (a probed function is
+    // inlined everywhere) goes with the build it resolves first.
+    std::vector<target::ResolvedTarget> builds = {*target};
+    const auto& sc = *entries[i].scenario;
+    std::vector<std::string> pkgs;
+    if (entries[i].prepared && *entries[i].prepared)
+      pkgs = (*entries[i].prepared)->no_inline;  // and target is already the rebuild
+    else if (sc.target.builds())
+      if (auto info = binary::analyse(target->binary)) pkgs = packages_to_build_without_inlining(sc, **info);
+    if (!pkgs.empty()) {
+      builds.clear();
+      for (const auto& want : {std::vector<std::string>{}, pkgs})
+        if (auto t = target::resolve(sc, o.run, want)) builds.push_back(*t);
+    }
+    for (const auto& t : builds) {
+      if (!t.key.empty() && prebuilt.emplace(t.key, t.binary).second)
+        argv.push_back(fmt::format("--prebuilt={}={}", t.key, t.binary.string()));
+      if (std::none_of(files.begin(), files.end(), [&](const vm::File& x) { return x.host == t.binary; }))
+        files.push_back({t.binary, t.binary.string()});
+    }
+    // and the program that gave a stripped binary its standard-library signatures (found here
+    // as prepare() finds it when nothing was prepared on the host: --vm=always)
+    std::optional<StdlibDonor> donor;
+    if (entries[i].prepared && *entries[i].prepared)
+      donor = (*entries[i].prepared)->stdlib_donor;
+    else if (auto info = binary::analyse(builds.back().binary);
+             info && !(*info)->has_dwarf && !plan::make_plan(sc, *info))
+      donor = add_stdlib_signatures(*info, o.run).donor;
+    if (const auto& d = donor) {
+      if (prebuilt.emplace(d->key, d->binary).second)
+        argv.push_back(fmt::format("--prebuilt={}={}", d->key, d->binary.string()));
+      if (std::none_of(files.begin(), files.end(), [&](const vm::File& x) { return x.host == d->binary; }))
+        files.push_back({d->binary, d->binary.string()});
+    }
+    if (const fs::path f = fs::absolute(entries[i].file);
+        std::none_of(files.begin(), files.end(), [&](const vm::File& x) { return x.host == f; }))
+      files.push_back({f, f.string()});
+    for (const fs::path& f : sc.files)  // what the program reads beside its scenario: at the same path
+      if (std::none_of(files.begin(), files.end(), [&](const vm::File& x) { return x.host == f; }))
+        files.push_back({f, f.string()});
     sent.push_back(i);
   }
-  if (sent.empty()) return 0;
-  argv.push_back("--");  // the files: not more values of a repeated option
+  if (sent.empty()) return std::nullopt;
+  // Exactly the runs chosen here (--run, --shard, --rerun-failed): the guest expands the same
+  // files and keeps these names.
+  std::set<std::string> names;
+  for (size_t i : sent)
+    if (names.insert(entries[i].scenario->name).second) argv.push_back("--select=" + entries[i].scenario->name);
+  argv.push_back("--");          // the files: not more values of a repeated option
   std::set<size_t> occurrences;  // one file may stand for several runs: the guest expands it the same way
   for (size_t i : sent)
     if (occurrences.insert(entries[i].occurrence).second) argv.push_back(fs::absolute(entries[i].file).string());
 
-  on_note(fmt::format("booting {} ({}) for {} scenario{}", kernel->name, kernel->release, sent.size(), sent.size() == 1 ? "" : "s"));
+  for (size_t i : sent) entries[i].started = true;  // from the boot on, stopping the VM stops them
+  on_note(fmt::format("booting {} ({}) for {} scenario{}", kernel->name, kernel->release, sent.size(),
+                      sent.size() == 1 ? "" : "s"));
   // file and name -> the runs it stands for, in order (a file given twice is run twice)
   std::map<std::string, std::vector<size_t>> by_file;
   for (size_t i : sent) by_file[fs::absolute(entries[i].file).string() + "\n" + entries[i].scenario->name].push_back(i);
   std::vector<bool> got(entries.size(), false);
   vm::Options vo;
   vo.verbose = o.verbose;
-  vo.on_retry = [&](std::string_view why) { on_note(fmt::format("the VM died ({}); booting it once more", why)); };
-  auto outcome = vm::run(*kernel, files, argv, [&](std::string_view line) {
-    auto j = nlohmann::json::parse(line, nullptr, false);
-    auto rec = j.is_object() && j.contains("file") ? record_from_json(j) : tl::unexpected(Error{});
-    if (!rec) {  // not a record: the guest says something, pass it on
-      on_note(fmt::format("vm: {}", line));
-      return;
-    }
-    auto it = by_file.find(rec->file + "\n" + rec->name);
-    if (it == by_file.end()) return;
-    auto slot = std::find_if(it->second.begin(), it->second.end(), [&](size_t i) { return !got[i]; });
-    if (slot == it->second.end()) return;  // a retried boot repeats what was already reported
-    rec->where = "vm";
-    got[*slot] = true;
-    records[*slot] = std::move(*rec);
-    on_done(records[*slot]);
-  }, vo);
+  vo.accel = o.vm_accel;
+  vo.on_retry = [&](std::string_view why) {
+    notes.push_back(fmt::format("the VM failed to boot ({}): booted it once more, before any scenario ran", why));
+    on_note(notes.back());
+  };
+  auto outcome = vm::run(
+      *kernel, files, argv,
+      [&](std::string_view line) {
+        auto j = nlohmann::json::parse(line, nullptr, false);
+        auto rec = j.is_object() && j.contains("file") ? record::record_from_json(j) : tl::unexpected(Error{});
+        if (!rec) {  // not a record: the guest says something, pass it on
+          on_note(fmt::format("vm: {}", line));
+          return;
+        }
+        auto it = by_file.find(rec->file + "\n" + rec->name);
+        if (it == by_file.end()) return;
+        auto slot = std::find_if(it->second.begin(), it->second.end(), [&](size_t i) { return !got[i]; });
+        if (slot == it->second.end()) return;  // a retried boot repeats what was already reported
+        rec->where = "vm";
+        got[*slot] = true;
+        entries[*slot].started = true;
+        records[*slot] = std::move(*rec);
+        fail_fast.saw(records[*slot]);
+        on_done(records[*slot]);
+      },
+      vo);
+  if (process::interrupted()) return std::nullopt;  // qemu was stopped: what it did not report, run_suite marks
+  if (outcome) {
+    notes.push_back(fmt::format("the VM ran under {} ({}): booted in {:.1f} s", vm::accel_name(outcome->accel),
+                                outcome->accel_why, outcome->boot_s));
+    on_note(notes.back());
+  }
   if (!outcome) {
     for (size_t i : sent)
       if (!got[i]) vm_error(i, outcome.error());
-    return 0;
+    return std::nullopt;
   }
   if (outcome->status == vm::Outcome::Status::completed) {
     for (size_t i : sent)
-      if (!got[i]) vm_error(i, Error{ErrorKind::internal, "", "the VM finished without reporting this scenario", outcome->console_tail, {}});
-    return 0;
+      if (!got[i])
+        vm_error(
+            i,
+            Error{
+                ErrorKind::internal, "", "the VM finished without reporting this scenario", outcome->console_tail, {}});
+    return std::nullopt;
   }
   for (size_t i : sent)
     if (!got[i])
-      vm_error(i, Error{ErrorKind::environment, fmt::format("vm {}", kernel->release),
+      vm_error(i, Error{ErrorKind::environment,
+                        fmt::format("vm {}", kernel->release),
                         fmt::format("the VM {} before this scenario finished", vm::status_name(outcome->status)),
-                        "the console's last lines:\n" + outcome->console_tail, {}});
-  return vm::exit_code(*outcome);
+                        "the console's last lines:\n" + outcome->console_tail,
+                        {}});
+  return outcome->status;
+}
+
+// A record for a run that never got its own, saying why.
+RunRecord unfinished_record(const Entry& e, Status status, std::string why) {
+  RunRecord r = load_error_record(e.file, Error{ErrorKind::environment, "", std::move(why), "", {}});
+  r.name = e.scenario->name;
+  r.status = status;
+  return r;
 }
 
 }  // namespace
@@ -194,28 +310,155 @@ RunRecord load_error_record(const fs::path& file, const Error& e) {
   return r;
 }
 
-SuiteResult run_suite(const std::vector<fs::path>& files, const SuiteOptions& o, const std::function<void(const RunRecord&)>& on_done,
+std::string without_repeat(const std::string& name) {
+  size_t hash = name.rfind(" #");
+  if (hash == std::string::npos || hash + 2 == name.size()) return name;
+  for (size_t i = hash + 2; i < name.size(); ++i)
+    if (name[i] < '0' || name[i] > '9') return name;
+  return name.substr(0, hash);
+}
+
+SuiteResult run_suite(const std::vector<fs::path>& files, const SuiteOptions& o,
+                      const std::function<void(const RunRecord&)>& on_done,
                       const std::function<void(const std::string&)>& on_note) {
   SuiteResult result;
+  FailFast fail_fast;
+  fail_fast.on = o.fail_fast;
+  // --timeout: a watcher stops everything at the deadline, unless the suite ends first.
+  std::mutex watch_mutex;
+  std::condition_variable watch_wake;
+  bool suite_over = false;
+  std::thread watcher;
+  if (o.deadline && !o.list_only)
+    watcher = std::thread([&] {
+      std::unique_lock lock(watch_mutex);
+      if (!watch_wake.wait_until(lock, *o.deadline, [&] { return suite_over; })) process::stop_at_deadline();
+    });
+
+  size_t position = 0;  // of the runs the filters keep: --shard takes every N-th
+  auto in_this_shard = [&] { return !o.shard || position++ % o.shard->total == o.shard->index; };
   std::vector<Entry> entries;
+  auto refused = [&](const fs::path& file, RunRecord record) {  // a file that stands for no run
+    if (!in_this_shard()) return;
+    entries.push_back({file, std::nullopt, std::nullopt, false});
+    result.records.push_back(std::move(record));
+    fail_fast.saw(result.records.back());
+    on_done(result.records.back());
+  };
+  if (!o.run_filter && !o.rerun && !o.exact_names && !o.list_only && !o.shard)
+    for (const fs::path& data : o.data_files)
+      refused(data, load_error_record(
+                        data, Error{ErrorKind::unsupported,
+                                    data.string(),
+                                    "not a scenario: a JSON object without \"version\" (data beside the scenarios)",
+                                    "a scenario starts with \"version\": 1; data files in a scenario folder are "
+                                    "listed as skipped, never run",
+                                    {}}));
   for (size_t occurrence = 0; occurrence < files.size(); ++occurrence) {
     const fs::path& file = files[occurrence];
     auto s = scenario::load(file);
     if (!s) {
-      entries.push_back({file, std::nullopt, false});
-      result.records.push_back(load_error_record(file, s.error()));
-      on_done(result.records.back());
+      refused(file, load_error_record(file, s.error()));
       continue;
     }
-    for (auto& run : expand_runs(*s, o)) {
-      Entry e{file, std::move(run), false, occurrence};
-      e.in_vm = o.vm == VmMode::always || (o.vm == VmMode::auto_ && needs_vm(*e.scenario, o.run));
-      entries.push_back(std::move(e));
-      result.records.emplace_back();
+    if (o.pid) {  // the running process replaces the target, whatever it was
+      s->target.pid = o.pid;
+      s->target.fixture.clear();
+      s->target.binary.clear();
+      s->target.build.reset();
+      if (auto attach = scenario::check_attach(*s, fmt::format("--pid {}", o.pid)); !attach) {
+        RunRecord r = load_error_record(file, attach.error());
+        r.name = s->name;
+        refused(file, std::move(r));
+        continue;
+      }
+    }
+    const std::string go = o.go_each.empty() ? o.run.go : fmt::format("{}", fmt::join(o.go_each, ","));
+    if (auto checked = target::check_build_choices(*s, go, o.variants); !checked) {
+      RunRecord r = load_error_record(file, checked.error());
+      r.name = s->name;
+      refused(file, std::move(r));
+      continue;
+    }
+    for (auto& once : expand_runs(*s, o)) {
+      if (o.run_filter && !std::regex_search(once.name, *o.run_filter)) continue;
+      if (o.rerun && !o.rerun->contains(once.name)) continue;
+      for (int repeat = 1; repeat <= o.count; ++repeat) {
+        scenario::Scenario run = once;
+        if (repeat > 1) run.name += fmt::format(" #{}", repeat);
+        if (o.exact_names && !o.exact_names->contains(run.name)) continue;
+        if (!in_this_shard()) continue;
+        if (o.list_only) {
+          result.listed.push_back(run.name);
+          continue;
+        }
+        Entry e{file, std::move(run), std::nullopt, false, occurrence};
+        // Nothing new is built once the suite stops; such a run is reported as not finished.
+        const bool stopping = process::interrupted() || fail_fast.stop();
+        // A process running on this host is attached to here or not at all: never in the VM
+        // (execute() skips it, saying so, when this kernel lacks a capability it needs).
+        const bool attaches = e.scenario->target.attaches();
+        if (attaches && o.vm == VmMode::always && !stopping) {
+          RunRecord r = load_error_record(
+              file,
+              Error{ErrorKind::bad_input,
+                    "--vm=always",
+                    fmt::format("pid {} runs on this host, not in the VM: bpfault attaches to it here or not at all",
+                                e.scenario->target.pid),
+                    "drop --vm=always",
+                    {}});
+          r.name = e.scenario->name;
+          entries.push_back({file, std::nullopt, std::nullopt, false, occurrence});
+          result.records.push_back(std::move(r));
+          fail_fast.saw(result.records.back());
+          on_done(result.records.back());
+          continue;
+        }
+        if ((o.vm != VmMode::always || attaches) && !stopping) e.prepared = prepare(*e.scenario, o.run);
+        e.in_vm =
+            !attaches && (o.vm == VmMode::always || (o.vm == VmMode::auto_ && e.prepared && needs_vm(*e.prepared)));
+        if (stopping) e.in_vm = false, e.prepared.reset();
+        entries.push_back(std::move(e));
+        result.records.emplace_back();
+      }
     }
   }
-  run_native(entries, result.records, o, on_done);
-  result.vm_exit = run_in_vm(entries, result.records, o, on_done, on_note);
+  run_native(entries, result.records, o, fail_fast, on_done);
+  result.vm_failure = run_in_vm(entries, result.records, result.notes, o, fail_fast, on_done, on_note);
+  {
+    std::lock_guard lock(watch_mutex);
+    suite_over = true;
+  }
+  watch_wake.notify_all();
+  if (watcher.joinable()) watcher.join();
+
+  // Every run the options chose has a record: those that did not finish say why.
+  result.timed_out = process::deadline_passed();
+  result.interrupted_by = process::interrupt_signal();
+  for (size_t i = 0; i < entries.size(); ++i) {
+    if (!entries[i].scenario || !result.records[i].file.empty()) continue;
+    RunRecord& r = result.records[i];
+    if (result.interrupted_by) {  // it was running, or never started
+      r = unfinished_record(
+          entries[i], Status::error,
+          fmt::format("not finished: bpfault was interrupted by SIG{}", sigabbrev_np(result.interrupted_by)));
+      r.interrupted = true;
+    } else if (result.timed_out) {
+      r = unfinished_record(
+          entries[i], Status::failed,
+          entries[i].started
+              ? fmt::format("timed out: still running when the whole run's --timeout {} passed", o.timeout_text)
+              : fmt::format("timed out: not started before the whole run's --timeout {} passed", o.timeout_text));
+      r.timed_out = true;
+      r.verdicts.push_back({"whole run finished in time", false, fmt::format("within --timeout {}", o.timeout_text),
+                            entries[i].started ? "still running" : "not started", ""});
+      on_done(r);
+    } else if (fail_fast.stop()) {
+      r = unfinished_record(entries[i], Status::skipped,
+                            fmt::format("not run: --fail-fast, after \"{}\" failed", fail_fast.first));
+      on_done(r);
+    }
+  }
   return result;
 }
 

@@ -1,7 +1,9 @@
 // failpoint's term grammar (github.com/pingcap/failpoint, "terms"), as Go developers write it:
 //   term  := step ("->" step)*
 //   step  := [P "%"] [N "*"] action
-//   action:= off | return(v, ...) | sleep(ms) | delay(ms) | panic | kill | crash(SIGNAL)
+//   action:= off | print | return(v, ...) | sleep(ms) | delay(ms) | panic | kill | crash(SIGNAL)
+// As in failpoint, a step whose probability roll fails hands the call to the next step, and
+// `N*` counts the calls a step acted on.
 #include <cctype>
 #include <charconv>
 #include <optional>
@@ -25,7 +27,8 @@ nlohmann::json literal(const std::string& v) {
   if (v == "nil") return nullptr;
   if (v == "true") return true;
   if (v == "false") return false;
-  if (!v.empty() && (std::isdigit(static_cast<unsigned char>(v[0])) || ((v[0] == '-' || v[0] == '+') && v.size() > 1))) {
+  if (!v.empty() &&
+      (std::isdigit(static_cast<unsigned char>(v[0])) || ((v[0] == '-' || v[0] == '+') && v.size() > 1))) {
     try {
       size_t used = 0;
       long long n = std::stoll(v, &used, 0);
@@ -50,11 +53,13 @@ std::optional<T> whole_number(const std::string& s) {
 
 Result<std::vector<Step>> parse_term(const std::string& term, const std::string& where) {
   std::vector<Step> steps;
-  const std::string grammar = "[P%][N*]action, chained with ->; actions: off, return(v, ...), sleep(ms), panic, kill, crash(SIGNAL)";
+  const std::string grammar =
+      "[P%][N*]action, chained with ->; actions: off, print, return(v, ...), sleep(ms), panic, kill, crash(SIGNAL)";
   size_t arrows = 0;
   for (size_t a = term.find("->"); a != std::string::npos; a = term.find("->", a + 2)) ++arrows;
   if (arrows >= 4)  // before parsing: a huge chain would only be parsed to be refused
-    return fail(ErrorKind::bad_input, where, fmt::format("{} steps; bpfault supports up to 4 in a chain", arrows + 1), "");
+    return fail(ErrorKind::bad_input, where, fmt::format("{} steps; bpfault supports up to 4 in a chain", arrows + 1),
+                "");
   size_t pos = 0;
   while (pos <= term.size()) {
     size_t arrow = term.find("->", pos);
@@ -62,15 +67,19 @@ Result<std::vector<Step>> parse_term(const std::string& term, const std::string&
     pos = arrow == std::string::npos ? term.size() + 1 : arrow + 2;
     Step step;
     step.pointer = where;
-    auto bad = [&](const std::string& what) { return fail(ErrorKind::bad_input, where, fmt::format("in term step \"{}\": {}", text, what), grammar); };
+    auto bad = [&](const std::string& what) {
+      return fail(ErrorKind::bad_input, where, fmt::format("in term step \"{}\": {}", text, what), grammar);
+    };
     if (text.empty())
-      return fail(ErrorKind::bad_input, where, fmt::format("step {} of \"{}\" is empty (a -> with nothing on one side)", steps.size() + 1, term),
+      return fail(ErrorKind::bad_input, where,
+                  fmt::format("step {} of \"{}\" is empty (a -> with nothing on one side)", steps.size() + 1, term),
                   grammar);
     if (auto pct = text.find('%'); pct != std::string::npos && pct < text.find('(')) {
       auto p = whole_number<double>(trim(text.substr(0, pct)));
       if (!p) return bad("the probability before % is not a number");
       step.probability = *p;
-      if (!(step.probability > 0 && step.probability <= 100)) return bad("the probability must be above 0 and at most 100");  // NaN too
+      if (!(step.probability > 0 && step.probability <= 100))
+        return bad("the probability must be above 0 and at most 100");  // NaN too
       text = trim(text.substr(pct + 1));
     }
     if (auto star = text.find('*'); star != std::string::npos && star < text.find('(')) {
@@ -86,10 +95,12 @@ Result<std::vector<Step>> parse_term(const std::string& term, const std::string&
       name = trim(text.substr(0, open));
       args = text.substr(open + 1, text.size() - open - 2);
     }
-    if ((name == "off" || name == "panic" || name == "kill") && !trim(args).empty()) {
+    if ((name == "off" || name == "print" || name == "panic" || name == "kill") && !trim(args).empty()) {
       return bad(fmt::format("{} takes no arguments", name));
     } else if (name == "off") {
       step.action = Step::Action::off;
+    } else if (name == "print") {
+      step.action = Step::Action::print;
     } else if (name == "return") {
       step.action = Step::Action::write;
       step.early_return = true;
@@ -102,14 +113,16 @@ Result<std::vector<Step>> parse_term(const std::string& term, const std::string&
         a = comma == std::string::npos ? args.size() + 1 : comma + 1;
       }
     } else if (name == "sleep" || name == "delay") {
-      step.action = Step::Action::pause;
+      step.action = Step::Action::delay;
       auto ms = whole_number<long long>(trim(args));
       if (!ms) return bad("sleep takes milliseconds: sleep(10)");
-      if (*ms < 1 || *ms > 600000) return bad("the pause must be from 1 to 600000 ms");
-      step.pause_ms = static_cast<uint32_t>(*ms);
-    } else if (name == "panic" || name == "kill") {
+      if (*ms < 1 || *ms > 600000) return bad("the delay must be from 1 to 600000 ms");
+      step.delay_ms = static_cast<uint32_t>(*ms);
+    } else if (name == "panic") {
+      step.action = Step::Action::panic;  // as failpoint's: a Go panic that recover() sees (crash(SIGABRT): the dump)
+    } else if (name == "kill") {
       step.action = Step::Action::signal;
-      step.signal = name == "panic" ? 6 : 9;  // Go answers SIGABRT with a goroutine dump and exit 2
+      step.signal = 9;
     } else if (name == "crash") {
       step.action = Step::Action::signal;
       auto sig = signal_number(trim(args));

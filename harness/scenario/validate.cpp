@@ -50,8 +50,10 @@ const json* schema_at(const std::vector<std::string>& tokens) {
         const json& a = resolve(alt);
         if (a.contains("items") || a.contains("properties")) node = &a;
       }
-    if (node->contains("properties") && (*node)["properties"].contains(t)) next = &(*node)["properties"][t];
-    else if (node->contains("items")) next = &(*node)["items"];
+    if (node->contains("properties") && (*node)["properties"].contains(t))
+      next = &(*node)["properties"][t];
+    else if (node->contains("items"))
+      next = &(*node)["items"];
     else if (node->contains("additionalProperties") && (*node)["additionalProperties"].is_object())
       next = &(*node)["additionalProperties"];
     if (!next) return nullptr;
@@ -119,7 +121,12 @@ std::string found_of(const json* v) {
     return fmt::format("a string of {} bytes", v->get_ref<const std::string&>().size());
   std::string s = v->dump();
   if (s.size() > 40) s = s.substr(0, 37) + "...";
-  const char* kind = v->is_string() ? "the string" : v->is_boolean() ? "" : v->is_number() ? "" : v->is_array() ? "an array" : v->is_object() ? "an object" : "";
+  const char* kind = v->is_string()    ? "the string"
+                     : v->is_boolean() ? ""
+                     : v->is_number()  ? ""
+                     : v->is_array()   ? "an array"
+                     : v->is_object()  ? "an object"
+                                       : "";
   if (v->is_array() || v->is_object()) return kind;
   return *kind ? fmt::format("{} {}", kind, s) : s;
 }
@@ -141,7 +148,8 @@ std::string hint_for_key(const std::string& key, const json& allowed) {
     if (d < best_d) best_d = d, best = n;
   }
   std::string list = fmt::format("{}", fmt::join(names, ", "));
-  return best.empty() ? fmt::format("allowed here: {}", list) : fmt::format("did you mean \"{}\"? (allowed here: {})", best, list);
+  return best.empty() ? fmt::format("allowed here: {}", list)
+                      : fmt::format("did you mean \"{}\"? (allowed here: {})", best, list);
 }
 
 }  // namespace
@@ -180,13 +188,15 @@ std::vector<Error> validate_schema(const json& doc, const std::string& file) {
     findings.push_back(std::move(f));
   }
   auto is_summary = [](const std::string& d) {
-    return d.rfind("Failed to validate against schema associated", 0) == 0 || d.rfind("Failed to validate item", 0) == 0 ||
-           d.rfind("Failed to validate against child schema", 0) == 0 || d.rfind("Failed to validate against additional properties", 0) == 0;
+    return d.rfind("Failed to validate against schema associated", 0) == 0 ||
+           d.rfind("Failed to validate item", 0) == 0 || d.rfind("Failed to validate against child schema", 0) == 0 ||
+           d.rfind("Failed to validate against additional properties", 0) == 0;
   };
   // An object or array with a finding inside it: the inner finding says what is wrong.
   auto has_deeper = [&](const std::vector<std::string>& tokens) {
     for (const auto& g : findings)
-      if (g.tokens.size() > tokens.size() && std::equal(tokens.begin(), tokens.end(), g.tokens.begin()) && !is_summary(g.description))
+      if (g.tokens.size() > tokens.size() && std::equal(tokens.begin(), tokens.end(), g.tokens.begin()) &&
+          !is_summary(g.description))
         return true;
     return false;
   };
@@ -195,7 +205,8 @@ std::vector<Error> validate_schema(const json& doc, const std::string& file) {
   std::set<std::string> seen;
   auto emit = [&](const std::string& pointer, std::string what, std::string hint) {
     if (!seen.insert(pointer + "\n" + what).second) return;
-    out.push_back(Error{ErrorKind::bad_input, file + ":" + (pointer.empty() ? "/" : pointer), std::move(what), std::move(hint), {}});
+    out.push_back(Error{
+        ErrorKind::bad_input, file + ":" + (pointer.empty() ? "/" : pointer), std::move(what), std::move(hint), {}});
   };
   for (const auto& f : findings) {
     const std::string ptr = pointer_of(f.tokens);
@@ -211,8 +222,8 @@ std::vector<Error> validate_schema(const json& doc, const std::string& file) {
       }
       if (hint.empty() && node && node->contains("description")) hint = (*node)["description"];
       emit(ptr, fmt::format("missing required key \"{}\"", key), hint);
-    } else if (f.description.find("could not be validated using 'properties'") != std::string::npos && value && value->is_object() && node &&
-               node->contains("properties")) {
+    } else if (f.description.find("could not be validated using 'properties'") != std::string::npos && value &&
+               value->is_object() && node && node->contains("properties")) {
       for (auto it = value->begin(); it != value->end(); ++it)
         if (!(*node)["properties"].contains(it.key()))
           emit((json::json_pointer(ptr) / it.key()).to_string(), fmt::format("unknown key \"{}\"", it.key()),

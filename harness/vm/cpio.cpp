@@ -17,12 +17,14 @@ void pad4(std::string& s) { s.append((4 - s.size() % 4) % 4, '\0'); }
 
 }  // namespace
 
-void CpioWriter::entry(std::string_view path, uint32_t mode, std::string_view data, unsigned rdev_major, unsigned rdev_minor) {
+void CpioWriter::entry(std::string_view path, uint32_t mode, std::string_view data, unsigned rdev_major,
+                       unsigned rdev_minor) {
   std::string_view name = relative(path);
   // magic, ino, mode, uid, gid, nlink, mtime, filesize, devmajor, devminor, rdevmajor, rdevminor,
   // namesize (with its NUL), check; mtime 0 keeps a rebuilt archive byte-identical
-  out_ += fmt::format("070701{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}", next_ino_++,
-                      mode, 0, 0, S_ISDIR(mode) ? 2 : 1, 0, data.size(), 0, 0, rdev_major, rdev_minor, name.size() + 1, 0);
+  out_ +=
+      fmt::format("070701{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}", next_ino_++,
+                  mode, 0, 0, S_ISDIR(mode) ? 2 : 1, 0, data.size(), 0, 0, rdev_major, rdev_minor, name.size() + 1, 0);
   out_ += name;
   out_ += '\0';
   pad4(out_);

@@ -29,7 +29,8 @@ class CpioWriter {
 
  private:
   void add_parents(std::string_view path);
-  void entry(std::string_view path, uint32_t mode, std::string_view data, unsigned rdev_major = 0, unsigned rdev_minor = 0);
+  void entry(std::string_view path, uint32_t mode, std::string_view data, unsigned rdev_major = 0,
+             unsigned rdev_minor = 0);
 
   std::string out_;
   std::set<std::string, std::less<>> dirs_;

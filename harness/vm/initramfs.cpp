@@ -38,6 +38,8 @@ mount -t devtmpfs devtmpfs /dev
 for m in securityfs:/sys/kernel/security bpf:/sys/fs/bpf tracefs:/sys/kernel/tracing; do  # not /tmp: the initramfs root is writable, and files packed under /tmp must stay visible
 	mount -t "${m%%:*}" "${m%%:*}" "${m#*:}" || echo "bpfault-vm: cannot mount ${m%%:*} on ${m#*:}"
 done
+# loopback, as on the host: a service under test listens on 127.0.0.1 and its steps connect there
+ip link set lo up || echo "bpfault-vm: cannot bring up the loopback interface"
 read -r up idle </proc/uptime
 read -r release </proc/sys/kernel/osrelease
 echo "bpfault-vm: init $release $up"
@@ -133,8 +135,7 @@ Result<std::vector<Library>> libraries(const fs::path& exe) {
     if (arrow == std::string::npos) continue;
     std::string name = line.substr(line.find_first_not_of(" \t"), arrow - line.find_first_not_of(" \t"));
     std::string path = line.substr(arrow + 4, line.find(" (", arrow) - arrow - 4);
-    if (path == "not found")
-      return fail(ErrorKind::environment, exe.string(), fmt::format("ldd cannot find {}", name));
+    if (path == "not found") return fail(ErrorKind::environment, exe.string(), fmt::format("ldd cannot find {}", name));
     if (!path.empty() && path[0] == '/') out.push_back({name, path});
   }
   return out;
@@ -147,10 +148,7 @@ fs::path harness_path(const fs::path& harness) {
   return ec ? fs::path("/proc/self/exe") : self;
 }
 
-fs::path base_cache() {
-  const char* env = std::getenv("BPFAULT_CACHE");
-  return fs::path(env && *env ? env : BPFAULT_CACHE) / "vm";
-}
+fs::path base_cache() { return diag::cache_root() / "vm"; }
 
 Result<fs::path> find_busybox() {
   for (const char* p : {"/bin/busybox", "/usr/bin/busybox"})
@@ -204,7 +202,8 @@ std::string base_key(const BaseInputs& in) {
 Result<std::string> build_base(const BaseInputs& in) {
   auto list = process::run({.argv = {in.busybox_path.string(), "--list"}});
   if (!list || !list->ok())
-    return fail(ErrorKind::environment, in.busybox_path.string(), "`busybox --list` failed", "install busybox-static (ci/setup --vm)");
+    return fail(ErrorKind::environment, in.busybox_path.string(), "`busybox --list` failed",
+                "install busybox-static (ci/setup --vm)");
   CpioWriter w;
   w.add_dir("/tmp", 01777);
   for (const char* d : {"/proc", "/sys", "/dev", "/root", "/run"}) w.add_dir(d);
@@ -250,7 +249,9 @@ std::string shell_quote(const std::string& s) {
 
 }  // namespace
 
-Initramfs::Initramfs(Initramfs&& o) noexcept : fd_(o.fd_), bytes_(o.bytes_), base_from_cache_(o.base_from_cache_) { o.fd_ = -1; }
+Initramfs::Initramfs(Initramfs&& o) noexcept : fd_(o.fd_), bytes_(o.bytes_), base_from_cache_(o.base_from_cache_) {
+  o.fd_ = -1;
+}
 
 Initramfs::~Initramfs() {
   if (fd_ >= 0) close(fd_);
@@ -263,7 +264,8 @@ Result<Initramfs> Initramfs::pack(const fs::path& harness, const std::vector<Fil
   if (guest_argv.empty()) return fail(ErrorKind::internal, "vm", "no command to run in the VM");
   for (const File& f : files)
     if (f.guest.empty() || f.guest[0] != '/' || f.guest == "/")
-      return fail(ErrorKind::internal, f.host.string(), fmt::format("guest path '{}' must be absolute, below /", f.guest));
+      return fail(ErrorKind::internal, f.host.string(),
+                  fmt::format("guest path '{}' must be absolute, below /", f.guest));
 
   BaseInputs in;
   auto busybox = find_busybox();
@@ -275,7 +277,8 @@ Result<Initramfs> Initramfs::pack(const fs::path& harness, const std::vector<Fil
   if (!bb) return tl::unexpected(bb.error());
   if (!exe) return tl::unexpected(exe.error());
   if (!interpreter(bb->data()).empty())
-    return fail(ErrorKind::environment, in.busybox_path.string(), "busybox is linked dynamically: the VM has no libraries for it",
+    return fail(ErrorKind::environment, in.busybox_path.string(),
+                "busybox is linked dynamically: the VM has no libraries for it",
                 "install busybox-static (ci/setup --vm)");
   in.busybox.emplace(std::move(*bb));
   in.harness.emplace(std::move(*exe));
@@ -304,7 +307,9 @@ Result<Initramfs> Initramfs::pack(const fs::path& harness, const std::vector<Fil
     fs::path tmp = base.string() + fmt::format(".{}.tmp", getpid());
     std::ofstream(tmp, std::ios::binary).write(archive->data(), static_cast<std::streamsize>(archive->size()));
     fs::rename(tmp, base, ec);  // atomic: a concurrent run reads either none or all of it
-    if (ec) return fail(ErrorKind::environment, base.string(), fmt::format("cannot write the base archive: {}", ec.message()));
+    if (ec)
+      return fail(ErrorKind::environment, base.string(),
+                  fmt::format("cannot write the base archive: {}", ec.message()));
     diag::keep_newest(base_cache(), "base-", ".cpio", kKeepBases);
   }
 
@@ -315,7 +320,8 @@ Result<Initramfs> Initramfs::pack(const fs::path& harness, const std::vector<Fil
   for (size_t i = 0; i < guest_argv.size(); ++i)
     command += " " + shell_quote(i == 0 && guest_argv[0] == "bpfault" ? "/bpfault/bpfault" : guest_argv[i]);
   // the verifier's whole log, in the guest too, as the load error's hint promises
-  if (const char* debug = std::getenv("BPFAULT_LIBBPF_DEBUG"); debug && *debug) command = "export BPFAULT_LIBBPF_DEBUG=1\n" + command;
+  if (const char* debug = std::getenv("BPFAULT_LIBBPF_DEBUG"); debug && *debug)
+    command = "export BPFAULT_LIBBPF_DEBUG=1\n" + command;
   w.add_file("/bpfault/command", command + "\n");
   std::string run_archive = w.finish();
 
@@ -324,12 +330,14 @@ Result<Initramfs> Initramfs::pack(const fs::path& harness, const std::vector<Fil
   int base_fd = open(base.c_str(), O_RDONLY | O_CLOEXEC);
   struct stat st {};
   if (base_fd < 0 || fstat(base_fd, &st))
-    return fail(ErrorKind::environment, base.string(), fmt::format("cannot read the base archive: {}", strerror(errno)));
+    return fail(ErrorKind::environment, base.string(),
+                fmt::format("cannot read the base archive: {}", strerror(errno)));
   off_t offset = 0;
   while (offset < st.st_size)
     if (sendfile(out.fd_, base_fd, &offset, static_cast<size_t>(st.st_size - offset)) <= 0) break;
   close(base_fd);
-  if (offset != st.st_size) return fail(ErrorKind::internal, base.string(), fmt::format("copying the base archive: {}", strerror(errno)));
+  if (offset != st.st_size)
+    return fail(ErrorKind::internal, base.string(), fmt::format("copying the base archive: {}", strerror(errno)));
   for (size_t done = 0; done < run_archive.size();) {
     ssize_t n = write(out.fd_, run_archive.data() + done, run_archive.size() - done);
     if (n <= 0) return fail(ErrorKind::internal, "vm", fmt::format("writing the initramfs: {}", strerror(errno)));

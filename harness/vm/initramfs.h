@@ -1,7 +1,7 @@
 // The VM's initramfs, uncompressed (under TCG the kernel's gunzip costs more than reading a
 // bigger archive: notes/vm-kernels.md §3). Two archives, concatenated in a memfd that qemu
 // reads through /proc/<pid>/fd/<n>: a base (busybox, /init, bpfault with its libraries and
-// loader, the exit helper), cached under $BPFAULT_CACHE/vm keyed by a hash of its content, and
+// loader, the exit helper), cached under <cache>/vm keyed by a hash of its content, and
 // a small per-run one (the caller's files and the command).
 #pragma once
 

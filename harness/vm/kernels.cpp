@@ -1,4 +1,4 @@
-// The kernels ci/kernels unpacked: $BPFAULT_CACHE/kernels/<name>/{vmlinux,release}, and a
+// The kernels `bpfault setup --vm` (ci/kernels) unpacked: <cache>/kernels/<name>/{vmlinux,release}, and a
 // `default` symlink to the newest 7.x.
 #include <algorithm>
 #include <cctype>
@@ -7,6 +7,7 @@
 
 #include <fmt/format.h>
 
+#include "diag/cache_files.h"
 #include "vm/vm.h"
 
 namespace bpfault::vm {
@@ -41,22 +42,20 @@ bool release_less(const std::string& a, const std::string& b) {
 
 std::string installed_names() {
   std::string names;
-  for (const Kernel& k : installed_kernels()) names += fmt::format("{}{} ({})", names.empty() ? "" : ", ", k.name, k.release);
+  for (const Kernel& k : installed_kernels())
+    names += fmt::format("{}{} ({})", names.empty() ? "" : ", ", k.name, k.release);
   return names.empty() ? "none" : names;
 }
 
 }  // namespace
 
-fs::path kernel_cache() {
-  const char* env = std::getenv("BPFAULT_CACHE");
-  return fs::path(env && *env ? env : BPFAULT_CACHE) / "kernels";
-}
+fs::path kernel_cache() { return diag::cache_root() / "kernels"; }
 
 std::vector<Kernel> installed_kernels() {
   std::vector<Kernel> out;
   std::error_code ec;
   for (const auto& entry : fs::directory_iterator(kernel_cache(), ec)) {
-    const fs::path dir = entry.path();
+    const fs::path& dir = entry.path();
     std::string name = dir.filename().string();
     if (entry.is_symlink() || name.ends_with(".tmp") || !fs::is_regular_file(dir / "vmlinux", ec)) continue;
     std::string release = read_line(dir / "release");
@@ -68,8 +67,9 @@ std::vector<Kernel> installed_kernels() {
 
 Result<Kernel> find_kernel(std::string_view name) {
   const std::string where = name.empty() ? "--kernel" : fmt::format("--kernel {}", name);
-  const std::string fetch_hint = fmt::format("run ci/kernels{} to download it (ci/setup --vm fetches the default and bookworm)",
-                                             name.empty() || name == "default" ? "" : fmt::format(" {}", name));
+  const std::string fetch_hint = fmt::format(
+      "run `bpfault setup --kernel {}` to download it (`bpfault setup --vm` fetches the default and bookworm)",
+      name.empty() ? "default" : name);
   if (name.find('/') != std::string_view::npos) {
     fs::path file(name);
     if (!fs::is_regular_file(file)) return fail(ErrorKind::bad_input, where, "no such vmlinux file");
@@ -86,7 +86,8 @@ Result<Kernel> find_kernel(std::string_view name) {
     for (const Kernel& k : kernels)
       if (!release_less(k.release, "7") && (!best || release_less(best->release, k.release))) best = &k;
     if (best) return *best;
-    return fail(ErrorKind::environment, where, fmt::format("no default VM kernel in {} (installed: {})", kernel_cache().string(), installed_names()),
+    return fail(ErrorKind::environment, where,
+                fmt::format("no default VM kernel in {} (installed: {})", kernel_cache().string(), installed_names()),
                 fetch_hint);
   }
   for (const Kernel& k : kernels)
@@ -103,7 +104,8 @@ Result<Kernel> find_kernel(std::string_view name) {
   return fail(ErrorKind::environment, where, fmt::format("no such VM kernel (installed: {})", installed_names()),
               name == "bookworm" || name == "trixie" || name == "trixie-backports" || name == "sid"
                   ? fetch_hint
-                  : "name a Debian suite (default, bookworm, trixie, trixie-backports, sid), a release such as 6.1, or a vmlinux path");
+                  : "name a Debian suite (default, bookworm, trixie, trixie-backports, sid), a release such as 6.1, or "
+                    "a vmlinux path");
 }
 
 }  // namespace bpfault::vm

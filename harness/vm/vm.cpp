@@ -1,6 +1,7 @@
 #include "vm/vm.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -14,6 +15,7 @@
 #include <fmt/format.h>
 
 #include "process/child.h"
+#include "process/interrupt.h"
 #include "vm/initramfs.h"
 
 namespace bpfault::vm {
@@ -22,8 +24,8 @@ namespace fs = std::filesystem;
 namespace {
 
 using Clock = std::chrono::steady_clock;
-constexpr size_t kTailLines = 40;    // of the console, when nothing crashed
-constexpr size_t kCrashLines = 60;   // from the first line of a panic or an oops
+constexpr size_t kTailLines = 40;   // of the console, when nothing crashed
+constexpr size_t kCrashLines = 60;  // from the first line of a panic or an oops
 constexpr size_t kKeptLines = 2000;
 constexpr std::string_view kMarker = "bpfault-vm: ";  // written by /init on the console
 
@@ -54,7 +56,8 @@ class SerialPipe {
     while ((n = read(fds_[0], buf, sizeof buf)) > 0) {
       partial_.append(buf, static_cast<size_t>(n));
       size_t start = 0;
-      for (size_t nl; (nl = partial_.find('\n', start)) != std::string::npos; start = nl + 1) on_line(trimmed(start, nl));
+      for (size_t nl; (nl = partial_.find('\n', start)) != std::string::npos; start = nl + 1)
+        on_line(trimmed(start, nl));
       partial_.erase(0, start);
     }
   }
@@ -93,20 +96,46 @@ std::string console_tail(const std::deque<std::string>& lines) {
   return out;
 }
 
-Result<Outcome> boot_once(const fs::path& qemu, const Kernel& kernel, const Initramfs& initramfs,
+Result<Outcome> boot_once(const fs::path& qemu, const Kernel& kernel, const Initramfs& initramfs, Accel accel,
                           const std::function<void(std::string_view)>& on_line, const Options& opts) {
   SerialPipe console, stream;
   if (!console.ok() || !stream.ok()) return fail(ErrorKind::internal, "vm", fmt::format("pipe: {}", strerror(errno)));
   // The recipe of notes/vm-kernels.md: q35 + the PVH vmlinux (no decompressor, no real mode),
   // one TCG thread (multi-threaded TCG crashed guests with "Oops: int3" while the kernel
-  // live-patched its text), and a kernel that stops qemu at once when it panics.
+  // live-patched its text), and a kernel that stops qemu at once when it panics. `-cpu max` is
+  // valid under both accelerators (under KVM: the host's features).
+  // transparent_hugepage=never: khugepaged collapsing the tracee's heap clears its page table
+  // entries for a moment, and a probe reading g then misses it (the run fails: README,
+  // 'Goroutines'). Debian's kernels default to THP "always".
   process::Command cmd;
-  cmd.argv = {qemu.string(), "-machine", "q35", "-accel", "tcg,thread=single", "-cpu", "max", "-smp", "2",
-              "-m", std::to_string(opts.memory_mb), "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
-              "-kernel", kernel.vmlinux.string(), "-initrd", initramfs.path(),
-              "-append", "console=ttyS0 quiet panic=-1 oops=panic cryptomgr.notests=1",
-              "-serial", console.qemu_path(), "-serial", stream.qemu_path(),
-              "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"};
+  cmd.argv = {qemu.string(),
+              "-machine",
+              "q35",
+              "-accel",
+              accel == Accel::kvm ? "kvm" : "tcg,thread=single",
+              "-cpu",
+              "max",
+              "-smp",
+              "2",
+              "-m",
+              std::to_string(opts.memory_mb),
+              "-nodefaults",
+              "-no-user-config",
+              "-display",
+              "none",
+              "-no-reboot",
+              "-kernel",
+              kernel.vmlinux.string(),
+              "-initrd",
+              initramfs.path(),
+              "-append",
+              "console=ttyS0 quiet panic=-1 oops=panic cryptomgr.notests=1 transparent_hugepage=never",
+              "-serial",
+              console.qemu_path(),
+              "-serial",
+              stream.qemu_path(),
+              "-device",
+              "isa-debug-exit,iobase=0xf4,iosize=0x04"};
   cmd.timeout = std::chrono::duration_cast<std::chrono::milliseconds>(opts.timeout);
   if (opts.verbose) {
     std::string line;
@@ -142,10 +171,15 @@ Result<Outcome> boot_once(const fs::path& qemu, const Kernel& kernel, const Init
 
   auto child = process::Child::spawn(cmd, false);
   if (!child) return tl::unexpected(child.error());
+  bool lifeless = false;  // a KVM guest that did not reach /init within the bound: stopped here
   process::Outcome q = child->wait(
       [&] {
         console.drain(on_console);
         stream.drain(on_stream);
+        if (accel == Accel::kvm && !init_seen && !lifeless && seconds_since(t0) > opts.kvm_life_bound.count()) {
+          lifeless = true;
+          kill(-child->pid(), SIGKILL);  // qemu leads its own process group
+        }
       },
       std::chrono::milliseconds(10));
   console.drain(on_console);
@@ -156,6 +190,9 @@ Result<Outcome> boot_once(const fs::path& qemu, const Kernel& kernel, const Init
 
   out.console_tail = console_tail(tail);
   if (!q.err.empty()) out.console_tail += "qemu: " + q.err;
+  if (lifeless)
+    out.console_tail += fmt::format("bpfault: no sign of life from the guest under KVM after {} s: qemu stopped\n",
+                                    opts.kvm_life_bound.count());
   // isa-debug-exit makes qemu exit with (code << 1) | 1; a panic with -no-reboot exits 0
   const bool exit_device = q.signal == 0 && !q.timed_out && (q.exit_code & 1);
   if (done_seen && exit_device)
@@ -170,6 +207,12 @@ Result<Outcome> boot_once(const fs::path& qemu, const Kernel& kernel, const Init
   return out;
 }
 
+std::string last_line(std::string_view text) {
+  while (!text.empty() && text.back() == '\n') text.remove_suffix(1);
+  auto nl = text.rfind('\n');
+  return std::string(nl == std::string_view::npos ? text : text.substr(nl + 1));
+}
+
 }  // namespace
 
 Result<fs::path> find_qemu() {
@@ -179,27 +222,22 @@ Result<fs::path> find_qemu() {
     fs::path p = fs::path(dir.empty() ? "." : dir) / "qemu-system-x86_64";
     if (access(p.c_str(), X_OK) == 0) return p;
   }
-  return fail(ErrorKind::environment, "vm", "qemu-system-x86_64 is not installed", "install qemu-system-x86 (ci/setup --vm)");
+  return fail(ErrorKind::environment, "vm", "qemu-system-x86_64 is not installed",
+              "install qemu-system-x86 (ci/setup --vm)");
 }
 
 std::string_view status_name(Outcome::Status status) {
   switch (status) {
-    case Outcome::Status::completed: return "completed";
-    case Outcome::Status::boot_failed: return "boot failed";
-    case Outcome::Status::crashed: return "crashed";
-    case Outcome::Status::timed_out: return "timed out";
+    case Outcome::Status::completed:
+      return "completed";
+    case Outcome::Status::boot_failed:
+      return "boot failed";
+    case Outcome::Status::crashed:
+      return "crashed";
+    case Outcome::Status::timed_out:
+      return "timed out";
   }
   return "?";
-}
-
-int exit_code(const Outcome& outcome) {
-  switch (outcome.status) {
-    case Outcome::Status::completed: return outcome.guest_exit;
-    case Outcome::Status::timed_out: return 124;
-    case Outcome::Status::boot_failed:
-    case Outcome::Status::crashed: return 125;
-  }
-  return 125;
 }
 
 Result<Outcome> run(const Kernel& kernel, const std::vector<File>& files, const std::vector<std::string>& guest_argv,
@@ -215,24 +253,50 @@ Result<Outcome> run(const Kernel& kernel, const std::vector<File>& files, const 
   if (!initramfs) return tl::unexpected(initramfs.error());
   const double pack_s = seconds_since(t_pack);
 
+  AccelMode mode = AccelMode::automatic;
+  if (opts.accel) {
+    mode = *opts.accel;
+  } else if (const char* env = std::getenv("BPFAULT_VM_ACCEL"); env && *env) {
+    auto parsed = parse_accel_mode(env);
+    if (!parsed)
+      return tl::unexpected(
+          Error{parsed.error().kind, "BPFAULT_VM_ACCEL", parsed.error().what, parsed.error().hint, {}});
+    mode = *parsed;
+  }
+  auto choice =
+      choose_accel(mode, mode == AccelMode::tcg ? std::nullopt : kvm_unusable(), remembered_kvm_death(accel_memory()));
+  if (!choice) return tl::unexpected(choice.error());
+
   for (int attempt = 1;; ++attempt) {
-    auto out = boot_once(*qemu, kernel, *initramfs, on_line, opts);
+    auto out = boot_once(*qemu, kernel, *initramfs, choice->accel, on_line, opts);
     if (!out) return out;
+    out->accel = choice->accel;
+    out->accel_why = choice->why;
+    // A KVM guest that never reached /init: KVM is what failed (an emulation failure, a hang),
+    // not the kernel or the command. Remembered for this host boot; the same boot under TCG.
+    if (out->status != Outcome::Status::completed && out->boot_s == 0 && choice->accel == Accel::kvm &&
+        mode == AccelMode::automatic && !process::interrupted()) {
+      std::string why = last_line(out->console_tail);
+      remember_kvm_dead(accel_memory(), why);
+      choice = AccelChoice{Accel::tcg, fmt::format("a KVM guest showed no sign of life ({})", why)};
+      if (opts.on_retry)
+        opts.on_retry(
+            fmt::format("VM on {} under KVM showed no sign of life ({}); booting it under TCG", kernel.name, why));
+      --attempt;  // not the kernel's retry
+      continue;
+    }
     out->attempts = attempt;
     out->pack_s = pack_s;
     out->initramfs_bytes = initramfs->bytes();
     out->base_from_cache = initramfs->base_from_cache();
-    const bool died = out->status == Outcome::Status::crashed || out->status == Outcome::Status::boot_failed;
-    if (!died || attempt > opts.retries) return out;
-    // The guest died without its exit record: retried once, since a TCG guest can die of the
-    // emulator rather than of the command (notes/vm-kernels.md, "The MTTCG crash").
-    if (opts.on_retry) {
-      std::string_view tail = out->console_tail;
-      while (!tail.empty() && tail.back() == '\n') tail.remove_suffix(1);
-      auto last = tail.rfind('\n');
+    // Only a boot that never reached /init is retried (a TCG guest can die of the emulator
+    // rather than of the command: notes/vm-kernels.md, "The MTTCG crash"). Once the command
+    // runs, a death is the suite's (a panic or an oops bpfault's probes may have caused): never
+    // hidden behind a second boot that happens to pass.
+    if (out->status != Outcome::Status::boot_failed || attempt > opts.retries || process::interrupted()) return out;
+    if (opts.on_retry)
       opts.on_retry(fmt::format("VM on {} {} ({}); booting it again", kernel.name, status_name(out->status),
-                                last == std::string_view::npos ? tail : tail.substr(last + 1)));
-    }
+                                last_line(out->console_tail)));
   }
 }
 

@@ -1,4 +1,5 @@
-// The privileged VM: a stock Debian cloud kernel (ci/kernels) booted by qemu under TCG, with
+// The privileged VM: a stock Debian cloud kernel (ci/kernels) booted by qemu (KVM where it
+// proves to work, else TCG: vm/accel.h), with
 // busybox, this bpfault and the caller's files in an initramfs, running one command whose
 // stdout streams back line by line. For hosts whose kernel refuses the writes bpfault needs
 // (lockdown, or no uprobe ctx writes before 7.x). The recipe and its measurements:
@@ -8,21 +9,23 @@
 #include <chrono>
 #include <filesystem>
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "diag/error.h"
+#include "vm/accel.h"
 
 namespace bpfault::vm {
 
 struct Kernel {
-  std::string name;     // "trixie-backports", "bookworm": the folder under $BPFAULT_CACHE/kernels
-  std::string release;  // "7.3.4+deb13-cloud-amd64", what `uname -r` says in the guest
+  std::string name;               // "trixie-backports", "bookworm": the folder under <cache>/kernels
+  std::string release;            // "7.3.4+deb13-cloud-amd64", what `uname -r` says in the guest
   std::filesystem::path vmlinux;  // the ELF image, booted through its PVH entry
 };
 
-// $BPFAULT_CACHE/kernels (BPFAULT_CACHE from the environment, else the build's default).
+// <cache>/kernels (diag::cache_root()).
 std::filesystem::path kernel_cache();
 
 // What ci/kernels has unpacked, by name.
@@ -41,11 +44,17 @@ struct Options {
   std::chrono::seconds timeout{600};  // the host's watchdog for the whole boot + command
   bool verbose = false;               // echo qemu's command line and the guest console to stderr
   std::filesystem::path harness;      // the bpfault executable to pack; empty: this process's
-  int retries = 1;                    // boots again after a VM death (not after a timeout)
-  // Called before a retry: the lines of the failed attempt were already passed to on_line,
-  // and the next attempt streams from the start again.
+  int retries = 1;                    // boots again when a boot failed before /init ran the command
+                                      // (never after a timeout, or a death while it ran)
+  // Called before a retry, saying why.
   std::function<void(std::string_view why)> on_retry;
   int memory_mb = 1024;
+  // auto: KVM when /dev/kvm answers and a guest shows life under it, else TCG (vm/accel.h).
+  // Unset: BPFAULT_VM_ACCEL, else auto.
+  std::optional<AccelMode> accel;
+  // Under KVM a guest reaches /init in about a second; one that has not within this bound is
+  // taken for dead (an emulation failure hangs rather than exits) and the boot is redone under TCG.
+  std::chrono::seconds kvm_life_bound{20};
 };
 
 struct Outcome {
@@ -60,13 +69,11 @@ struct Outcome {
   size_t initramfs_bytes = 0;
   bool base_from_cache = false;  // the base archive (busybox, bpfault, libraries) was reused
   int attempts = 0;
+  Accel accel = Accel::tcg;  // what the last attempt ran under
+  std::string accel_why;     // why: "/dev/kvm answers", "no /dev/kvm", "KVM showed no sign of life ..."
 };
 
 std::string_view status_name(Outcome::Status status);  // "completed", "crashed", ...
-
-// Exit code for a whole VM run: the guest's own when completed, 124 when the watchdog fired,
-// 125 when the VM failed to boot or died (as `timeout` and `git bisect run` use them).
-int exit_code(const Outcome& outcome);
 
 // qemu-system-x86_64 from $PATH, or an error saying how to install it.
 Result<std::filesystem::path> find_qemu();
@@ -74,9 +81,11 @@ Result<std::filesystem::path> find_qemu();
 // Boots `kernel` once with an initramfs holding busybox, bpfault (with the shared libraries
 // it needs and their loader) and `files`, runs guest_argv (argv[0] "bpfault" is the packed
 // harness) with its stdout streamed to on_line as lines arrive (second UART) and its stderr
-// on the console, and returns its exit code (isa-debug-exit). A VM that dies (panic, no exit
-// record) is retried once, then reported as crashed with the console tail. Errors are for
-// what prevents a boot: no qemu, no busybox-static, a missing file.
+// on the console, and returns its exit code (isa-debug-exit). A boot that fails before /init
+// runs the command is retried once (a KVM boot that shows no life is redone under TCG, not
+// counted as a retry); a VM that dies while the command runs (panic, oops, no
+// exit record) is reported as crashed with the console tail, at once. Errors are for what
+// prevents a boot: no qemu, no busybox-static, a missing file.
 Result<Outcome> run(const Kernel& kernel, const std::vector<File>& files, const std::vector<std::string>& guest_argv,
                     const std::function<void(std::string_view line)>& on_line, const Options& opts);
 

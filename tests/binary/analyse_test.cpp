@@ -25,7 +25,8 @@ const FixtureVariant kAmd64{};
 const FixtureVariant k386{"386", false};
 const FixtureVariant kStripped{"amd64", true};
 
-std::shared_ptr<const BinaryInfo> load(const std::string& fixture, const std::string& release, const FixtureVariant& v = kAmd64) {
+std::shared_ptr<const BinaryInfo> load(const std::string& fixture, const std::string& release,
+                                       const FixtureVariant& v = kAmd64) {
   const fs::path bin = test::fixture(fixture, release, v);
   if (bin.empty()) return nullptr;
   auto info = analyse(bin);
@@ -122,7 +123,8 @@ TEST(Demo, EbpfDemoSignatureOnEveryToolchain) {
     EXPECT_TRUE(bi->build_id.starts_with("go:")) << bi->build_id;
     const Function& f = get(*bi, "main.ebpfDemo");
     EXPECT_EQ(signature(f),
-              "main.ebpfDemo(a1 int @rax, a2 bool @rbx, a3 float32 @xmm0) (r1 int64 @rax, r2 int32 @rbx, r3 string @rcx,rdi)");
+              "main.ebpfDemo(a1 int @rax, a2 bool @rbx, a3 float32 @xmm0) (r1 int64 @rax, r2 int32 @rbx, r3 string "
+              "@rcx,rdi)");
     EXPECT_TRUE(f.probeable()) << f.not_probeable;
     EXPECT_TRUE(f.warnings.empty()) << f.warnings[0];
     ASSERT_EQ(f.rets.size(), 1u);
@@ -148,7 +150,8 @@ TEST(Demo, On386EverythingIsOnTheStack) {
   // notes/go-binaries.md §6: [esp+4]=100 [esp+8]=true [esp+12]=66.88f; at the RET
   // [esp+16..24)=100 (int64: two words) [esp+24]=200 [esp+28]=ptr [esp+32]=13
   EXPECT_EQ(entry_signature(f),
-            "main.ebpfDemo(a1 int @sp+4, a2 bool @sp+8, a3 float32 @sp+12) (r1 int64 @sp+16, r2 int32 @sp+24, r3 string @sp+28)");
+            "main.ebpfDemo(a1 int @sp+4, a2 bool @sp+8, a3 float32 @sp+12) (r1 int64 @sp+16, r2 int32 @sp+24, r3 "
+            "string @sp+28)");
   EXPECT_EQ(f.body_sp_delta, 0);  // 386 has no frame pointer push: `sub esp, N` is prologue_end
   EXPECT_EQ(f.result("r3")->pieces[1].loc.sp_offset, 32);
   EXPECT_TRUE(f.warnings.empty()) << f.warnings[0];
@@ -164,7 +167,8 @@ std::vector<std::pair<std::string, std::string>> amd64_expectations(const std::s
       {"main.(*T).Add", "main.(*T).Add(t *main.T @rax, x int @rbx) (int @rax)"},
       {"main.T.Name", "main.T.Name(t main.T @rax, prefix string @rbx,rcx) (string @rax,rbx)"},
       {"main.fInts",
-       "main.fInts(a int8 @rax, b int16 @rbx, c int32 @rcx, d int64 @rdi, e uint @rsi, f uint8 @r8, g uint16 @r9, h uint32 @r10, "
+       "main.fInts(a int8 @rax, b int16 @rbx, c int32 @rcx, d int64 @rdi, e uint @rsi, f uint8 @r8, g uint16 @r9, h "
+       "uint32 @r10, "
        "i uint64 @r11) (int64 @rax)"},
       {"main.fBool", "main.fBool(b bool @rax, n int @rbx) (bool @rax)"},
       {"main.fFloat", "main.fFloat(a float32 @xmm0, b float64 @xmm1, n int @rax) (float64 @xmm0)"},
@@ -173,7 +177,8 @@ std::vector<std::pair<std::string, std::string>> amd64_expectations(const std::s
       {"main.fSlice", "main.fSlice(b []uint8 @rax,rbx,rcx, n int @rdi) ([]uint8 @rax,rbx,rcx)"},
       {"main.fArr", "main.fArr(a [2]int @sp+8, b [1]int @rax, c int @rbx) ([2]int @sp+24)"},
       {"main.fStruct",
-       "main.fStruct(p main.Point @rax,rbx, m main.Mixed @rcx,xmm0,rdi,rsi) (main.Point @rax,rbx, main.Mixed @rcx,xmm0,rdi,rsi)"},
+       "main.fStruct(p main.Point @rax,rbx, m main.Mixed @rcx,xmm0,rdi,rsi) (main.Point @rax,rbx, main.Mixed "
+       "@rcx,xmm0,rdi,rsi)"},
       {"main.fBig", "main.fBig(b main.Big @sp+8, n int @rax) (main.Big @sp+88)"},
       {"main.fPtr", "main.fPtr(p *main.Point @rax) (*main.Point @rax)"},
       {"main.fNode", "main.fNode(n *main.Node @rax) (int @rax)"},
@@ -181,26 +186,28 @@ std::vector<std::pair<std::string, std::string>> amd64_expectations(const std::s
       {"main.fErr", "main.fErr(n int @rax) (int @rax, error @rbx,rcx)"},
       {"main.fRefs", "main.fRefs(m map[string]int @rax, ch chan int @rbx, fn func() int @rcx) (int @rax)"},
       {"main.fMany",
-       "main.fMany(a int @rax, b int @rbx, c int @rcx, d int @rdi, e int @rsi, f int @r8, g int @r9, h int @r10, i int @r11, "
+       "main.fMany(a int @rax, b int @rbx, c int @rcx, d int @rdi, e int @rsi, f int @r8, g int @r9, h int @r10, i int "
+       "@r11, "
        "j int @sp+8) (int @rax)"},
       {"main.fSpill",
        "main.fSpill(a int @rax, b int @rbx, c int @rcx, d int @rdi, e int @rsi, f int @r8, g int @r9, h int @r10, "
        "s string @sp+8) (int @rax)"},
       {"main.fRes10",
-       "main.fRes10(x int @rax) (r0 int @rax, r1 int @rbx, r2 int @rcx, r3 int @rdi, r4 int @rsi, r5 int @r8, r6 int @r9, "
+       "main.fRes10(x int @rax) (r0 int @rax, r1 int @rbx, r2 int @rcx, r3 int @rdi, r4 int @rsi, r5 int @r8, r6 int "
+       "@r9, "
        "r7 int @r10, r8 int @r11, r9 int @sp+8)"},
       {"main.fBlank", minor(release) < 22 ? "main.fBlank(_ ? @rax, b string @rbx,rcx, c int @rdi) (int @rax)"
                                           : "main.fBlank(~p0 int @rax, b string @rbx,rcx, c int @rdi) (int @rax)"},
       {"main.fVariadic", "main.fVariadic(prefix string @rax,rbx, xs []int @rcx,rdi,rsi) (int @rax)"},
       {"main.apply", "main.apply(f func(int) int @rax, k int @rbx) (int @rax)"},
       {"main.main.func2", "main.main.func2(k int @rax) (int @rax)"},
-      {"main.Gen[" + si + "]", "main.Gen[" + si + "](.dict unsafe.Pointer @rax, x " + si + " @rbx, n int @rcx) (" + si + " @rax)"},
+      {"main.Gen[" + si + "]",
+       "main.Gen[" + si + "](.dict unsafe.Pointer @rax, x " + si + " @rbx, n int @rcx) (" + si + " @rax)"},
       {"main.(*Box[" + ss + "]).Put",
-       dict_after_receiver
-           ? "main.(*Box[" + ss + "]).Put(b *main.Box[" + ss + "] @rax, .dict unsafe.Pointer @rbx, v " + ss + " @rcx,rdi) (" + ss +
-                 " @rax,rbx)"
-           : "main.(*Box[" + ss + "]).Put(.dict unsafe.Pointer @rax, b *main.Box[" + ss + "] @rbx, v " + ss + " @rcx,rdi) (" + ss +
-                 " @rax,rbx)"},
+       dict_after_receiver ? "main.(*Box[" + ss + "]).Put(b *main.Box[" + ss + "] @rax, .dict unsafe.Pointer @rbx, v " +
+                                 ss + " @rcx,rdi) (" + ss + " @rax,rbx)"
+                           : "main.(*Box[" + ss + "]).Put(.dict unsafe.Pointer @rax, b *main.Box[" + ss + "] @rbx, v " +
+                                 ss + " @rcx,rdi) (" + ss + " @rax,rbx)"},
       {"main.asmAdd", "main.asmAdd(a int @sp+8, b int @sp+16) (int @sp+24)"},  // the ABI0 body
       {"main.callPanic", "main.callPanic()"},
   };
@@ -216,16 +223,15 @@ TEST(Sigs, LocationsFollowTheRegisterAbi) {
       EXPECT_EQ(entry_signature(f), want);
       EXPECT_TRUE(f.probeable()) << name << ": " << f.not_probeable;
       EXPECT_FALSE(f.rets.empty()) << name;
-      // Go 1.21+ pushes rbp before prologue_end; 1.19 marks the `sub rsp` right after the check.
-      if (f.body != f.entry) {
-        EXPECT_EQ(f.body_sp_delta, minor(release) >= 21 ? 8 : 0) << name;
-      }
+      // The call site is Go 1.21+'s `push rbp` (nothing of the frame yet) or, in 1.19, the
+      // `sub rsp` right after the check (the frame's first instruction): SP is the entry's.
+      EXPECT_EQ(f.body_sp_delta, 0) << name;
     }
-    // Stack pieces as the probe at `body` sees them: after `push rbp` the first stack
-    // argument is 16 bytes above SP.
+    // Stack pieces as the probe at `body` sees them: the first stack argument is right above
+    // the return address.
     const Value* j = get(*bi, "main.fMany").param("j");
     ASSERT_TRUE(j);
-    EXPECT_EQ(j->pieces[0].loc.sp_offset, minor(release) >= 21 ? 16 : 8);
+    EXPECT_EQ(j->pieces[0].loc.sp_offset, 8);
     EXPECT_EQ(get(*bi, "main.fRes10").result("r9")->pieces[0].loc.sp_offset, 8);  // at RET the frame is gone
   }
 }
@@ -238,18 +244,21 @@ TEST(Sigs, LocationsOn386FollowTheStackAbi) {
     const std::string si = shape(release, "int");
     const std::map<std::string, std::string> want = {
         {"main.fInts",
-         "main.fInts(a int8 @sp+4, b int16 @sp+6, c int32 @sp+8, d int64 @sp+12, e uint @sp+20, f uint8 @sp+24, g uint16 @sp+26, "
+         "main.fInts(a int8 @sp+4, b int16 @sp+6, c int32 @sp+8, d int64 @sp+12, e uint @sp+20, f uint8 @sp+24, g "
+         "uint16 @sp+26, "
          "h uint32 @sp+28, i uint64 @sp+32) (int64 @sp+40)"},
         {"main.fFloat", "main.fFloat(a float32 @sp+4, b float64 @sp+8, n int @sp+16) (float64 @sp+20)"},
         {"main.fString", "main.fString(s string @sp+4) (string @sp+12, int @sp+20)"},
         {"main.fArr", "main.fArr(a [2]int @sp+4, b [1]int @sp+12, c int @sp+16) ([2]int @sp+20)"},
         {"main.fMany",
-         "main.fMany(a int @sp+4, b int @sp+8, c int @sp+12, d int @sp+16, e int @sp+20, f int @sp+24, g int @sp+28, h int @sp+32, "
+         "main.fMany(a int @sp+4, b int @sp+8, c int @sp+12, d int @sp+16, e int @sp+20, f int @sp+24, g int @sp+28, h "
+         "int @sp+32, "
          "i int @sp+36, j int @sp+40) (int @sp+44)"},
         {"main.fErr", "main.fErr(n int @sp+4) (int @sp+8, error @sp+12)"},
         {"main.fBlank", minor(release) < 22 ? "main.fBlank(_ ? @sp+4, b string @sp+8, c int @sp+16) (int @sp+20)"
                                             : "main.fBlank(~p0 int @sp+4, b string @sp+8, c int @sp+16) (int @sp+20)"},
-        {"main.Gen[" + si + "]", "main.Gen[" + si + "](.dict unsafe.Pointer @sp+4, x " + si + " @sp+8, n int @sp+12) (" + si + " @sp+16)"},
+        {"main.Gen[" + si + "]",
+         "main.Gen[" + si + "](.dict unsafe.Pointer @sp+4, x " + si + " @sp+8, n int @sp+12) (" + si + " @sp+16)"},
         // One ABI on 386: no ABIInternal wrapper, hence no DWARF signature for assembly.
         {"main.asmAdd", "main.asmAdd(? ABI0: 12 bytes of arguments and results on the stack)"},
     };
@@ -269,8 +278,9 @@ TEST(Sigs, DwarfCrossCheckIsQuietForTheFixtureAndLoudForKnownCompilerBugs) {
       for (const auto& w : f->warnings) {
         if (w.find("DWARF places") == std::string::npos) continue;
         // Known: 1.27 describes .dict and ~p0 by their spill slots; 1.19 duplicates slice pieces.
-        const bool known = (minor(release) >= 27 && (w.find(".dict") != std::string::npos || w.find("~p0") != std::string::npos)) ||
-                           (minor(release) < 21 && f->name == "main.fSlice");
+        const bool known =
+            (minor(release) >= 27 && (w.find(".dict") != std::string::npos || w.find("~p0") != std::string::npos)) ||
+            (minor(release) < 21 && f->name == "main.fSlice");
         EXPECT_TRUE(known) << f->name << ": " << w;
       }
     // notes/go-binaries.md §1.5: DWARF names the wrong register for findScavengeCandidate's
@@ -294,18 +304,22 @@ TEST(Sigs, FunctionsThatCannotBeProbedSayWhy) {
     EXPECT_TRUE(panics.not_probeable.starts_with("no RET: it never returns")) << panics.not_probeable;
     const Function& tail = get(*bi, "main.asmTail");
     EXPECT_TRUE(tail.abi0);
-    EXPECT_TRUE(tail.not_probeable.starts_with("no RET: it ends with a tail jump to main.asmAdd")) << tail.not_probeable;
+    EXPECT_TRUE(tail.not_probeable.starts_with("no RET: it ends with a tail jump to main.asmAdd"))
+        << tail.not_probeable;
     EXPECT_FALSE(tail.has_signature);  // assembly without a wrapper: DWARF has no parameters
     EXPECT_EQ(signature(tail), "main.asmTail(? ABI0: 24 bytes of arguments and results on the stack)");
     const Function& inl = get(*bi, "main.smallAdd");
     EXPECT_EQ(inl.entry, 0u);
     // Functions inlined everywhere come after every compiled one.
-    const auto first_inlined = std::find_if(bi->functions.begin(), bi->functions.end(), [](auto& f) { return f.entry == 0; });
+    const auto first_inlined =
+        std::find_if(bi->functions.begin(), bi->functions.end(), [](auto& f) { return f.entry == 0; });
     EXPECT_TRUE(std::all_of(first_inlined, bi->functions.end(), [](auto& f) { return f.entry == 0; }));
     EXPECT_GE(&inl, &*first_inlined);
     const int line = source_line("sigs", "smallAdd(len(os.Args), 2)");
-    EXPECT_EQ(inl.inlined_at, (std::vector<std::string>{fmt::format("main.go:{}", line), fmt::format("main.go:{}", line)}));
-    EXPECT_TRUE(inl.not_probeable.starts_with("inlined everywhere: no out-of-line copy; inlined at 2 call site(s)")) << inl.not_probeable;
+    EXPECT_EQ(inl.inlined_at,
+              (std::vector<std::string>{fmt::format("main.go:{}", line), fmt::format("main.go:{}", line)}));
+    EXPECT_TRUE(inl.not_probeable.starts_with("inlined everywhere: no out-of-line copy; inlined at 2 call site(s)"))
+        << inl.not_probeable;
     // Matching does not list them, but finds them.
     bool listed = false;
     for (const Function* f : bi->match("main.small*")) listed |= f == &inl;
@@ -356,7 +370,7 @@ TEST(Sigs, TypesDescribeLayoutsForWritingThroughPointers) {
   const Field* next = node->field("Next");
   ASSERT_TRUE(next);
   EXPECT_EQ(next->offset, 8u);
-  EXPECT_EQ(next->type.get(), n->type.get());   // *main.Node, the same type: recursion without copies
+  EXPECT_EQ(next->type.get(), n->type.get());  // *main.Node, the same type: recursion without copies
   EXPECT_EQ(next->type->elem.get(), node.get());
   const Value* m = get(*bi, "main.fStruct").param("m");
   ASSERT_TRUE(m);
@@ -387,7 +401,9 @@ TEST(Sigs, FunctionAddressesMatchGoToolNm) {
       for (const Function& f : bi->functions) by_entry[f.entry].push_back(&f);
       size_t text_symbols = 0;
       for (const NmSym& s : go_nm(release, bin)) {
-        if ((s.type != 'T' && s.type != 't') || s.name == "runtime.text" || s.name == "runtime.etext" || s.name.starts_with("go:")) continue;
+        if ((s.type != 'T' && s.type != 't') || s.name == "runtime.text" || s.name == "runtime.etext" ||
+            s.name.starts_with("go:"))
+          continue;
         ++text_symbols;
         auto it = by_entry.find(s.addr);
         ASSERT_NE(it, by_entry.end()) << s.name << " at " << std::hex << s.addr;
@@ -415,41 +431,41 @@ TEST(Sigs, FunctionAddressesMatchGoToolNm) {
 TEST(Sigs, StrippedBuildHasTheSameFunctionsAndProbePoints) {
   for (const auto& release : test::go_releases())
     for (const auto& arch : {"amd64", "386"}) {
-    SCOPED_TRACE("go" + release + "-" + arch);
-    auto full = load("sigs", release, FixtureVariant{arch, false});
-    auto stripped = load("sigs", release, FixtureVariant{arch, true});
-    ASSERT_TRUE(full && stripped);
-    EXPECT_TRUE(stripped->stripped);
-    EXPECT_FALSE(stripped->has_dwarf);
-    EXPECT_EQ(stripped->go_version, full->go_version);
-    EXPECT_EQ(stripped->goid_offset, full->goid_offset);  // the per-release table agrees with DWARF
-    EXPECT_EQ(stripped->text_base, full->text_base);
-    std::vector<const Function*> a, b;
-    for (const Function& f : full->functions)
-      if (f.entry) a.push_back(&f);
-    for (const Function& f : stripped->functions) b.push_back(&f);
-    ASSERT_EQ(a.size(), b.size());
-    for (size_t i = 0; i < a.size(); ++i) {
-      SCOPED_TRACE(a[i]->name);
-      EXPECT_EQ(a[i]->entry, b[i]->entry);
-      EXPECT_EQ(a[i]->end, b[i]->end);
-      EXPECT_EQ(a[i]->rets, b[i]->rets);
-      // Without .debug_line the body comes from decoding the prologue: the same instruction.
-      EXPECT_EQ(a[i]->body, b[i]->body);
-      EXPECT_EQ(a[i]->body_sp_delta, b[i]->body_sp_delta);
-      EXPECT_EQ(a[i]->abi0, b[i]->abi0);
-      EXPECT_EQ(a[i]->wrapper, b[i]->wrapper);
-      EXPECT_EQ(a[i]->not_probeable, b[i]->not_probeable);
-      // Go 1.19's pclntab says "main.Gen[...]" for every instantiation; .symtab spells it out.
-      if (b[i]->name.find("[...]") == std::string::npos) {
-        EXPECT_EQ(a[i]->name, b[i]->name);
+      SCOPED_TRACE("go" + release + "-" + arch);
+      auto full = load("sigs", release, FixtureVariant{arch, false});
+      auto stripped = load("sigs", release, FixtureVariant{arch, true});
+      ASSERT_TRUE(full && stripped);
+      EXPECT_TRUE(stripped->stripped);
+      EXPECT_FALSE(stripped->has_dwarf);
+      EXPECT_EQ(stripped->go_version, full->go_version);
+      EXPECT_EQ(stripped->goid_offset, full->goid_offset);  // the per-release table agrees with DWARF
+      EXPECT_EQ(stripped->text_base, full->text_base);
+      std::vector<const Function*> a, b;
+      for (const Function& f : full->functions)
+        if (f.entry) a.push_back(&f);
+      for (const Function& f : stripped->functions) b.push_back(&f);
+      ASSERT_EQ(a.size(), b.size());
+      for (size_t i = 0; i < a.size(); ++i) {
+        SCOPED_TRACE(a[i]->name);
+        EXPECT_EQ(a[i]->entry, b[i]->entry);
+        EXPECT_EQ(a[i]->end, b[i]->end);
+        EXPECT_EQ(a[i]->rets, b[i]->rets);
+        // Without .debug_line the body comes from decoding the prologue: the same instruction.
+        EXPECT_EQ(a[i]->body, b[i]->body);
+        EXPECT_EQ(a[i]->body_sp_delta, b[i]->body_sp_delta);
+        EXPECT_EQ(a[i]->abi0, b[i]->abi0);
+        EXPECT_EQ(a[i]->wrapper, b[i]->wrapper);
+        EXPECT_EQ(a[i]->not_probeable, b[i]->not_probeable);
+        // Go 1.19's pclntab says "main.Gen[...]" for every instantiation; .symtab spells it out.
+        if (b[i]->name.find("[...]") == std::string::npos) {
+          EXPECT_EQ(a[i]->name, b[i]->name);
+        }
+        EXPECT_TRUE(b[i]->symbol.empty());
+        EXPECT_FALSE(b[i]->has_signature);
       }
-      EXPECT_TRUE(b[i]->symbol.empty());
-      EXPECT_FALSE(b[i]->has_signature);
+      EXPECT_EQ(signature(get(*stripped, "main.fString")), "main.fString(?)");
+      EXPECT_FALSE(stripped->variable("main.errNeg"));
     }
-    EXPECT_EQ(signature(get(*stripped, "main.fString")), "main.fString(?)");
-    EXPECT_FALSE(stripped->variable("main.errNeg"));
-  }
 }
 
 // Link modes a user's binary may come in: PIE, and external linking (C start-up code before
@@ -465,8 +481,9 @@ class LinkModes : public ::testing::Test {
     }
     std::string tag;
     for (auto& f : flags) tag += f;
-    const fs::path out = fs::path(BPFAULT_BINARY_DIR) / "fixtures-build" /
-                         fmt::format("demo-linkmode-go{}-{:x}", go->version, std::hash<std::string>{}(tag + read_source()));
+    const fs::path out =
+        fs::path(BPFAULT_BINARY_DIR) / "fixtures-build" /
+        fmt::format("demo-linkmode-go{}-{:x}", go->version, std::hash<std::string>{}(tag + read_source()));
     if (fs::exists(out)) return out;
     process::Command c;
     c.argv = {go->go().string(), "build", "-o", out.string() + ".tmp"};
@@ -474,7 +491,10 @@ class LinkModes : public ::testing::Test {
     c.argv.push_back(".");
     c.cwd = test::fixture_dir("demo");
     c.unset_env = {"GOROOT", "GOFLAGS", "GOENV"};
-    c.env = {{"CGO_ENABLED", cgo ? "1" : "0"}, {"GOTOOLCHAIN", "local"}, {"GOPROXY", "off"}, {"GOTELEMETRY", "off"},
+    c.env = {{"CGO_ENABLED", cgo ? "1" : "0"},
+             {"GOTOOLCHAIN", "local"},
+             {"GOPROXY", "off"},
+             {"GOTELEMETRY", "off"},
              {"GOCACHE", (fs::path(BPFAULT_BINARY_DIR) / "fixtures-build" / ".gocache").string()}};
     c.timeout = std::chrono::minutes(5);
     auto r = process::run(c);
@@ -514,8 +534,9 @@ TEST_F(LinkModes, PieStrippedOrNot) {
   std::map<std::string, uint64_t> nm;
   for (const NmSym& s : go_nm(release, pie)) nm[s.name] = s.addr;
   EXPECT_EQ(get(**bi, "main.ebpfDemo").entry, nm.at("main.ebpfDemo"));
-  EXPECT_EQ(signature(get(**bi, "main.ebpfDemo")),
-            "main.ebpfDemo(a1 int @rax, a2 bool @rbx, a3 float32 @xmm0) (r1 int64 @rax, r2 int32 @rbx, r3 string @rcx,rdi)");
+  EXPECT_EQ(
+      signature(get(**bi, "main.ebpfDemo")),
+      "main.ebpfDemo(a1 int @rax, a2 bool @rbx, a3 float32 @xmm0) (r1 int64 @rax, r2 int32 @rbx, r3 string @rcx,rdi)");
   same_probe_points(pie, pie_stripped);
 }
 
@@ -535,6 +556,48 @@ TEST_F(LinkModes, ExternalLinkingStrippedOrNot) {
   EXPECT_EQ((*bi)->text_base, nm.at("runtime.text"));
   EXPECT_EQ(get(**bi, "main.ebpfDemo").entry, nm.at("main.ebpfDemo"));
   same_probe_points(ext, ext_stripped);
+}
+
+// What production builds look like (issue 19): a stripped PIE linked externally. The linker
+// merges .gopclntab into .data.rel.ro (Go <= 1.25) and leaves moduledata's pointers to the
+// loader (RELA relocations, 0 in the file): the pclntab is found by its header's magic and
+// moduledata through the relocations, on every toolchain, and with no section headers at all.
+TEST_F(LinkModes, StrippedPieExternalOnEveryToolchain) {
+  if (!fs::exists("/usr/bin/gcc")) GTEST_SKIP() << "external linking needs gcc (/usr/bin/gcc missing)";
+  for (const std::string& release : test::go_releases()) {
+    SCOPED_TRACE(release);
+    const fs::path full = build(release, {"-buildmode=pie", "-ldflags=-linkmode=external"}, true);
+    const fs::path stripped = build(release, {"-buildmode=pie", "-ldflags=-s -w -linkmode=external"}, true);
+    ASSERT_FALSE(full.empty() || stripped.empty());
+    auto bi = analyse(stripped);
+    ASSERT_TRUE(bi) << bi.error().format();
+    EXPECT_TRUE((*bi)->pie);
+    EXPECT_TRUE((*bi)->external_link);
+    EXPECT_TRUE((*bi)->stripped);
+    EXPECT_EQ((*bi)->go_version, "go" + process::find_toolchain(release)->version);
+    std::map<std::string, uint64_t> nm;
+    for (const NmSym& s : go_nm(release, full)) nm[s.name] = s.addr;
+    EXPECT_EQ((*bi)->text_base, nm.at("runtime.text"));
+    EXPECT_EQ(get(**bi, "main.ebpfDemo").entry, nm.at("main.ebpfDemo"));
+    same_probe_points(full, stripped);
+
+    // The same file without section headers (sstrip): found by content alone.
+    const fs::path bare = stripped.string() + "-no-sections";
+    {
+      std::ifstream in(stripped, std::ios::binary);
+      std::string bytes{std::istreambuf_iterator<char>(in), {}};
+      for (size_t off : {0x28 /*e_shoff*/}) std::fill_n(bytes.begin() + off, 8, '\0');
+      for (size_t off : {0x3c /*e_shnum*/, 0x3e /*e_shstrndx*/}) std::fill_n(bytes.begin() + off, 2, '\0');
+      std::ofstream(bare, std::ios::binary) << bytes;
+    }
+    auto nb = analyse(bare);
+    ASSERT_TRUE(nb) << nb.error().format();
+    EXPECT_EQ((*nb)->go_version, (*bi)->go_version);
+    EXPECT_TRUE((*nb)->external_link);
+    EXPECT_EQ((*nb)->text_base, (*bi)->text_base);
+    EXPECT_EQ((*nb)->functions.size(), (*bi)->functions.size());
+    same_probe_points(stripped, bare);
+  }
 }
 
 TEST(Sigs, BodyIsPrologueEndAndDecodingAgreesWithDebugLine) {

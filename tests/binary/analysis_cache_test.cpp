@@ -27,13 +27,14 @@ class Dump {
  public:
   std::string of(const BinaryInfo& b) {
     out_ << fmt::format("{} {} {} stripped={} dwarf={} detail={} pie={} ext={} text={:x} goid={} hi={}\n",
-                        arch_name(b.arch), b.go_version, b.build_id, b.stripped, b.has_dwarf, static_cast<int>(b.detail),
-                        b.pie, b.external_link, b.text_base, b.goid_offset, b.stack_hi_offset);
+                        arch_name(b.arch), b.go_version, b.build_id, b.stripped, b.has_dwarf,
+                        static_cast<int>(b.detail), b.pie, b.external_link, b.text_base, b.goid_offset,
+                        b.stack_hi_offset);
     for (const auto& w : b.warnings) out_ << "warning " << w << "\n";
     for (const Function& f : b.functions) {
-      out_ << fmt::format("{} [{}] {:x}-{:x} body {:x} {} abi0={} wrapper={} sig={} args={} np='{}'\n", f.name, f.symbol,
-                          f.entry, f.end, f.body, f.body_sp_delta, f.abi0, f.wrapper, f.has_signature, f.args_size,
-                          f.not_probeable);
+      out_ << fmt::format("{} [{}] {:x}-{:x} body {:x} {} abi0={} wrapper={} sig={} args={} np='{}'\n", f.name,
+                          f.symbol, f.entry, f.end, f.body, f.body_sp_delta, f.abi0, f.wrapper, f.has_signature,
+                          f.args_size, f.not_probeable);
       for (uint64_t r : f.rets) out_ << fmt::format(" ret {:x}", r);
       for (const auto& s : f.inlined_at) out_ << " inlined " << s;
       for (const auto& w : f.warnings) out_ << " warning " << w;
@@ -50,8 +51,8 @@ class Dump {
     type(v.type, 0);
     out_ << "\n";
     for (const Piece& p : v.pieces)
-      out_ << fmt::format("    '{}' +{} {}B kind={} signed={} @{}\n", p.path, p.offset, p.size, static_cast<int>(p.kind),
-                          p.is_signed, p.loc.describe());
+      out_ << fmt::format("    '{}' +{} {}B kind={} signed={} @{}\n", p.path, p.offset, p.size,
+                          static_cast<int>(p.kind), p.is_signed, p.loc.describe());
   }
   // types to a bounded depth: a struct may point to itself
   void type(const std::shared_ptr<const Type>& t, int depth) {
@@ -85,7 +86,8 @@ std::string first_difference(const std::string& got, const std::string& want) {
   for (int line = 1;; ++line) {
     const bool more_g = static_cast<bool>(std::getline(g, gl)), more_w = static_cast<bool>(std::getline(w, wl));
     if (!more_g && !more_w) return "";
-    if (more_g != more_w || gl != wl) return fmt::format("line {}:\n  got:  {}\n  want: {}", line, more_g ? gl : "(end)", more_w ? wl : "(end)");
+    if (more_g != more_w || gl != wl)
+      return fmt::format("line {}:\n  got:  {}\n  want: {}", line, more_g ? gl : "(end)", more_w ? wl : "(end)");
   }
 }
 

@@ -50,9 +50,14 @@ TEST_F(Hostile, MissingFileDirectoryEmptyAndText) {
   EXPECT_NE(error_of(dir_ / "nope").find("cannot open: No such file or directory"), std::string::npos);
   EXPECT_NE(error_of(dir_).find("not a regular file"), std::string::npos);
   EXPECT_NE(error_of(write("empty", "")).find("not an ELF file (0 bytes)"), std::string::npos);
-  EXPECT_NE(error_of(write("text", "#!/bin/sh\necho hello, this is not a program\n")).find("not an ELF file (no \\x7fELF magic)"),
+  EXPECT_NE(error_of(write("text", "#!/bin/sh\necho hello, this is not a program\n"))
+                .find("not an ELF file (no \\x7fELF magic)"),
             std::string::npos);
-  EXPECT_NE(error_of(write("magic-only", std::string("\x7f" "ELF\x02\x01\x01", 7) + std::string(20, '\0'))).find("truncated ELF file"),
+  EXPECT_NE(error_of(write("magic-only", std::string("\x7f"
+                                                     "ELF\x02\x01\x01",
+                                                     7) +
+                                             std::string(20, '\0')))
+                .find("truncated ELF file"),
             std::string::npos);
 }
 
@@ -66,8 +71,8 @@ TEST_F(Hostile, TruncatedGoBinaryAtManyLengths) {
   const fs::path bin = test::fixture("demo", "newest");
   ASSERT_FALSE(bin.empty());
   const std::string bytes = read(bin);
-  for (size_t len : {size_t(16), size_t(64), size_t(100), size_t(4096), bytes.size() / 3, bytes.size() / 2, bytes.size() - 4096,
-                     bytes.size() - 1}) {
+  for (size_t len : {size_t(16), size_t(64), size_t(100), size_t(4096), bytes.size() / 3, bytes.size() / 2,
+                     bytes.size() - 4096, bytes.size() - 1}) {
     SCOPED_TRACE(len);
     const std::string err = error_of(write(fmt::format("cut{}", len), bytes.substr(0, len)));
     EXPECT_NE(err, "");
@@ -92,11 +97,14 @@ TEST_F(Hostile, CorruptGopclntab) {
     b.replace(at + off, patch.size(), patch);
     return b;
   };
-  EXPECT_NE(error_of(write("magic", with(0, "\xfa\xff\xff\xff"))).find("unsupported .gopclntab magic 0xfffffffa"), std::string::npos);
-  EXPECT_NE(error_of(write("nfunc", with(8, std::string("\xff\xff\xff\x7f\0\0\0\0", 8)))).find("corrupt .gopclntab: implausible function count"),
+  EXPECT_NE(error_of(write("magic", with(0, "\xfa\xff\xff\xff"))).find("unsupported .gopclntab magic 0xfffffffa"),
             std::string::npos);
-  EXPECT_NE(error_of(write("ftab", with(8 + 7 * 8, std::string("\xf0\xff\xff\x0f\0\0\0\0", 8)))).find("corrupt .gopclntab"),
+  EXPECT_NE(error_of(write("nfunc", with(8, std::string("\xff\xff\xff\x7f\0\0\0\0", 8))))
+                .find("corrupt .gopclntab: implausible function count"),
             std::string::npos);
+  EXPECT_NE(
+      error_of(write("ftab", with(8 + 7 * 8, std::string("\xf0\xff\xff\x0f\0\0\0\0", 8)))).find("corrupt .gopclntab"),
+      std::string::npos);
   // Random damage inside the table: an error or a (partly wrong) result, never a crash.
   std::mt19937_64 rng(20240611);
   for (int round = 0; round < 24; ++round) {
@@ -189,7 +197,8 @@ TEST_F(Hostile, UncompressedDwarfDamagedSectionBySection) {
   objcopy({"--decompress-debug-sections", bin.string(), plain.string()});
   const std::string bytes = read(plain);
   std::mt19937_64 rng(20240612);
-  for (const char* name : {".debug_info", ".debug_abbrev", ".debug_line", ".debug_loc", ".debug_ranges", ".debug_frame"}) {
+  for (const char* name :
+       {".debug_info", ".debug_abbrev", ".debug_line", ".debug_loc", ".debug_ranges", ".debug_frame"}) {
     uint64_t at = 0, size = 0;
     {
       auto elf = ElfFile::open(plain);
@@ -236,11 +245,13 @@ TEST_F(Hostile, ElfFilesThatAreNotGoExecutables) {
   ASSERT_FALSE(demo.empty());
   std::string b = read(demo);
   b[0x3e] = '\xff', b[0x3f] = '\x7f';  // e_shstrndx
-  EXPECT_NE(error_of(write("bad-shstrndx", b)).find("corrupt ELF file: no section name table"), std::string::npos) << error_of(dir_ / "bad-shstrndx");
+  EXPECT_NE(error_of(write("bad-shstrndx", b)).find("corrupt ELF file: no section name table"), std::string::npos)
+      << error_of(dir_ / "bad-shstrndx");
   // section headers said to lie past the end of the file
   b = read(demo);
   b[0x28 + 5] = '\x10';  // e_shoff += 2^40
-  EXPECT_NE(error_of(write("bad-shoff", b)).find("section headers lie outside the file"), std::string::npos) << error_of(dir_ / "bad-shoff");
+  EXPECT_NE(error_of(write("bad-shoff", b)).find("section headers lie outside the file"), std::string::npos)
+      << error_of(dir_ / "bad-shoff");
   // the section header table one byte off alignment (e_shoff odd): still read, without misaligned loads
   b = read(demo);
   uint64_t shoff;

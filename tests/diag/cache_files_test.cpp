@@ -42,7 +42,8 @@ TEST(ExecutableBuildId, IsTheLinkersNote) {
   const std::string& id = executable_build_id();
   ASSERT_FALSE(id.empty()) << "this test executable has no GNU build id note";
   std::string out;
-  if (FILE* p = popen(fmt::format("readelf -n {} 2>/dev/null", fs::read_symlink("/proc/self/exe").string()).c_str(), "r")) {
+  if (FILE* p =
+          popen(fmt::format("readelf -n {} 2>/dev/null", fs::read_symlink("/proc/self/exe").string()).c_str(), "r")) {
     char buf[512];
     while (fgets(buf, sizeof buf, p)) out += buf;
     pclose(p);

@@ -44,7 +44,8 @@ class FixtureCache : public ::testing::Test {
 
 TEST_F(FixtureCache, BuildsOnceThenReusesTheSameFile) {
   std::vector<std::string> progress;
-  auto first = build_fixture(source_, go_, {}, dir_ / "cache", [&](const std::string& line) { progress.push_back(line); });
+  auto first =
+      build_fixture(source_, go_, {}, dir_ / "cache", [&](const std::string& line) { progress.push_back(line); });
   ASSERT_TRUE(first) << first.error().format();
   EXPECT_FALSE(first->from_cache);
   ASSERT_EQ(progress.size(), 1u) << "one progress line per build";

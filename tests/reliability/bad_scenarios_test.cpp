@@ -50,7 +50,8 @@ TEST(BadScenarios, CorpusIsLargeAndEveryFileHasItsMessage) {
   auto files = corpus_files();
   EXPECT_GE(files.size(), 40u);
   for (const auto& f : files) EXPECT_TRUE(want.count(f)) << f << " has no line in expected.txt";
-  for (const auto& [f, texts] : want) EXPECT_TRUE(fs::exists(corpus / f)) << "expected.txt names " << f << ", which is not there";
+  for (const auto& [f, texts] : want)
+    EXPECT_TRUE(fs::exists(corpus / f)) << "expected.txt names " << f << ", which is not there";
 }
 
 class BadScenario : public ::testing::TestWithParam<std::string> {};
@@ -62,7 +63,8 @@ TEST_P(BadScenario, ExitsTwoWithItsMessage) {
   EXPECT_EQ(r.exit_code, 2) << r.out << r.err;
   const auto want = expectations();
   ASSERT_TRUE(want.count(file)) << file << " has no line in expected.txt";
-  for (const auto& text : want.at(file)) EXPECT_NE(r.out.find(text), std::string::npos) << "missing: " << text << "\nin:\n" << r.out;
+  for (const auto& text : want.at(file))
+    EXPECT_NE(r.out.find(text), std::string::npos) << "missing: " << text << "\nin:\n" << r.out;
   EXPECT_NE(r.out.find("[  ERROR   ]"), std::string::npos) << r.out;
   EXPECT_EQ(r.out.find("[       OK ]"), std::string::npos) << r.out;
 }
@@ -95,15 +97,17 @@ class MadeBadScenario : public ::testing::Test {
 
 TEST_F(MadeBadScenario, DeepNestingIsRefusedNotAStackOverflow) {
   const size_t depth = 200000;  // recursing once per level (validate, print, destroy) overflows the stack
-  std::ofstream(dir_ / "deep.json") << R"({"version": 1, "name": "deep", "target": {"fixture": "demo"}, "description": )"
-                                    << std::string(depth, '[') << std::string(depth, ']') << "}";
+  std::ofstream(dir_ / "deep.json")
+      << R"({"version": 1, "name": "deep", "target": {"fixture": "demo"}, "description": )" << std::string(depth, '[')
+      << std::string(depth, ']') << "}";
   expect_refused(run(dir_ / "deep.json"), "error: nested more than 64 levels deep");
 }
 
 TEST_F(MadeBadScenario, HugeFileIsRefusedBeforeParsing) {
   {
     std::ofstream out(dir_ / "huge.json");
-    out << R"({"version": 1, "name": "huge", "target": {"fixture": "demo"}, "description": ")" << std::string(6 << 20, 'x') << "\"}";
+    out << R"({"version": 1, "name": "huge", "target": {"fixture": "demo"}, "description": ")"
+        << std::string(6 << 20, 'x') << "\"}";
   }
   auto r = run(dir_ / "huge.json");
   expect_refused(r, "huge.json: error: 6291536 bytes is too big for a scenario (limit 4194304 bytes)");
@@ -118,7 +122,9 @@ TEST_F(MadeBadScenario, UnreadableFileSaysPermissionDenied) {
     as = 65534;
     for (fs::path d = dir_; d != d.root_path(); d = d.parent_path())
       if (access(d.c_str(), F_OK) == 0 && (fs::status(d).permissions() & fs::perms::others_exec) == fs::perms::none)
-        GTEST_SKIP() << d << " is not searchable by others: nobody cannot reach the test file (run from a world-readable checkout)";
+        GTEST_SKIP()
+            << d
+            << " is not searchable by others: nobody cannot reach the test file (run from a world-readable checkout)";
     if ((fs::status(BPFAULT_EXE).permissions() & fs::perms::others_exec) == fs::perms::none)
       GTEST_SKIP() << BPFAULT_EXE << " is not executable by others";
   }
@@ -146,7 +152,8 @@ TEST_F(MadeBadScenario, EveryBadFileOfAFolderIsReportedInOneRun) {
   const size_t n = corpus_files().size();
   EXPECT_NE(r.out.find(fmt::format("[==========] Running {} scenarios", n)), std::string::npos) << r.out;
   EXPECT_NE(r.out.find(fmt::format("[  ERROR   ] {}, listed below:", n)), std::string::npos) << r.out;
-  for (const auto& f : corpus_files()) EXPECT_NE(r.out.find((corpus / f).string()), std::string::npos) << f << " not reported";
+  for (const auto& f : corpus_files())
+    EXPECT_NE(r.out.find((corpus / f).string()), std::string::npos) << f << " not reported";
 }
 
 }  // namespace

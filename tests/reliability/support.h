@@ -7,6 +7,7 @@
 #include <chrono>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <optional>
 #include <set>
 #include <string>
@@ -19,8 +20,9 @@
 
 namespace bpfault::test {
 
-// `bpfault ARGS...` to completion (timeout 300 s), as a user would run it.
-process::Outcome run_bpfault(const std::vector<std::string>& args, std::optional<uid_t> uid = std::nullopt);
+// `bpfault ARGS...` to completion (timeout 300 s), as a user would run it; `env` added.
+process::Outcome run_bpfault(const std::vector<std::string>& args, std::optional<uid_t> uid = std::nullopt,
+                             const std::map<std::string, std::string>& env = {});
 
 // Polls `done` every 10 ms until it holds or `limit` passes; true when it held.
 bool poll_until(const std::function<bool()>& done, std::chrono::milliseconds limit);
@@ -45,6 +47,20 @@ std::filesystem::path here(const std::string& rel);
 // A fresh folder under the build tree (removed by the caller), never /tmp: what a test
 // leaves behind must be visible next to its build.
 std::filesystem::path scratch_dir(const std::string& name);
+
+// `bpfault ARGS` started in the background with its stdout and stderr going to `log` (so a
+// test can read the console while it runs) and TMPDIR set to `tmpdir`; not waited for.
+Result<process::Child> start_bpfault(const std::vector<std::string>& args, const std::filesystem::path& log,
+                                     const std::filesystem::path& tmpdir);
+
+// `bpfault run --vm=VM interrupt/quick.json interrupt/server.json --json --junit` in `dir`,
+// interrupted by `sig` once `serving` (given bpfault's pid and its console log) returns the pid
+// of what serves (the tracee, or qemu; -1 when it never started: a failure). bpfault must exit
+// 128 + sig within `limit`, that process must be gone, and the console, --json and --junit must
+// hold the quick scenario (run `where`) and mark the run and the server scenario interrupted.
+void expect_interrupted_server_run(const std::filesystem::path& dir, const std::string& vm, int sig,
+                                   const std::function<pid_t(pid_t bpfault, const std::filesystem::path& log)>& serving,
+                                   std::chrono::milliseconds limit, const std::string& where);
 
 // A test that runs bpfault with BPF privileges (skipped, saying so, without them) in a scratch
 // folder of its own, removed afterwards.

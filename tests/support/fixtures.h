@@ -11,7 +11,7 @@
 
 namespace bpfault::test {
 
-std::filesystem::path source_dir();   // the repository
+std::filesystem::path source_dir();                          // the repository
 std::filesystem::path fixture_dir(const std::string& name);  // fixtures/NAME
 
 // Builds fixtures/NAME with Go `release` ("" = default toolchain) in `variant`; fails the

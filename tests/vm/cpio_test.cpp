@@ -75,7 +75,8 @@ TEST(CpioTest, SymlinksAndDevices) {
 
 TEST(CpioTest, EveryDataLengthStaysAligned) {
   CpioWriter w;
-  for (int n = 0; n < 9; ++n) w.add_file("/f" + std::string(static_cast<size_t>(n), 'x'), std::string(static_cast<size_t>(n), 'd'));
+  for (int n = 0; n < 9; ++n)
+    w.add_file("/f" + std::string(static_cast<size_t>(n), 'x'), std::string(static_cast<size_t>(n), 'd'));
   auto entries = parse(w.finish());
   ASSERT_EQ(entries.size(), 10u);
   for (int n = 0; n < 9; ++n) EXPECT_EQ(entries[static_cast<size_t>(n)].data.size(), static_cast<size_t>(n));

@@ -75,12 +75,12 @@ TEST_F(KernelsTest, UnknownNamesSayWhatIsInstalled) {
   EXPECT_FALSE(none.error().hint.empty());
 }
 
-TEST_F(KernelsTest, NoKernelNamesTheScript) {
+TEST_F(KernelsTest, NoKernelNamesTheCommandThatFetchesIt) {
   fs::remove_all(root_ / "kernels");
   auto k = find_kernel("");
   ASSERT_FALSE(k);
   EXPECT_EQ(k.error().kind, ErrorKind::environment);
-  EXPECT_NE(k.error().hint.find("ci/kernels"), std::string::npos) << k.error().hint;
+  EXPECT_NE(k.error().hint.find("bpfault setup --kernel default"), std::string::npos) << k.error().hint;
 }
 
 }  // namespace

@@ -1,0 +1,229 @@
+#include "binary/stdlib_signatures.h"
+
+#include <algorithm>
+#include <cctype>
+#include <regex>
+#include <set>
+#include <sstream>
+#include <unordered_map>
+
+#include <fmt/format.h>
+#include <xxhash.h>
+
+namespace bpfault::binary {
+namespace {
+
+bool is_exported_ident(std::string_view s) {
+  if (s.empty() || !std::isupper(static_cast<unsigned char>(s[0]))) return false;
+  return std::all_of(s.begin(), s.end(),
+                     [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; });
+}
+
+// A package the donor can import: not internal, not vendored (those come with the packages
+// that use them), not the pseudo-packages.
+bool importable(std::string_view pkg) {
+  if (pkg == "main" || pkg == "unsafe" || pkg == "C" || pkg.starts_with("vendor/") || pkg.starts_with("type:") ||
+      pkg.starts_with("go:") || pkg.starts_with("go."))
+    return false;
+  const std::string p = "/" + std::string(pkg) + "/";
+  return p.find("/internal/") == std::string::npos;
+}
+
+// The Go expression naming function `rest` of the package imported as `alias`:
+// "ReadFile" → p0.ReadFile, "(*File).Write" → (*p0.File).Write, "FileMode.String" →
+// p0.FileMode.String; "" when Go code outside the package cannot name it (unexported,
+// generic, a closure, an init).
+std::string expression(std::string_view alias, std::string_view rest) {
+  if (rest.starts_with("(*")) {
+    const auto close = rest.find(").");
+    if (close == std::string_view::npos) return {};
+    const auto type = rest.substr(2, close - 2), method = rest.substr(close + 2);
+    if (!is_exported_ident(type) || !is_exported_ident(method)) return {};
+    return fmt::format("(*{}.{}).{}", alias, type, method);
+  }
+  const auto dot = rest.find('.');
+  if (dot == std::string_view::npos) return is_exported_ident(rest) ? fmt::format("{}.{}", alias, rest) : "";
+  const auto type = rest.substr(0, dot), method = rest.substr(dot + 1);
+  if (!is_exported_ident(type) || !is_exported_ident(method)) return {};
+  return fmt::format("{}.{}.{}", alias, type, method);
+}
+
+std::string release_of(std::string_view go_version) {  // "go1.24.4" → "1.24"
+  if (!go_version.starts_with("go1.")) return {};
+  const auto end = go_version.find_first_not_of("0123456789", 4);
+  return std::string(go_version.substr(2, end == std::string_view::npos ? std::string_view::npos : end - 2));
+}
+
+std::vector<uint64_t> ret_offsets(const Function& f) {
+  std::vector<uint64_t> out;
+  for (uint64_t r : f.rets) out.push_back(r - f.entry);
+  return out;
+}
+
+// Why `d`'s signature does not describe `f`, or "" when the code agrees.
+std::string code_differs(const Function& f, const Function& d) {
+  if (f.end - f.entry != d.end - d.entry)
+    return fmt::format("{:#x} bytes of code here, {:#x} there", f.end - f.entry, d.end - d.entry);
+  if (f.args_size != d.args_size)
+    return fmt::format("{} bytes of stack arguments here, {} there (pclntab)", f.args_size, d.args_size);
+  if (ret_offsets(f) != ret_offsets(d)) return "its RETs are at other offsets";
+  return {};
+}
+
+std::shared_ptr<BinaryInfo> copy_of(const BinaryInfo& b) { return std::make_shared<BinaryInfo>(b); }
+
+}  // namespace
+
+bool is_standard_library(std::string_view name) {
+  const std::string pkg = go_package(name);
+  if (pkg == "main" || name.starts_with("type:") || name.starts_with("go:") || name.starts_with("go.")) return false;
+  const std::string_view first = std::string_view(pkg).substr(0, pkg.find('/'));
+  return first == "vendor" || first.find('.') == std::string_view::npos;
+}
+
+std::optional<StdlibProgram> stdlib_program(const BinaryInfo& stripped) {
+  if (stripped.has_dwarf || stripped.go_version.empty()) return std::nullopt;
+  const BuildInfo bi = read_build_info(stripped);
+  StdlibProgram p;
+  p.go_version = bi.go_version.empty() ? stripped.go_version : bi.go_version;
+  p.release = release_of(p.go_version);
+  p.goarch = std::string(arch_name(stripped.arch));
+  // The settings that change the standard library's code; -ldflags (-s -w) only the link.
+  for (const char* key : {"CGO_ENABLED", "GOAMD64", "GO386", "GOEXPERIMENT"})
+    if (const std::string* v = bi.setting(key)) p.env[key] = *v;
+  if (!p.env.count("CGO_ENABLED")) p.env["CGO_ENABLED"] = "0";
+  if (const std::string* tags = bi.setting("-tags")) {
+    std::istringstream in(*tags);
+    for (std::string t; std::getline(in, t, ',');)
+      if (!t.empty()) p.tags.push_back(t);
+  }
+
+  std::map<std::string, std::set<std::string>> by_package;  // import path → expressions' rest
+  for (const Function& f : stripped.functions) {
+    if (f.has_signature || !f.probeable() || !is_standard_library(f.name)) continue;
+    const std::string pkg = go_package(f.name);
+    if (!importable(pkg)) continue;
+    const std::string rest = f.name.substr(pkg.size() + 1);
+    if (!expression("p", rest).empty()) by_package[pkg].insert(rest);
+  }
+  std::string imports, refs;
+  size_t n = 0;
+  for (const auto& [pkg, rests] : by_package) {
+    const std::string alias = fmt::format("p{}", n++);
+    imports += fmt::format("\t{} \"{}\"\n", alias, pkg);
+    for (const auto& rest : rests) {
+      refs += fmt::format("\t{},\n", expression(alias, rest));
+      ++p.references;
+    }
+  }
+  p.main_go = fmt::format(
+      "// Generated by bpfault: names the standard-library functions of {} so that this\n"
+      "// program links them, and its DWARF describes them.\n"
+      "package main\n\n"
+      "import (\n{})\n\n"
+      "var keep = []any{{\n{}}}\n\n"
+      "// keep is read, so the linker keeps every function it names.\n"
+      "func main() {{ println(len(keep)) }}\n",
+      stripped.path.filename().string(), imports, refs);
+  XXH3_state_t* st = XXH3_createState();
+  XXH3_128bits_reset(st);
+  auto add = [&](std::string_view s) {
+    XXH3_128bits_update(st, s.data(), s.size());
+    XXH3_128bits_update(st, "\0", 1);
+  };
+  add(p.go_version);
+  add(p.goarch);
+  for (const auto& [k, v] : p.env) add(k + "=" + v);
+  for (const auto& t : p.tags) add(t);
+  add(p.main_go);
+  const XXH128_hash_t h = XXH3_128bits_digest(st);
+  XXH3_freeState(st);
+  p.key = fmt::format("stdlib-{}-{}-{:016x}", p.go_version, p.goarch, h.high64);
+  return p;
+}
+
+std::string drop_failing_references(const std::string& main_go, const std::string& compiler_errors) {
+  static const std::regex line_re(R"(main\.go:(\d+)(:\d+)?:)");
+  std::set<size_t> bad;
+  for (auto it = std::sregex_iterator(compiler_errors.begin(), compiler_errors.end(), line_re);
+       it != std::sregex_iterator(); ++it)
+    bad.insert(std::stoul((*it)[1]));
+  std::istringstream in(main_go);
+  std::string out, line;
+  size_t no = 0;
+  while (std::getline(in, line)) {
+    ++no;
+    // only a reference or an import can go: the rest is the program's frame
+    const bool droppable = line.starts_with("\tp") && (line.ends_with(",") || line.ends_with("\""));
+    const bool droppable_method = line.starts_with("\t(*p") && line.ends_with(",");
+    if (bad.count(no) && (droppable || droppable_method)) continue;
+    out += line + "\n";
+  }
+  return out;
+}
+
+std::shared_ptr<const BinaryInfo> with_stdlib_signatures(const BinaryInfo& stripped, const BinaryInfo& donor) {
+  auto out = copy_of(stripped);
+  const std::string from = fmt::format("the Go {} standard library", donor.go_version.substr(2));
+  std::unordered_map<std::string_view, std::vector<const Function*>> by_name;
+  for (const Function& d : donor.functions)
+    if (d.entry != 0) by_name[d.name].push_back(&d);
+  size_t adopted = 0, differ = 0;
+  for (Function& f : out->functions) {
+    if (f.has_signature || f.entry == 0) continue;
+    if (!is_standard_library(f.name)) {
+      f.no_signature = fmt::format(
+          "{} is not in the standard library: the stripped binary has no DWARF for it, and only standard-library "
+          "signatures can come from elsewhere",
+          f.name);
+      continue;
+    }
+    const Function* d = nullptr;
+    if (auto it = by_name.find(f.name); it != by_name.end())
+      for (const Function* c : it->second)
+        if (c->wrapper == f.wrapper && c->abi0 == f.abi0) d = c;
+    if (!d || !d->has_signature) {
+      f.no_signature = fmt::format(
+          "{}'s signature is unknown: the binary has no DWARF, and the program bpfault built with {} to describe "
+          "the standard library does not link it (unexported, generic, or a closure)",
+          f.name, from);
+      continue;
+    }
+    if (std::string why = code_differs(f, *d); !why.empty()) {
+      ++differ;
+      f.no_signature = fmt::format(
+          "{}'s code is not the one {} has ({}): the binary was built with other flags or another patch release, "
+          "so that signature may not describe it",
+          f.name, from, why);
+      continue;
+    }
+    // The donor's body (its push rbp, else .debug_line's prologue_end, which decoding only
+    // approximates): the same code has it at the same offset, and the parameters' locations
+    // are as seen there.
+    f.body = f.entry + (d->body - d->entry);
+    f.body_sp_delta = d->body_sp_delta;
+    f.has_signature = true;
+    f.params = d->params;  // locations too: the same code at the same offsets with the same SP
+    f.results = d->results;
+    f.signature_from = from;
+    ++adopted;
+  }
+  out->stdlib_signatures =
+      fmt::format("{} function(s) have signatures from {} ({}){}", adopted, from, donor.path.string(),
+                  differ ? fmt::format("; {} whose code differs have none", differ) : "");
+  return out;
+}
+
+std::shared_ptr<const BinaryInfo> without_stdlib_signatures(const BinaryInfo& stripped, const std::string& why) {
+  auto out = copy_of(stripped);
+  out->stdlib_signatures = "no standard-library signatures: " + why;
+  for (Function& f : out->functions)
+    if (!f.has_signature && f.entry != 0)
+      f.no_signature =
+          is_standard_library(f.name)
+              ? fmt::format("{}'s signature is unknown: the binary has no DWARF, and {}", f.name, why)
+              : fmt::format("{} is not in the standard library: the stripped binary has no DWARF for it", f.name);
+  return out;
+}
+
+}  // namespace bpfault::binary

@@ -1,0 +1,262 @@
+#include "plan/plan.h"
+
+#include <algorithm>
+
+#include <fmt/format.h>
+
+#include "scenario/validate.h"
+
+namespace bpfault::plan {
+namespace {
+
+std::string where(const scenario::Scenario& s, const std::string& pointer) { return s.file.string() + ":" + pointer; }
+
+std::string closest_function(const binary::BinaryInfo& bin, const std::string& name) {
+  std::string best;
+  size_t best_d = std::max<size_t>(3, name.size() / 4);
+  for (const auto& f : bin.functions) {
+    size_t d = scenario::edit_distance(name, f.name);
+    if (d < best_d) best_d = d, best = f.name;
+  }
+  return best;
+}
+
+std::string names_of(const binary::Function& f) {
+  std::vector<std::string> n;
+  for (const auto& v : f.params)
+    if (!v.hidden) n.push_back(v.name);
+  for (const auto& v : f.results)
+    if (!v.hidden) n.push_back(v.name);
+  return n.empty() ? "none" : fmt::format("{}", fmt::join(n, ", "));
+}
+
+// A value is readable when every piece is in an integer register or on the stack.
+Result<void> readable(const scenario::Scenario& s, const std::string& ptr, const binary::Function& f,
+                      const binary::Value& v) {
+  for (const auto& p : v.pieces) {
+    if (p.loc.kind == binary::Loc::Kind::xmm)
+      return fail(
+          ErrorKind::bad_input, where(s, ptr),
+          fmt::format("{} of {} is a {} passed in xmm{}: BPF cannot read XMM registers (struct pt_regs has none)",
+                      v.name, f.name, v.type ? v.type->name : "float", p.loc.xmm),
+          "floats are readable where they are on the stack: build the fixture for 386 (\"goarch\": \"386\"), or record "
+          "a value derived from it");
+    if (p.loc.kind == binary::Loc::Kind::none)
+      return fail(ErrorKind::bad_input, where(s, ptr),
+                  fmt::format("the location of {}{} in {} is unknown", v.name, p.path, f.name),
+                  "bpfault list -v BINARY shows what the analysis knows of this function");
+    // Found by the differential ABI test (fuzz/abi, seed 1): both used to be recorded silently,
+    // as null and as the array's first 8 bytes in hex.
+    if (p.loc.kind == binary::Loc::Kind::stack && p.loc.sp_offset + std::min<uint32_t>(p.size, 8) > PROBE_STACK_BYTES)
+      return fail(ErrorKind::bad_input, where(s, ptr),
+                  fmt::format("{}{} of {} is at sp{:+}: beyond the {} bytes of stack a probe copies", v.name, p.path,
+                              f.name, p.loc.sp_offset, PROBE_STACK_BYTES),
+                  "record a value that comes earlier in the argument list, or a smaller one");
+    if (p.kind == binary::TypeKind::array || p.kind == binary::TypeKind::other)
+      return fail(
+          ErrorKind::bad_input, where(s, ptr),
+          fmt::format(
+              "{}{} of {} ({} bytes) has no scalar pieces bpfault can decode (an array of more than 16 scalars)",
+              v.name, p.path, f.name, p.size),
+          "record a value that holds fewer elements");
+  }
+  return {};
+}
+
+probe_loc loc_of(const binary::Piece& p) {
+  probe_loc l{};
+  l.size = static_cast<uint8_t>(std::min<uint32_t>(p.size, 8));
+  if (p.loc.kind == binary::Loc::Kind::reg) l.kind = LOC_REG, l.reg = static_cast<uint8_t>(p.loc.reg);
+  if (p.loc.kind == binary::Loc::Kind::stack) l.kind = LOC_STACK, l.sp_offset = p.loc.sp_offset;
+  return l;
+}
+
+// Strings and slices among the recorded values get their memory copied (the first bytes, the
+// first elements); `captured` lists them in capture order.
+std::vector<probe_capture> captures_of(const std::vector<const binary::Value*>& values,
+                                       std::vector<const binary::Value*>& captured) {
+  std::vector<probe_capture> out;
+  for (const binary::Value* v : values) {
+    if (!v->type || out.size() == PROBE_MAX_CAPTURES) continue;
+    const bool str = v->type->kind == binary::TypeKind::string, slice = v->type->kind == binary::TypeKind::slice;
+    if (!str && !slice) continue;
+    const binary::Piece *ptr = nullptr, *len = nullptr;
+    for (const auto& p : v->pieces) {
+      if (p.path == ".ptr") ptr = &p;
+      if (p.path == ".len") len = &p;
+    }
+    if (!ptr || !len) continue;
+    probe_capture c{};
+    c.ptr = loc_of(*ptr);
+    c.len = loc_of(*len);
+    c.elem = static_cast<uint16_t>(str ? 1 : (v->type->elem ? std::max<uint64_t>(v->type->elem->size, 1) : 1));
+    c.max = PROBE_CAPTURE_BYTES;
+    out.push_back(c);
+    captured.push_back(v);
+  }
+  return out;
+}
+
+}  // namespace
+
+uint64_t TraceeStrings::add(const std::string& text) {
+  constexpr auto marker_word = [] {
+    uint64_t w = 0;
+    for (size_t i = 0; i < marker.size(); ++i) w |= uint64_t{static_cast<uint8_t>(marker[i])} << (8 * i);
+    return w;
+  };
+  static_assert(marker.size() == sizeof(uint64_t) && marker_word() == PROBE_ENV_MARKER);
+  if (value.empty()) value = marker;
+  // texts are prepended, so a text's distance from the end never changes; one already there is
+  // used again
+  const std::string_view texts(value.data(), value.size() - marker.size());
+  if (const size_t at = texts.find(text); !text.empty() && at != std::string_view::npos) return value.size() + 1 - at;
+  value.insert(0, text);
+  return value.size() + 1;  // the NUL after the value is the last byte of the environment
+}
+
+Result<Plan> make_plan(const scenario::Scenario& s, std::shared_ptr<const binary::BinaryInfo> bin) {
+  Plan plan;
+  plan.binary = bin;
+  plan.needs = {Cap::uprobe, Cap::ringbuf};
+  plan.probes.reserve(s.probes.size());
+  std::vector<Error> errors;
+  for (const auto& p : s.probes) {
+    const binary::Function* f = bin->find(p.function);
+    if (!f) {
+      std::string near = closest_function(*bin, p.function);
+      errors.push_back(
+          Error{ErrorKind::bad_input,
+                where(s, p.pointer + "/function"),
+                fmt::format("{} is not a function of {}", p.function, bin->path.string()),
+                (near.empty() ? "" : fmt::format("did you mean {}? ", near)) +
+                    fmt::format("`bpfault list {}` lists the functions bpfault can probe", bin->path.string()),
+                {}});
+      continue;
+    }
+    if (!f->not_probeable.empty()) {
+      errors.push_back(Error{
+          ErrorKind::bad_input,
+          where(s, p.pointer + "/function"),
+          fmt::format("{} cannot be probed: {}", f->name, f->not_probeable),
+          f->entry == 0
+              ? fmt::format(
+                    "rebuild with inlining off in its package only ({}), mark it //go:noinline, or probe its caller",
+                    binary::no_inlining_flag(f->name))
+              : "mark it //go:noinline in the fixture, or probe its caller",
+          {}});
+      continue;
+    }
+    PlannedProbe pp{&p, f, {}, {}};
+    if (!p.record.empty() && !f->has_signature) {  // one error for the probe, not one per name
+      errors.push_back(
+          Error{ErrorKind::bad_input,
+                where(s, p.pointer + "/record"),
+                f->no_signature.empty()
+                    ? fmt::format("{} has no known signature: the binary has no DWARF, so its arguments have no names",
+                                  f->name)
+                    : f->no_signature,
+                "record from an unstripped build of the same program (stack traces, counts and latency work stripped)",
+                {}});
+      continue;
+    }
+    for (size_t i = 0; i < p.record.size(); ++i) {
+      const std::string ptr = fmt::format("{}/record/{}", p.pointer, i);
+      const std::string& name = p.record[i];
+      const binary::Value* v = f->param(name);
+      bool is_result = false;
+      if (!v && (v = f->result(name))) is_result = true;
+      if (!v) {
+        std::string what = f->has_signature ? fmt::format("{} has no argument or result named \"{}\"", f->name, name)
+                           : !f->no_signature.empty()
+                               ? f->no_signature
+                               : fmt::format("{} has no known signature (the binary has no DWARF)", f->name);
+        std::string hint = f->has_signature
+                               ? fmt::format("its names are: {}", names_of(*f))
+                               : "build it without -ldflags=-s -w, or probe an unstripped build of the same program";
+        errors.push_back(Error{ErrorKind::bad_input, where(s, ptr), what, hint, {}});
+        continue;
+      }
+      if (auto r = readable(s, ptr, *f, *v); !r) {
+        errors.push_back(r.error());
+        continue;
+      }
+      (is_result ? pp.record_results : pp.record_args).push_back(v);
+      pp.labels[v] = name;
+    }
+    plan.probes.push_back(std::move(pp));
+  }
+  if (!errors.empty()) {
+    Error first = errors.front();
+    first.also.assign(errors.begin() + 1, errors.end());
+    return tl::unexpected(first);
+  }
+
+  for (uint32_t i = 0; i < plan.probes.size(); ++i) {
+    PlannedProbe& pp = plan.probes[i];
+    if (pp.probe->injects())
+      if (auto r = plan_injection(s, *bin, pp, plan.needs, plan.strings); !r) return tl::unexpected(r.error());
+    std::vector<PlannedWrite> call_writes, ret_writes;
+    for (const auto& st : pp.steps) {
+      call_writes.insert(call_writes.end(), st.call.begin(), st.call.end());
+      ret_writes.insert(ret_writes.end(), st.ret.begin(), st.ret.end());
+    }
+    auto add = [&](uint64_t vaddr, uint8_t kind, uint8_t record, bool inject, Program program, int32_t sp_delta,
+                   const std::vector<probe_capture>& captures) -> Result<void> {
+      auto off = bin->file_offset(vaddr);
+      if (!off) return tl::unexpected(off.error());
+      Site site{};
+      site.config.probe = i;
+      site.config.kind = kind;
+      site.config.record = record;
+      site.config.inject = inject;
+      site.config.sp_delta = static_cast<uint8_t>(sp_delta);
+      site.config.vaddr = vaddr;
+      site.config.latency = pp.probe->latency;
+      site.config.stack = pp.probe->stack && kind == SITE_CALL;
+      site.config.ncaptures = static_cast<uint8_t>(captures.size());
+      std::copy(captures.begin(), captures.end(), site.config.captures);
+      site.file_offset = *off;
+      site.program = program;
+      plan.sites.push_back(site);
+      return {};
+    };
+    std::vector<probe_capture> call_captures = captures_of(pp.record_args, pp.captured),
+                               ret_captures = captures_of(pp.record_results, pp.captured_results);
+    const binary::Function& f = *pp.function;
+    if (f.body_sp_delta < 0 || f.body_sp_delta > 255)
+      return fail(ErrorKind::internal, f.name,
+                  fmt::format("unexpected SP delta {} at the probe point", f.body_sp_delta));
+    const uint8_t record_call = !pp.record_args.empty() || pp.probe->stack ? RECORD_VALUES : RECORD_NONE;
+    const uint8_t record_ret = !pp.record_results.empty() ? RECORD_VALUES
+                               : pp.probe->latency        ? RECORD_TIMING
+                                                          : RECORD_NONE;
+    const bool injects = pp.probe->injects();
+    const Program call_program = injects ? program_for(call_writes) : Program::observe;
+    const Program ret_program = !ret_writes.empty() ? program_for(ret_writes) : Program::observe;
+    if (auto r = add(f.body, SITE_CALL, record_call, injects, call_program, f.body_sp_delta, call_captures); !r)
+      return tl::unexpected(r.error());
+    if ((record_ret || !ret_writes.empty()) && std::ranges::find(f.rets, f.body) != f.rets.end()) {
+      // The probe point is the RET itself: the call site and a RET site would be one address, and
+      // the kernel runs two uprobes there in an order of its own, so a RET could pair with the
+      // previous call (measured: every latency one iteration long, one call per goroutine untimed).
+      const std::string ptr = pp.probe->latency            ? pp.probe->pointer + "/latency"
+                              : !pp.record_results.empty() ? pp.probe->pointer + "/record"
+                                                           : pp.probe->pointer;
+      return fail(ErrorKind::bad_input, where(s, ptr),
+                  fmt::format("{} returns at its first instruction (its body is one RET): its call and its return "
+                              "are the same instant, so it has no latency, its results are what it was called with, "
+                              "and no RET comes after its body to change them",
+                              f.name),
+                  "time or record its caller; to change its results, use an early \"return\" (at this "
+                  "instruction it is the same thing)");
+    }
+    if (record_ret || !ret_writes.empty())
+      for (uint64_t ret : f.rets)
+        if (auto r = add(ret, SITE_RET, record_ret, !ret_writes.empty(), ret_program, 0, ret_captures); !r)
+          return tl::unexpected(r.error());
+  }
+  return plan;
+}
+
+}  // namespace bpfault::plan

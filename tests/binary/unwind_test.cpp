@@ -1,0 +1,115 @@
+// Stacks from the binary's own tables (binary/unwind.h) on real builds of fixtures/tracebacks by
+// every installed toolchain, for amd64, 386 and stripped: the inline tree expands io.ReadFull
+// inlined into main.fill with the files and lines Go's traceback prints (the
+// toolchain's own io.go, the fixture's main.go), and the pc->SP-delta walk says where it was
+// cut. End to end against the program's own traceback: tests/stacks.
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "binary/binary_info.h"
+#include "binary/unwind.h"
+#include "process/go_toolchain.h"
+#include "support/fixtures.h"
+
+namespace bpfault::binary {
+namespace {
+namespace fs = std::filesystem;
+using process::FixtureVariant;
+
+int line_of(const fs::path& file, const std::string& text) {
+  std::ifstream in(file);
+  int n = 0;
+  for (std::string line; std::getline(in, line);)
+    if (++n, line.find(text) != std::string::npos) return n;
+  return 0;
+}
+
+struct Build {
+  std::string release;
+  FixtureVariant variant;
+};
+
+class Unwind : public ::testing::TestWithParam<Build> {};
+
+TEST_P(Unwind, InlinedCallsExpandAsGoTracebackPrintsThem) {
+  const auto& [release, variant] = GetParam();
+  const fs::path bin_path = test::fixture("tracebacks", release, variant);
+  ASSERT_FALSE(bin_path.empty());
+  auto bin = analyse(bin_path);
+  ASSERT_TRUE(bin) << bin.error().format();
+  const BinaryInfo& b = **bin;
+  auto go = process::find_toolchain(release);
+  ASSERT_TRUE(go) << go.error().format();
+  const int io_line = line_of(go->goroot / "src/io/io.go", "return ReadAtLeast(r, buf, len(buf))");
+  const fs::path main_go = test::fixture_dir("tracebacks") / "main.go";
+  const int fill_line = line_of(main_go, "return io.ReadFull(r, buf)");
+  ASSERT_GT(io_line, 0);
+
+  // Some PC of main.fill is the call into io.ReadAtLeast, in io.ReadFull inlined there.
+  const Function* fill = b.find("main.fill");
+  ASSERT_TRUE(fill && fill->entry);
+  bool found = false;
+  for (uint64_t pc = fill->entry; pc < fill->end && !found; ++pc) {
+    auto frames = logical_frames(b, pc, pc);
+    if (frames.size() != 2 || frames[0].function != "io.ReadFull") continue;
+    found = true;
+    EXPECT_TRUE(frames[0].inlined);
+    EXPECT_TRUE(frames[0].file.ends_with("src/io/io.go")) << frames[0].file;
+    EXPECT_EQ(frames[0].line, io_line);
+    EXPECT_EQ(frames[1].function, "main.fill");
+    EXPECT_FALSE(frames[1].inlined);
+    EXPECT_TRUE(frames[1].file.ends_with("main.go")) << frames[1].file;
+    EXPECT_EQ(frames[1].line, fill_line);
+    EXPECT_EQ(frames[1].pc, pc);
+    EXPECT_EQ(frames[1].offset, pc - fill->entry);
+  }
+  EXPECT_TRUE(found) << "no PC of main.fill has io.ReadFull inlined";
+  const Function* rf = b.find("main.readFile");
+  ASSERT_TRUE(rf && rf->entry);
+  // a function with nothing inlined is one frame
+  auto plain = logical_frames(b, rf->entry, rf->entry);
+  ASSERT_EQ(plain.size(), 1u);
+  EXPECT_EQ(plain[0].function, "main.readFile");
+}
+
+TEST_P(Unwind, AStackDeeperThanTheCopyIsCutAndSaysSo) {
+  const auto& [release, variant] = GetParam();
+  const fs::path bin_path = test::fixture("tracebacks", release, variant);
+  ASSERT_FALSE(bin_path.empty());
+  auto bin = analyse(bin_path);
+  ASSERT_TRUE(bin) << bin.error().format();
+  const Function* read = (*bin)->find("main.(*slowReader).Read");
+  ASSERT_TRUE(read && read->body);
+  // nothing copied: the return address is past the copy
+  const std::vector<uint8_t> copy;
+  Stack st = unwind(**bin, read->body, 0x10000, copy);
+  ASSERT_EQ(st.frames.size(), 1u);
+  EXPECT_EQ(st.frames[0].function, "main.(*slowReader).Read");
+  EXPECT_EQ(st.cut, "the stack is deeper than the 0 bytes copied at the probe");
+
+  // A return address outside the text ends the walk with the reason; a zero one ends it quietly.
+  std::vector<uint8_t> big(4096, 0xee);
+  st = unwind(**bin, read->body, 0x10000, big);
+  EXPECT_EQ(st.frames.size(), 1u);
+  EXPECT_TRUE(st.cut.find("outside the Go text") != std::string::npos) << st.cut;
+}
+
+std::vector<Build> builds() {
+  std::vector<Build> out;
+  for (const auto& r : test::go_releases())
+    for (const FixtureVariant& v : {FixtureVariant{}, FixtureVariant{"386", false}, FixtureVariant{"amd64", true}})
+      out.push_back({r, v});
+  return out;
+}
+
+INSTANTIATE_TEST_SUITE_P(Builds, Unwind, ::testing::ValuesIn(builds()), [](const auto& info) {
+  std::string name =
+      "go" + info.param.release + "_" + info.param.variant.goarch + (info.param.variant.stripped ? "_stripped" : "");
+  for (char& c : name)
+    if (c == '.') c = '_';
+  return name;
+});
+
+}  // namespace
+}  // namespace bpfault::binary
