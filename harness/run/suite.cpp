@@ -234,6 +234,9 @@ std::optional<vm::Outcome::Status> run_in_vm(std::vector<Entry>& entries, std::v
   for (size_t i : sent) by_file[fs::absolute(entries[i].file).string() + "\n" + entries[i].scenario->name].push_back(i);
   std::vector<bool> got(entries.size(), false);
   vm::Options vo;
+  std::vector<const scenario::Scenario*> runs;
+  for (size_t i : sent) runs.push_back(&*entries[i].scenario);
+  vo.timeout = vm_watchdog(runs);
   vo.verbose = o.verbose;
   vo.accel = o.vm_accel;
   vo.on_retry = [&](std::string_view why) {
@@ -285,7 +288,11 @@ std::optional<vm::Outcome::Status> run_in_vm(std::vector<Entry>& entries, std::v
     if (!got[i])
       vm_error(i, Error{ErrorKind::environment,
                         fmt::format("vm {}", kernel->release),
-                        fmt::format("the VM {} before this scenario finished", vm::status_name(outcome->status)),
+                        outcome->status == vm::Outcome::Status::timed_out
+                            ? fmt::format("the VM timed out before this scenario finished (the host's watchdog: "
+                                          "{} s for the boot and its {} run{})",
+                                          vo.timeout.count(), sent.size(), sent.size() == 1 ? "" : "s")
+                            : fmt::format("the VM {} before this scenario finished", vm::status_name(outcome->status)),
                         "the console's last lines:\n" + outcome->console_tail,
                         {}});
   return outcome->status;
@@ -316,6 +323,19 @@ std::string without_repeat(const std::string& name) {
   for (size_t i = hash + 2; i < name.size(); ++i)
     if (name[i] < '0' || name[i] > '9') return name;
   return name.substr(0, hash);
+}
+
+std::chrono::seconds vm_watchdog(const std::vector<const scenario::Scenario*>& runs) {
+  using std::chrono::milliseconds, std::chrono::seconds;
+  milliseconds budget = seconds(120);
+  for (const scenario::Scenario* s : runs) {
+    milliseconds run = s->target.timeout;
+    if (s->target.ready) run += s->target.ready->timeout;
+    if (s->target.stop) run += s->target.stop->grace;
+    for (const auto& step : s->steps) run += step.timeout;
+    budget += std::chrono::duration_cast<milliseconds>(run * kVmTimeoutScale) + seconds(60);
+  }
+  return std::chrono::duration_cast<seconds>(budget);
 }
 
 SuiteResult run_suite(const std::vector<fs::path>& files, const SuiteOptions& o,

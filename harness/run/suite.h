@@ -76,6 +76,14 @@ record::RunRecord load_error_record(const std::filesystem::path& file, const Err
 // --run and --rerun-failed match, since a repeat is the same run again.
 std::string without_repeat(const std::string& name);
 
+// The host's watchdog for one VM boot that runs these scenarios: time to boot, then each run's
+// own budget as the guest scales it (10x its timeouts: the program's, a service's readiness,
+// steps and stop) and a minute for its analysis and attach. A guest that hangs (the emulator, a
+// kernel lockup) ends there, each unfinished run reported with the console's last lines; a long
+// suite is never cut short by a fixed bound, and a hang never waits for an outer timeout
+// (ctest's) to kill it without a word.
+std::chrono::seconds vm_watchdog(const std::vector<const scenario::Scenario*>& runs);
+
 // on_done sees each record as it completes (serialized); on_note gets progress lines.
 SuiteResult run_suite(const std::vector<std::filesystem::path>& files, const SuiteOptions& o,
                       const std::function<void(const record::RunRecord&)>& on_done,
