@@ -22,6 +22,7 @@
 #include "binary/go_tables.h"
 #include "binary/go_type.h"
 #include "binary/image.h"
+#include "binary/inlined_copies.h"
 
 namespace bpfault::binary {
 namespace fs = std::filesystem;
@@ -568,8 +569,11 @@ Result<std::shared_ptr<BinaryInfo>> analyse_file(ElfFile elf, std::string build_
     if (dwarf)
       if (auto it = dwarf->inlined_at.find(f.name); it != dwarf->inlined_at.end()) {
         f.inlined_at = it->second;
-        f.warnings.push_back(fmt::format("also inlined at {} call site(s) ({}): a probe here misses those calls",
-                                         it->second.size(), join_sites(it->second, 4)));
+        f.warnings.push_back(
+            fmt::format("also inlined at {} call site(s) ({}): count and stack probes count those calls too (at "
+                        "their marks, when each can be counted exactly), a probe that records, times or writes misses "
+                        "them",
+                        it->second.size(), join_sites(it->second, 4)));
       }
     dwarf_of.push_back(dwarf ? dwarf->function_at(pf.entry) : nullptr);
     info->functions.push_back(std::move(f));
@@ -595,6 +599,7 @@ Result<std::shared_ptr<BinaryInfo>> analyse_file(ElfFile elf, std::string build_
     }
     for (auto& f : inlined_everywhere(*dwarf, by_name)) info->functions.push_back(std::move(f));
   }
+  if (want_dwarf) add_inlined_copies(*pcln, elf, decoder, info->functions);
 
   if (dwarf && dwarf->goid_offset) {
     info->goid_offset = *dwarf->goid_offset;

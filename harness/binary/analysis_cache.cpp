@@ -21,7 +21,7 @@ namespace fs = std::filesystem;
 namespace {
 
 constexpr std::string_view kMagic = "bpfault analysis\n";
-constexpr uint32_t kFormat = 2;  // bump when the layout below changes
+constexpr uint32_t kFormat = 3;  // bump when the layout below changes
 constexpr size_t kKeepFiles = 64;
 constexpr uint32_t kNone = UINT32_MAX;
 
@@ -49,10 +49,14 @@ void fields(Ar& ar, Value& v) {
   ar(v.name)(v.type)(v.hidden)(v.on_stack)(v.pieces);
 }
 template <typename Ar>
+void fields(Ar& ar, InlinedCopy& c) {
+  ar(c.mark)(c.outer)(c.caller)(c.at)(c.file)(c.line)(c.not_countable);
+}
+template <typename Ar>
 void fields(Ar& ar, Function& f) {
   ar(f.name)(f.symbol)(f.entry)(f.end)(f.body)(f.body_sp_delta)(f.rets)(f.abi0)(f.wrapper)(f.has_signature)(
       f.args_size);
-  ar(f.params)(f.results)(f.not_probeable)(f.inlined_at)(f.warnings);
+  ar(f.params)(f.results)(f.not_probeable)(f.inlined_at)(f.inlined_copies)(f.warnings);
 }
 template <typename Ar>
 void fields(Ar& ar, Field& f) {

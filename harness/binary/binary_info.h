@@ -109,6 +109,21 @@ struct Value {       // a parameter or a result
   std::string describe_loc() const;  // "rcx,rdi", "sp+16" (the value's start), "xmm0"
 };
 
+// A copy of a function the compiler inlined into another (from the binary's own inline trees,
+// pclntab's FUNCDATA_InlTree and PCDATA_InlTreeIndex, which survive stripping).
+struct InlinedCopy {
+  uint64_t mark = 0;   // the PC Go marks as the call's site in `outer` (runtime.inlinedCall.parentPc)
+  std::string outer;   // the out-of-line function whose code holds the copy
+  std::string caller;  // who calls it: `outer`, or a function inlined into it
+  std::string at;      // the call's file:line
+  // Where the copy's own code is (its first instruction with its own inline index), as Go's
+  // traceback names a PC inside it; "" and 0 when the compiler left it no code.
+  std::string file;
+  int line = 0;
+  // Empty when a probe at `mark` runs exactly once per call of the copy; else why not.
+  std::string not_countable;
+};
+
 struct Function {
   std::string name;             // as Go prints it: main.(*T).M, main.F[...], main.main.func1, main.asmAdd
   std::string symbol;           // the ELF symbol ("main.asmAdd.abi0" for an assembly body); "" when stripped
@@ -133,8 +148,9 @@ struct Function {
   std::vector<Value> params;  // receiver first; hidden ones included (.dict, blank _, 1.19 wrappers' .this)
   std::vector<Value> results;
   std::string not_probeable;            // empty when probe-able; else why ("no RET: ...", "inlined everywhere: ...")
-  std::vector<std::string> inlined_at;  // call sites ("main.go:12") where a copy was inlined
-  std::vector<std::string> warnings;    // "also inlined at 2 call sites (main.go:12, ...)", DWARF disagreements
+  std::vector<std::string> inlined_at;  // call sites ("main.go:12") where a copy was inlined (DWARF)
+  std::vector<InlinedCopy> inlined_copies;  // every inlined copy, by its mark (pclntab: stripped too)
+  std::vector<std::string> warnings;        // "also inlined at 2 call sites (main.go:12, ...)", DWARF disagreements
 
   bool probeable() const { return not_probeable.empty(); }
   const Value* param(std::string_view name) const;

@@ -1,5 +1,6 @@
 #include "binary/code.h"
 
+#include <algorithm>
 #include <array>
 
 #include <fmt/format.h>
@@ -131,6 +132,53 @@ CodeScan CodeDecoder::scan(std::span<const uint8_t> code, uint64_t entry) const 
     s.tail_target = last_jmp_target;
   s.body = prologue_end(code, entry, s);
   return s;
+}
+
+ControlFlow CodeDecoder::control_flow(std::span<const uint8_t> code, uint64_t entry) const {
+  ControlFlow cf;
+  uint64_t off = 0;
+  while (off < code.size()) {
+    ZydisDecodedInstruction in;
+    if (!ZYAN_SUCCESS(ZydisDecoderDecodeInstruction(&minimal_, nullptr, code.data() + off, code.size() - off, &in)))
+      break;
+    const uint64_t pc = entry + off;
+    cf.starts.push_back(pc);
+    const auto category = in.meta.category;
+    const bool branch = category == ZYDIS_CATEGORY_COND_BR || category == ZYDIS_CATEGORY_UNCOND_BR;
+    if (category == ZYDIS_CATEGORY_CALL) {
+      if (auto target = branch_target(in, pc))
+        cf.calls.emplace_back(pc, *target);
+      else
+        cf.transfers.push_back(pc);
+    } else if (branch || category == ZYDIS_CATEGORY_RET) {
+      cf.transfers.push_back(pc);
+    }
+    if (branch) {
+      if (auto target = branch_target(in, pc))
+        cf.targets.push_back(*target);
+      else
+        cf.indirect = true;
+    }
+    off += in.length;
+  }
+  // what was not decoded may hold a branch, unless it is padding
+  while (off < code.size() && (code[off] == 0xcc || code[off] == 0)) ++off;
+  cf.complete = off >= code.size();
+  std::sort(cf.targets.begin(), cf.targets.end());
+  return cf;
+}
+
+bool ControlFlow::straight_line(uint64_t from, uint64_t to, const std::function<bool(uint64_t)>& returns) const {
+  if (!complete || indirect || from > to || !std::binary_search(starts.begin(), starts.end(), from) ||
+      !std::binary_search(starts.begin(), starts.end(), to))
+    return false;
+  auto t = std::lower_bound(transfers.begin(), transfers.end(), from);
+  if (t != transfers.end() && *t < to) return false;
+  for (auto c = std::lower_bound(calls.begin(), calls.end(), std::pair<uint64_t, uint64_t>{from, 0});
+       c != calls.end() && c->first < to; ++c)
+    if (!returns(c->second)) return false;
+  auto b = std::upper_bound(targets.begin(), targets.end(), from);
+  return b == targets.end() || *b > to;
 }
 
 }  // namespace bpfault::binary

@@ -6,6 +6,7 @@
 #include <Zydis/Zydis.h>
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <span>
 #include <string>
@@ -25,11 +26,26 @@ struct CodeScan {
   std::optional<uint64_t> tail_target;  // last instruction is a JMP out of the function
 };
 
+// Where a function's control goes other than to the next instruction.
+struct ControlFlow {
+  std::vector<uint64_t> starts;                      // every instruction, in order
+  std::vector<uint64_t> transfers;                   // branches, RETs, and calls other than direct ones
+  std::vector<std::pair<uint64_t, uint64_t>> calls;  // direct calls: (pc, target)
+  std::vector<uint64_t> targets;                     // where direct branches go (sorted)
+  bool indirect = false;                             // an indirect jump (a jump table may target anything)
+  bool complete = false;                             // decoded to the end
+  // Whether the instruction at `from` always runs on to the one at `to` and nothing else
+  // reaches `to`: no branch or RET in [from, to), no call that may not return (`returns` says
+  // which direct calls' targets do), no branch target in (from, to]. Then both run equally often.
+  bool straight_line(uint64_t from, uint64_t to, const std::function<bool(uint64_t target)>& returns) const;
+};
+
 class CodeDecoder {
  public:
   explicit CodeDecoder(Arch arch);
   // `code` holds the bytes of [entry, entry + code.size()).
   CodeScan scan(std::span<const uint8_t> code, uint64_t entry) const;
+  ControlFlow control_flow(std::span<const uint8_t> code, uint64_t entry) const;
 
  private:
   uint64_t prologue_end(std::span<const uint8_t> code, uint64_t entry, CodeScan& s) const;

@@ -20,10 +20,11 @@ bool is_exported_ident(std::string_view s) {
 }
 
 // A package the donor can import: not internal, not vendored (those come with the packages
-// that use them), not the pseudo-packages.
+// that use them), not the Go commands' own packages (cmd/..., which only the commands import:
+// gofmt's cmd/vendor/golang.org/x/...), not the pseudo-packages.
 bool importable(std::string_view pkg) {
-  if (pkg == "main" || pkg == "unsafe" || pkg == "C" || pkg.starts_with("vendor/") || pkg.starts_with("type:") ||
-      pkg.starts_with("go:") || pkg.starts_with("go."))
+  if (pkg == "main" || pkg == "unsafe" || pkg == "C" || pkg.starts_with("vendor/") || pkg.starts_with("cmd/") ||
+      pkg.starts_with("type:") || pkg.starts_with("go:") || pkg.starts_with("go."))
     return false;
   const std::string p = "/" + std::string(pkg) + "/";
   return p.find("/internal/") == std::string::npos;
@@ -148,17 +149,37 @@ std::string drop_failing_references(const std::string& main_go, const std::strin
   for (auto it = std::sregex_iterator(compiler_errors.begin(), compiler_errors.end(), line_re);
        it != std::sregex_iterator(); ++it)
     bad.insert(std::stoul((*it)[1]));
+  // Only an import ("\tp3 \"pkg\"") or a reference ("\tp3.F," or "\t(*p3.T).M,") can go: the
+  // rest is the program's frame. Each is known by its alias, so that the program stays whole: a
+  // dropped import takes its references along, and an import left without any goes too (Go
+  // rejects both an undefined alias and an unused import, each a build of its own otherwise).
+  static const std::regex import_re(R"(\t(p\d+) ".*")"), ref_re(R"(\t(\(\*)?(p\d+)\..*,)");
+  struct Line {
+    std::string text, alias;
+    bool is_import = false, dropped = false;
+  };
+  std::vector<Line> lines;
   std::istringstream in(main_go);
-  std::string out, line;
-  size_t no = 0;
-  while (std::getline(in, line)) {
-    ++no;
-    // only a reference or an import can go: the rest is the program's frame
-    const bool droppable = line.starts_with("\tp") && (line.ends_with(",") || line.ends_with("\""));
-    const bool droppable_method = line.starts_with("\t(*p") && line.ends_with(",");
-    if (bad.count(no) && (droppable || droppable_method)) continue;
-    out += line + "\n";
+  std::set<std::string> dropped_imports, referenced;
+  for (std::string text; std::getline(in, text);) {
+    Line l{text, "", false, false};
+    std::smatch m;
+    if (std::regex_match(text, m, import_re))
+      l.alias = m[1], l.is_import = true;
+    else if (std::regex_match(text, m, ref_re))
+      l.alias = m[2];
+    l.dropped = !l.alias.empty() && bad.count(lines.size() + 1);
+    if (l.dropped && l.is_import) dropped_imports.insert(l.alias);
+    lines.push_back(std::move(l));
   }
+  for (Line& l : lines)
+    if (!l.is_import && !l.alias.empty()) {
+      l.dropped = l.dropped || dropped_imports.count(l.alias);
+      if (!l.dropped) referenced.insert(l.alias);
+    }
+  std::string out;
+  for (const Line& l : lines)
+    if (!l.dropped && !(l.is_import && !referenced.count(l.alias))) out += l.text + "\n";
   return out;
 }
 

@@ -74,14 +74,25 @@ bpfault::Result<bpfault::cli::Outcome> run_list(const ListOptions& o) {
     for (const auto& w : bi.warnings) out += fmt::format("# warning: {}\n", w);
     if (!bi.has_dwarf) {
       out +=
-          "# no DWARF: the program's own signatures are unknown (?) and functions inlined everywhere cannot be "
-          "listed; build without -ldflags='-s -w' to see them\n";
+          "# no DWARF: the program's own signatures are unknown (?); build without -ldflags='-s -w' to see them "
+          "(functions inlined everywhere are listed from the inline trees)\n";
       if (!bi.stdlib_signatures.empty()) out += fmt::format("# {}\n", bi.stdlib_signatures);
     }
   }
+  // Each inlined copy: where, and whether a count at its mark is exact (README, "Inlined functions").
+  auto copies = [&](const Function& f, std::string_view indent) {
+    for (const InlinedCopy& c : f.inlined_copies)
+      out += fmt::format("{}inlined into {} at {}, mark {:#x}{}\n", indent, c.caller, c.at, c.mark,
+                         c.not_countable.empty() ? "" : ": not countable: " + c.not_countable);
+  };
   for (const Function* f : matched) {
     if (!f->probeable()) {
-      if (o.verbose) out += fmt::format("# {}: not probe-able: {}\n", f->name, f->not_probeable);
+      if (!o.verbose) continue;
+      out += fmt::format("# {}: not probe-able: {}\n", f->name, f->not_probeable);
+      if (!f->inlined_copies.empty())
+        out += fmt::format("#   count and stack probes attach at its {} inlined cop{}:\n", f->inlined_copies.size(),
+                           f->inlined_copies.size() == 1 ? "y" : "ies");
+      copies(*f, "#     ");
       continue;
     }
     ++probeable;
@@ -91,6 +102,7 @@ bpfault::Result<bpfault::cli::Outcome> run_list(const ListOptions& o) {
     if (!f->signature_from.empty()) out += fmt::format("    signature from {}\n", f->signature_from);
     out += "    " + probe_points(*f) + "\n";
     for (const auto& w : f->warnings) out += "    warning: " + w + "\n";
+    copies(*f, "    ");
     for (const auto* vs : {&f->params, &f->results})
       for (const Value& v : *vs)
         for (const Piece& p : v.pieces) xmm |= p.loc.kind == Loc::Kind::xmm;

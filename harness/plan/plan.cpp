@@ -115,6 +115,10 @@ uint64_t TraceeStrings::add(const std::string& text) {
   return value.size() + 1;  // the NUL after the value is the last byte of the environment
 }
 
+bool at_inlined_copies(const scenario::Probe& p, const binary::Function& f) {
+  return !f.inlined_copies.empty() && p.record.empty() && !p.injects() && !p.latency;
+}
+
 Result<Plan> make_plan(const scenario::Scenario& s, std::shared_ptr<const binary::BinaryInfo> bin) {
   Plan plan;
   plan.binary = bin;
@@ -134,11 +138,17 @@ Result<Plan> make_plan(const scenario::Scenario& s, std::shared_ptr<const binary
                 {}});
       continue;
     }
-    if (!f->not_probeable.empty()) {
+    const bool copies = at_inlined_copies(p, *f);
+    if (!f->not_probeable.empty() && !(f->entry == 0 && copies)) {
       errors.push_back(Error{
           ErrorKind::bad_input,
           where(s, p.pointer + "/function"),
-          fmt::format("{} cannot be probed: {}", f->name, f->not_probeable),
+          fmt::format("{} cannot be probed: {}{}", f->name, f->not_probeable,
+                      f->inlined_copies.empty() ? ""
+                                                : fmt::format(" (its {} inlined copies can be counted and stacked, but "
+                                                              "not recorded, timed or changed: no ABI location holds "
+                                                              "their arguments, and no RET of their own ends them)",
+                                                              f->inlined_copies.size())),
           f->entry == 0
               ? fmt::format(
                     "rebuild with inlining off in its package only ({}), mark it //go:noinline, or probe its caller",
@@ -146,6 +156,25 @@ Result<Plan> make_plan(const scenario::Scenario& s, std::shared_ptr<const binary
               : "mark it //go:noinline in the fixture, or probe its caller",
           {}});
       continue;
+    }
+    if (copies) {  // a count that misses or doubles calls is refused, never reported
+      std::vector<const binary::InlinedCopy*> uncountable;
+      for (const auto& c : f->inlined_copies)
+        if (!c.not_countable.empty()) uncountable.push_back(&c);
+      if (!uncountable.empty()) {
+        const binary::InlinedCopy& c = *uncountable.front();
+        errors.push_back(Error{
+            ErrorKind::bad_input,
+            where(s, p.pointer + "/function"),
+            fmt::format("{} cannot be counted exactly: {} of its {} inlined copies cannot (the copy inlined into {} at "
+                        "{}: {})",
+                        f->name, uncountable.size(), f->inlined_copies.size(), c.caller, c.at, c.not_countable),
+            fmt::format("rebuild with inlining off in its package only ({}), or count its callers; `bpfault list -v "
+                        "BINARY '{}'` lists its copies",
+                        binary::no_inlining_flag(f->name), f->name),
+            {}});
+        continue;
+      }
     }
     PlannedProbe pp{&p, f, {}, {}};
     if (!p.record.empty() && !f->has_signature) {  // one error for the probe, not one per name
@@ -234,8 +263,15 @@ Result<Plan> make_plan(const scenario::Scenario& s, std::shared_ptr<const binary
     const bool injects = pp.probe->injects();
     const Program call_program = injects ? program_for(call_writes) : Program::observe;
     const Program ret_program = !ret_writes.empty() ? program_for(ret_writes) : Program::observe;
-    if (auto r = add(f.body, SITE_CALL, record_call, injects, call_program, f.body_sp_delta, call_captures); !r)
-      return tl::unexpected(r.error());
+    if (f.entry != 0)
+      if (auto r = add(f.body, SITE_CALL, record_call, injects, call_program, f.body_sp_delta, call_captures); !r)
+        return tl::unexpected(r.error());
+    if (at_inlined_copies(*pp.probe, f))  // each copy's mark: a call (nothing to read, no RET to pair)
+      for (size_t c = 0; c < f.inlined_copies.size(); ++c) {
+        if (auto r = add(f.inlined_copies[c].mark, SITE_CALL, record_call, false, Program::observe, 0, {}); !r)
+          return tl::unexpected(r.error());
+        plan.sites.back().inlined_copy = static_cast<int32_t>(c);
+      }
     if ((record_ret || !ret_writes.empty()) && std::ranges::find(f.rets, f.body) != f.rets.end()) {
       // The probe point is the RET itself: the call site and a RET site would be one address, and
       // the kernel runs two uprobes there in an order of its own, so a RET could pair with the

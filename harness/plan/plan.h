@@ -71,6 +71,11 @@ struct Plan {
   TraceeStrings strings;             // the environment variable the tracee must end with
 };
 
+// Whether a probe on `f` attaches at its inlined copies' marks too (README, "Inlined functions"):
+// it only counts calls and takes stacks (what a copy's mark can give: its arguments have no ABI
+// location there, and it has no RET of its own), and the compiler inlined it somewhere.
+bool at_inlined_copies(const scenario::Probe& p, const binary::Function& f);
+
 Result<Plan> make_plan(const scenario::Scenario& s, std::shared_ptr<const binary::BinaryInfo> binary);
 
 // Compiles a probe's steps and conditions into pp.rule and pp.steps (inject_plan.cpp).

@@ -34,6 +34,7 @@ struct Site {
   probe_site config;     // what the BPF program does here (the cookie is the site's index)
   uint64_t file_offset;  // where: offset in the binary's file
   Program program = Program::observe;
+  int32_t inlined_copy = -1;  // the site is this inlined copy's mark (index into Function::inlined_copies)
 };
 
 }  // namespace bpfault::plan

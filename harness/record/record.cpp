@@ -395,6 +395,8 @@ json to_json(const RunRecord& r) {
                       {"duration_ns", h.duration_ns}});
     for (size_t i = 0; i < p.hits.size(); ++i)
       if (!p.hits[i].step.empty()) hits[i]["step"] = p.hits[i].step;
+    for (size_t i = 0; i < p.hits.size(); ++i)
+      if (!p.hits[i].inlined_into.empty()) hits[i]["inlined_into"] = p.hits[i].inlined_into;
     json pj = {{"function", p.function},
                {"calls", p.calls},
                {"returns", p.returns},
@@ -513,7 +515,7 @@ Result<RunRecord> record_from_json(const json& encoded) {
         if (h.contains("injection") && !h["injection"].is_null()) injection = injection_from_json(h["injection"]);
         pr.hits.push_back({h.at("site"), h.at("call"), h.at("time_ns"), h.at("tid"), h.at("goid"), h.at("values"),
                            std::move(injection), h.value("stack", json()), h.value("duration_ns", uint64_t{0}),
-                           h.value("step", "")});
+                           h.value("step", ""), h.value("inlined_into", "")});
       }
       pr.signature_from = p.value("signature_from", std::string());
       if (p.contains("not_kept")) {

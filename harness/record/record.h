@@ -58,6 +58,7 @@ struct Hit {             // one recorded probe hit, decoded
   nlohmann::json stack;
   uint64_t duration_ns = 0;  // at a RET of a timed call
   std::string step;          // the lifecycle step it happened in ("" outside every step, or no steps)
+  std::string inlined_into;  // a hit at an inlined copy's mark: the function it is inlined into
 };
 
 // Latency of a probe's calls (after the prologue to the RET, paired per goroutine).

@@ -85,6 +85,16 @@ Hit Collector::decode_hit(const probe_event& e, const probe_event_ext* ext, cons
   }
   if (ext && site.stack) h.stack = symbolize_stack(*plan_.binary, site, e, ext->stack);
   if (inj && site.stack) h.stack = symbolize_stack(*plan_.binary, site, e, inj->stack);  // the injected call's too
+  if (const int32_t copy = plan_.sites[e.site].inlined_copy; copy >= 0) {
+    // At the mark the copy's code has not begun: the stack there is its caller's, so the probed
+    // function comes first, inlined, where its own code is.
+    const binary::InlinedCopy& c = pp.function->inlined_copies[copy];
+    h.inlined_into = c.caller;
+    if (h.stack.is_array())
+      h.stack.insert(
+          h.stack.begin(),
+          nlohmann::json{{"function", pp.function->name}, {"file", c.file}, {"line", c.line}, {"inlined", true}});
+  }
   return h;
 }
 

@@ -37,6 +37,9 @@ class Dump {
                           f.args_size, f.not_probeable);
       for (uint64_t r : f.rets) out_ << fmt::format(" ret {:x}", r);
       for (const auto& s : f.inlined_at) out_ << " inlined " << s;
+      for (const auto& c : f.inlined_copies)
+        out_ << fmt::format(" copy {:x} {} {} {} {}:{} '{}'", c.mark, c.outer, c.caller, c.at, c.file, c.line,
+                            c.not_countable);
       for (const auto& w : f.warnings) out_ << " warning " << w;
       out_ << "\n";
       for (const Value& v : f.params) value("param", v);
@@ -111,7 +114,7 @@ TEST_F(AnalysisCache, GivesBackExactlyWhatWasAnalysed) {
   const FixtureVariant variants[] = {{}, {"386", false}, {"amd64", true}};
   for (const auto& release : test::go_releases())
     for (const auto& variant : variants)
-      for (const char* fixture : {"sigs", "demo"}) {
+      for (const char* fixture : {"sigs", "demo", "inlines"}) {
         SCOPED_TRACE(fmt::format("{} go{} {}", fixture, release, variant.tag()));
         const fs::path bin = test::fixture(fixture, release, variant);
         ASSERT_FALSE(bin.empty());

@@ -5,7 +5,10 @@
 // cut. End to end against the program's own traceback: tests/stacks.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <fstream>
+
+#include <fmt/format.h>
 
 #include "binary/binary_info.h"
 #include "binary/unwind.h"
@@ -101,6 +104,42 @@ std::vector<Build> builds() {
     for (const FixtureVariant& v : {FixtureVariant{}, FixtureVariant{"386", false}, FixtureVariant{"amd64", true}})
       out.push_back({r, v});
   return out;
+}
+
+// fixtures/inlines' main.twice, inlined into loop, once and maybe and nowhere else: the inline
+// trees give its three copies (stripped too), each mark an instruction of its caller, and each
+// countable; os.Open has its copy in os.ReadFile.
+TEST_P(Unwind, InlinedCopiesComeFromTheInlineTrees) {
+  const auto& [release, variant] = GetParam();
+  const fs::path bin_path = test::fixture("inlines", release, variant);
+  ASSERT_FALSE(bin_path.empty());
+  auto bin = analyse(bin_path);
+  ASSERT_TRUE(bin) << bin.error().format();
+  const Function* twice = (*bin)->find("main.twice");
+  ASSERT_NE(twice, nullptr);
+  EXPECT_EQ(twice->entry, 0u);
+  EXPECT_FALSE(twice->probeable());
+  std::vector<std::string> callers;
+  for (const InlinedCopy& c : twice->inlined_copies) {
+    callers.push_back(c.caller);
+    EXPECT_EQ(c.outer, c.caller);
+    EXPECT_EQ(c.not_countable, "") << c.caller;
+    const Function* outer = (*bin)->function_at(c.mark);
+    ASSERT_NE(outer, nullptr);
+    EXPECT_EQ(outer->name, c.caller);
+    EXPECT_TRUE(c.at.ends_with(fmt::format("main.go:{}", line_of(test::fixture_dir("inlines") / "main.go",
+                                                                 c.caller == "main.loop"   ? "s += twice(i)"
+                                                                 : c.caller == "main.once" ? "return twice(x) + 1"
+                                                                                           : "\t\treturn twice(x)"))))
+        << c.at;
+    EXPECT_TRUE(c.file.ends_with("main.go")) << c.file;
+  }
+  std::ranges::sort(callers);
+  EXPECT_EQ(callers, (std::vector<std::string>{"main.loop", "main.maybe", "main.once"}));
+  const Function* open = (*bin)->find("os.Open");
+  ASSERT_NE(open, nullptr);
+  EXPECT_TRUE(
+      std::ranges::any_of(open->inlined_copies, [](const InlinedCopy& c) { return c.caller == "os.ReadFile"; }));
 }
 
 INSTANTIATE_TEST_SUITE_P(Builds, Unwind, ::testing::ValuesIn(builds()), [](const auto& info) {

@@ -124,5 +124,18 @@ TEST(StdlibSignatures, DropsTheReferencesGoRejects) {
   EXPECT_NE(out.find("var keep"), std::string::npos);
 }
 
+// The program stays whole in one pass: an import Go rejects takes its references along, and an
+// import whose every reference went is dropped too (else each would cost one more build).
+TEST(StdlibSignatures, DropsAnImportWithItsReferencesAndAnImportLeftUnused) {
+  const std::string go =
+      "package main\n\nimport (\n\tp0 \"os\"\n\tp1 \"cmd/vendor/x\"\n\tp2 \"io\"\n)\n\nvar keep = []any{\n"
+      "\tp0.ReadFile,\n\tp1.F,\n\t(*p1.T).M,\n\tp2.Nope,\n}\n\nfunc main() { println(len(keep)) }\n";
+  const std::string errors =
+      "./main.go:5:2: use of internal package cmd/vendor/x not allowed\n./main.go:13:5: undefined: io.Nope\n";
+  EXPECT_EQ(binary::drop_failing_references(go, errors),
+            "package main\n\nimport (\n\tp0 \"os\"\n)\n\nvar keep = []any{\n\tp0.ReadFile,\n}\n\n"
+            "func main() { println(len(keep)) }\n");
+}
+
 }  // namespace
 }  // namespace bpfault

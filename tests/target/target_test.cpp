@@ -1,12 +1,14 @@
 // Targets (issue 19) through build/bpfault as a user runs it: exit codes, messages, records.
 #include <fstream>
 #include <map>
+#include <set>
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
 #include "binary/binary_info.h"
+#include "process/go_toolchain.h"
 #include "reliability/support.h"
 #include "support/fixtures.h"
 #include "target/target.h"
@@ -210,6 +212,7 @@ TEST_F(Targets, InlinedEverywhereOnABinaryNamesTheRebuildFlag) {
   ASSERT_FALSE(bin.empty());
   nlohmann::json j = demo_binary_scenario(bin);
   j["probes"][0]["function"] = "main.smallAdd";
+  j["probes"][0]["record"] = {"a", "b"};  // a count alone is taken at its inlined copies
   j["expect"]["events"][0]["function"] = "main.smallAdd";
   const fs::path s = write("inlined.json", j);
   auto r = test::run_bpfault({"run", "--vm=never", s.string()});
@@ -249,6 +252,109 @@ TEST_F(Targets, InlinedEverywhereInABuildIsRebuiltWithInliningOffInItsPackageOnl
   auto again = test::run_bpfault({"run", "--vm=never", s.string()}, std::nullopt, env);
   EXPECT_EQ(again.exit_code, 0) << again.out << again.err;
   EXPECT_EQ(again.out.find("building"), std::string::npos) << "both builds are cached:\n" << again.out;
+}
+
+// A function inlined everywhere (fixtures/inlines' main.twice: no out-of-line copy, inlined into
+// loop, once and maybe) on a prebuilt binary, with and without symbols, on every toolchain:
+// counted at its inlined copies as often as the program counts its own calls, each hit's stack
+// starting with twice, inlined, above the caller the record names; recording its arguments is
+// refused with the reason.
+TEST_F(Targets, InlinedEverywhereIsCountedAtItsCopiesOnTheBinaryAsBuilt) {
+  if (!test::can_load_bpf()) GTEST_SKIP() << "needs root to load BPF programs (CAP_BPF, CAP_PERFMON)";
+  for (const std::string& release : test::go_releases())
+    for (bool stripped : {false, true}) {
+      SCOPED_TRACE(release + (stripped ? " stripped" : ""));
+      process::FixtureVariant v;
+      v.stripped = stripped;
+      const fs::path bin = test::fixture("inlines", release, v);
+      ASSERT_FALSE(bin.empty());
+      nlohmann::json j = {{"version", 1},
+                          {"name", "twice at its copies"},
+                          {"target", {{"binary", bin.string()}}},
+                          {"probes", {{{"function", "main.twice"}, {"stack", true}}}},
+                          {"expect", {{"exit_code", 0}, {"stdout", {{"contains", "twice: 10 calls"}}}}}};
+      const fs::path record = dir_ / "inlined.json";
+      auto r = test::run_bpfault({"run", "--vm=never", "--json", record.string(), write("copies.json", j).string()});
+      ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+      const auto probe = nlohmann::json::parse(test::slurp(record))["scenarios"][0]["probes"][0];
+      EXPECT_EQ(probe["calls"], 10);  // as the program counted them
+      std::vector<std::string> callers;
+      for (const auto& h : probe["hits"]) {
+        callers.push_back(h.value("inlined_into", ""));
+        ASSERT_TRUE(h["stack"].is_array() && h["stack"].size() > 2) << h.dump();
+        EXPECT_EQ(h["stack"][0]["function"], "main.twice");
+        EXPECT_EQ(h["stack"][0]["inlined"], true);
+        EXPECT_TRUE(h["stack"][0]["line"] == 18 || h["stack"][0]["line"] == 19) << h.dump();  // its body's lines
+        EXPECT_EQ(h["stack"][1]["function"], h["inlined_into"]) << h.dump();
+        EXPECT_EQ(h["stack"][2]["function"], "main.main") << h.dump();
+      }
+      std::vector<std::string> expected(5, "main.loop");
+      expected.insert(expected.end(), 3, "main.once");
+      expected.insert(expected.end(), 2, "main.maybe");
+      EXPECT_EQ(callers, expected);
+
+      j["probes"][0]["record"] = {"x"};
+      auto refused = test::run_bpfault({"run", "--vm=never", write("record.json", j).string()});
+      EXPECT_EQ(refused.exit_code, 2) << refused.out;
+      EXPECT_NE(refused.out.find("main.twice cannot be probed: inlined everywhere"), std::string::npos) << refused.out;
+      EXPECT_NE(refused.out.find("its 3 inlined copies can be counted and stacked, but not recorded, timed or changed"),
+                std::string::npos)
+          << refused.out;
+    }
+}
+
+// A Go program nobody here wrote, as Debian ships it: the newest toolchain's own gofmt (stripped,
+// no DWARF, built by the cmd module, whose vendored packages the program that describes the
+// standard library cannot import). os.OpenFile's arguments are read by name through the
+// signatures of that program: every .go file of the folder gofmt lists is among them.
+// os.Open, inlined everywhere, is counted at its inlined copies.
+TEST_F(Targets, DebiansStrippedGofmtIsTracedByArgumentName) {
+  if (!test::can_load_bpf()) GTEST_SKIP() << "needs root to load BPF programs (CAP_BPF, CAP_PERFMON)";
+  const auto toolchains = process::find_toolchains();
+  if (toolchains.empty() || toolchains.back().release == "1.19")
+    GTEST_SKIP() << "no Go toolchain newer than 1.19 (bpfault setup --go newest)";
+  const process::GoToolchain& go = toolchains.back();
+  const fs::path gofmt = go.goroot / "bin" / "gofmt", folder = go.goroot / "src" / "go" / "ast";
+  auto info = binary::analyse(gofmt);
+  ASSERT_TRUE(info) << info.error().format();
+  ASSERT_FALSE((*info)->has_dwarf) << gofmt << " is expected stripped, as Debian ships it";
+  std::set<std::string> sources;
+  for (const auto& e : fs::directory_iterator(fs::canonical(folder)))
+    if (e.path().extension() == ".go") sources.insert(e.path().string());
+  ASSERT_FALSE(sources.empty());
+  const fs::path record = dir_ / "record.json";
+  auto r = test::run_bpfault(
+      {"run", "--vm=never", "--json", record.string(),
+       write("gofmt.json", {{"version", 1},
+                            {"name", "gofmt -l opens every file"},
+                            {"target", {{"binary", gofmt.string()}, {"args", {"-l", fs::canonical(folder).string()}}}},
+                            {"probes",
+                             {{{"function", "os.OpenFile"}, {"record", {"name", "flag"}}, {"stack", true}},
+                              {{"function", "os.Open"}}}},  // inlined everywhere: counted at its copies
+                            {"expect", {{"exit_code", 0}}}})
+           .string()});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  const auto run = nlohmann::json::parse(test::slurp(record))["scenarios"][0];
+  EXPECT_EQ(run["probes"][0]["signature_from"], "the Go " + go.version + " standard library");
+  // a name longer than the record keeps (64 bytes) is {"len", "text": its first bytes}
+  auto seen = [&](const std::string& file) {
+    for (const auto& h : run["probes"][0]["hits"]) {
+      const auto& name = h["values"]["name"];
+      const bool same = name.is_string()
+                            ? name == file
+                            : name["len"] == file.size() && file.starts_with(name["text"].get<std::string>());
+      if (same && h["values"]["flag"] == 0) return true;  // O_RDONLY
+    }
+    return false;
+  };
+  for (const auto& f : sources) EXPECT_TRUE(seen(f)) << f << " was not seen opened: " << run.dump(2);
+  // os.Open, which has no out-of-line copy, was counted at its copies as often as os.OpenFile's
+  // own stacks say os.Open called it
+  size_t through_open = 0;
+  for (const auto& h : run["probes"][0]["hits"])
+    through_open += h["stack"].size() > 1 && h["stack"][1].value("function", "") == "os.Open";
+  EXPECT_GE(through_open, sources.size());
+  EXPECT_EQ(run["probes"][1]["calls"], through_open) << run["probes"][1].dump(2);
 }
 
 }  // namespace

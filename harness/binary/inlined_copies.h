@@ -1,0 +1,20 @@
+// Every inlined copy of every function, from the binary's own inline trees (pclntab's
+// FUNCDATA_InlTree and PCDATA_InlTreeIndex, which survive stripping): where it was inlined and
+// whether a probe at its mark counts its calls one for one (README, "Inlined functions").
+#pragma once
+
+#include <vector>
+
+#include "binary/binary_info.h"
+#include "binary/code.h"
+#include "binary/elf_file.h"
+#include "binary/pclntab.h"
+
+namespace bpfault::binary {
+
+// Fills Function::inlined_copies. A function with no out-of-line copy that only the inline trees
+// name (a stripped binary has no DWARF to list it) is appended with entry 0, as DWARF's are.
+void add_inlined_copies(const Pclntab& pcln, const ElfFile& elf, const CodeDecoder& decoder,
+                        std::vector<Function>& functions);
+
+}  // namespace bpfault::binary
