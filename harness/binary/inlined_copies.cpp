@@ -90,13 +90,13 @@ void add_inlined_copies(const Pclntab& pcln, const ElfFile& elf, const CodeDecod
       const uint64_t off = c.mark - g.entry;
       if (c.mark < g.entry || off >= code.size()) {
         c.not_countable = "its mark is outside its caller's code";
+      } else if (marks[c.mark] > 1) {
+        c.not_countable = fmt::format(
+            "its mark is an instruction it shares with {} other call(s) inlined on the same line: a probe there "
+            "counts them as one",
+            marks[c.mark] - 1);
       } else if (code[off] != kNop) {
-        if (marks[c.mark] > 1)
-          c.not_countable = fmt::format(
-              "its mark is an instruction it shares with {} other call(s) inlined on the same line: a probe there "
-              "counts them as one",
-              marks[c.mark] - 1);
-        else if (!own)
+        if (!own)
           c.not_countable = "its mark is an instruction of its caller's line and no code of its own is left";
         else if (!(flow ? *flow : flow.emplace(decoder.control_flow(code, g.entry)))
                       .straight_line(std::min(c.mark, *own), std::max(c.mark, *own), returns))

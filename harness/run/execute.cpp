@@ -212,14 +212,16 @@ std::vector<std::string> packages_to_build_without_inlining(const scenario::Scen
                                                             const binary::BinaryInfo& info) {
   std::vector<std::string> pkgs;
   if (!s.target.builds()) return pkgs;  // a prebuilt binary is refused with the flag instead
-  // (not for a probe that counts at the inlined copies themselves: the program as it was built)
-  auto counted_at_copies = [](const scenario::Probe& p, const binary::Function& f) {
-    return plan::at_inlined_copies(p, f) &&
-           std::ranges::all_of(f.inlined_copies, [](const auto& c) { return c.not_countable.empty(); });
+  // A probe that counts at the inlined copies needs it only when a copy cannot be counted
+  // exactly (else the program is probed as it was built); any other probe, when the function has
+  // no out-of-line copy.
+  auto needs_rebuild = [](const scenario::Probe& p, const binary::Function& f) {
+    if (plan::at_inlined_copies(p, f))
+      return !std::ranges::all_of(f.inlined_copies, [](const auto& c) { return c.not_countable.empty(); });
+    return f.entry == 0 && !f.inlined_at.empty();
   };
   for (const auto& p : s.probes)
-    if (const binary::Function* f = info.find(p.function);
-        f && f->entry == 0 && !f->inlined_at.empty() && !counted_at_copies(p, *f))
+    if (const binary::Function* f = info.find(p.function); f && needs_rebuild(p, *f))
       if (std::string pkg = binary::go_package(f->name); std::ranges::find(pkgs, pkg) == pkgs.end())
         pkgs.push_back(std::move(pkg));
   std::ranges::sort(pkgs);

@@ -58,9 +58,10 @@ struct Unprepared {
 };
 
 using Preparation = tl::expected<Prepared, Unprepared>;
-// A probed function inlined everywhere has no code of its own to probe: a target bpfault builds
-// is built again with inlining off in those functions' packages only (sorted), and that build
-// is the one probed. Empty for a prebuilt binary (its refusal names the flag).
+// A probed function inlined everywhere has no code of its own to probe, and a count at inlined
+// copies must be exact at every copy: a target bpfault builds is built again with inlining off
+// in those functions' packages only (sorted), and that build is the one probed. Empty for a
+// prebuilt binary (its refusal names the flag).
 std::vector<std::string> packages_to_build_without_inlining(const scenario::Scenario& s,
                                                             const binary::BinaryInfo& info);
 Preparation prepare(const scenario::Scenario& s, const Options& o);

@@ -254,6 +254,36 @@ TEST_F(Targets, InlinedEverywhereInABuildIsRebuiltWithInliningOffInItsPackageOnl
   EXPECT_EQ(again.out.find("building"), std::string::npos) << "both builds are cached:\n" << again.out;
 }
 
+// A count where an inlined copy cannot be counted exactly (the sigs fixture's main.smallAdd: both
+// copies' marks are one instruction of main.main's line 279, shared): refused on a prebuilt
+// binary, naming the copy and why; a fixture is built again with inlining off in main instead,
+// and counted there.
+TEST_F(Targets, ACountWhereACopyCannotBeCountedExactlyIsRefusedOrRebuilt) {
+  if (!test::can_load_bpf()) GTEST_SKIP() << "needs root to load BPF programs (CAP_BPF, CAP_PERFMON)";
+  const fs::path bin = test::fixture("sigs");
+  ASSERT_FALSE(bin.empty());
+  nlohmann::json j = demo_binary_scenario(bin);
+  j["probes"][0]["function"] = "main.smallAdd";
+  j["expect"]["events"][0] = {{"function", "main.smallAdd"}, {"count", 2}};
+  auto refused = test::run_bpfault({"run", "--vm=never", write("binary.json", j).string()});
+  EXPECT_EQ(refused.exit_code, 2) << refused.out;
+  EXPECT_NE(refused.out.find("main.smallAdd cannot be counted exactly: 2 of its 2 inlined copies cannot (the copy "
+                             "inlined into main.main at "),
+            std::string::npos)
+      << refused.out;
+  EXPECT_NE(refused.out.find("its mark is an instruction it shares with"), std::string::npos) << refused.out;
+  EXPECT_NE(refused.out.find("hint: rebuild with inlining off in its package only (-gcflags=-l)"), std::string::npos)
+      << refused.out;
+
+  j["target"] = {{"fixture", "sigs"}};
+  const fs::path record = dir_ / "rebuilt.json";
+  auto rebuilt = test::run_bpfault({"run", "--vm=never", "--json", record.string(), write("fixture.json", j).string()});
+  EXPECT_EQ(rebuilt.exit_code, 0) << rebuilt.out << rebuilt.err;
+  const auto rec = nlohmann::json::parse(test::slurp(record))["scenarios"][0];
+  EXPECT_EQ(rec["inlining_off"], nlohmann::json({"main"})) << rec.dump(1);
+  EXPECT_EQ(rec["probes"][0]["calls"], 2);
+}
+
 // A function inlined everywhere (fixtures/inlines' main.twice: no out-of-line copy, inlined into
 // loop, once and maybe) on a prebuilt binary, with and without symbols, on every toolchain:
 // counted at its inlined copies as often as the program counts its own calls, each hit's stack
