@@ -190,6 +190,32 @@ std::string escaped(std::string_view bytes, bool quoted) {
 
 std::string printable(std::string_view bytes) { return escaped(bytes, false); }
 
+std::string markup(std::string_view bytes) {
+  std::string out;
+  for (char c : printable(bytes)) {
+    switch (c) {
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&#39;";  // XML and HTML alike
+        break;
+      default:
+        out += c;
+    }
+  }
+  return out;
+}
+
 std::string printable_value(const json& v) {
   if (v.is_string()) return "\"" + escaped(v.get_ref<const std::string&>(), true) + "\"";
   if (v.is_array()) {

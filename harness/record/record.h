@@ -225,6 +225,8 @@ std::string dump(const nlohmann::json& j, int indent = -1);
 // For a terminal or XML: bytes that are not UTF-8, and control characters other than \n and
 // \t, as \xNN (no escape sequence of the tracee reaches the terminal).
 std::string printable(std::string_view bytes);
+// printable() for HTML and XML text and attributes: & < > " ' as character references.
+std::string markup(std::string_view bytes);
 // A value as JSON-like text for the console ("s": "ab\xff"), whatever bytes its strings hold.
 std::string printable_value(const nlohmann::json& value);
 

@@ -16,31 +16,7 @@
 namespace bpfault::report {
 namespace {
 
-std::string html(std::string_view bytes) {
-  std::string out;
-  for (char c : record::printable(bytes)) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      case '\'':
-        out += "&#39;";
-        break;
-      default:
-        out += c;
-    }
-  }
-  return out;
-}
+std::string html(std::string_view bytes) { return record::markup(bytes); }
 
 std::string value_text(const nlohmann::json& v) { return html(record::printable_value(v)); }
 

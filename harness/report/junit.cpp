@@ -12,33 +12,7 @@
 namespace bpfault::report {
 namespace {
 
-// Escaped for an attribute or text; bytes that are not UTF-8 and control characters XML 1.0
-// does not allow become \xNN (record::printable), so the document stays well-formed.
-std::string xml(const std::string& bytes) {
-  std::string out;
-  for (unsigned char c : record::printable(bytes)) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      case '\'':
-        out += "&apos;";
-        break;
-      default:
-        out += static_cast<char>(c);
-    }
-  }
-  return out;
-}
+std::string xml(std::string_view bytes) { return record::markup(bytes); }
 
 std::string classname(const std::string& file) {
   std::filesystem::path p(file);
