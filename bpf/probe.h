@@ -261,6 +261,7 @@ struct probe_injection {
 	__u32 pad;
 	__u64 regs_after[PROBE_INT_REGS]; /* read back from the registers the tracee resumes with */
 	__u8 stack_after[PROBE_STACK_BYTES];
+	/* a site without stacks or captures sends the record only up to writes[nwrites - 1] */
 	struct probe_write_result writes[PROBE_MAX_WRITES];
 	/* the site's memory captures (a string's bytes), taken before the writes ... */
 	__u32 captured_before[PROBE_MAX_CAPTURES];

@@ -176,6 +176,20 @@ static __always_inline int record_hit(struct pt_regs *ctx, const struct hit *h)
 	return 0;
 }
 
+/* The part of an injection's record its site fills: a site without stacks or captures sends
+ * only the writes done (a third of the whole record for one write), so that a run injecting on
+ * every call does not fill the ring buffer three times sooner than it has to. */
+static __always_inline __u64 injection_size(const struct probe_site *site, __u32 nwrites)
+{
+	if (site->stack)
+		return sizeof(struct probe_injection);
+	if (site->ncaptures)
+		return offsetof(struct probe_injection, stack);
+	if (nwrites > PROBE_MAX_WRITES)
+		nwrites = PROBE_MAX_WRITES;
+	return offsetof(struct probe_injection, writes) + nwrites * sizeof(struct probe_write_result);
+}
+
 /* A hit where step `t` fires: the fault, and its record with what was there before and after. */
 static __always_inline int record_injection(struct pt_regs *ctx, struct hit *h,
 					    const struct probe_step *step, int t, __s32 pending_err,
@@ -211,10 +225,11 @@ static __always_inline int record_injection(struct pt_regs *ctx, struct hit *h,
 		copy_captures(site, h->regs, h->sp, inj->captured, inj->capture);
 	else
 		__builtin_memset(inj->captured, 0, sizeof(inj->captured));
-	/* injections are rare and the harness acts on pauses: wake it */
-	if (bpf_ringbuf_output(&events, inj,
-			       site->stack ? sizeof(*inj) : offsetof(struct probe_injection, stack),
-			       BPF_RB_FORCE_WAKEUP))
+	/* a pause waits for the harness to resume the tracee: wake it; other injections are drained
+	 * on its timer like hits (a wakeup per injection doubled the drain's work when every call
+	 * injects, and under TCG that work decides whether the ring buffer overflows) */
+	if (bpf_ringbuf_output(&events, inj, injection_size(site, inj->nwrites),
+			       step->action == ACT_DELAY ? BPF_RB_FORCE_WAKEUP : submit_flags()))
 		__sync_fetch_and_add(&drops, 1);
 	return 0;
 }

@@ -278,8 +278,12 @@ int ProbeSession::on_sample(void* ctx, void* data, size_t size) {
   if (type == EV_HIT_EXT && size >= offsetof(probe_event_ext, stack))
     std::memcpy(&sink->hits_ext.emplace_back(), data, std::min(size, sizeof(probe_event_ext)));
   if (type == EV_TIMING && size >= sizeof(probe_timing)) sink->timings.push_back(*static_cast<probe_timing*>(data));
-  if (type == EV_INJECTION && size >= offsetof(probe_injection, stack))
-    std::memcpy(&sink->injections.emplace_back(), data, std::min(size, sizeof(probe_injection)));
+  // An injection at a site without stacks or captures ends after its writes (injection_size()).
+  if (type == EV_INJECTION && size >= offsetof(probe_injection, writes)) {
+    const uint32_t nwrites = static_cast<probe_injection*>(data)->nwrites;
+    if (size >= offsetof(probe_injection, writes) + std::min<size_t>(nwrites, PROBE_MAX_WRITES) * sizeof(probe_write_result))
+      std::memcpy(&sink->injections.emplace_back(), data, std::min(size, sizeof(probe_injection)));
+  }
   return 0;
 }
 

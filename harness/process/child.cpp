@@ -3,8 +3,10 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -298,6 +300,21 @@ Outcome Child::wait(const std::function<void()>& tick, std::chrono::milliseconds
   if (WIFSIGNALED(status) && !o.timed_out) o.signal = WTERMSIG(status);
   if (tick) tick();
   return o;
+}
+
+FavouredThread::FavouredThread() : tid_(gettid()) {
+  errno = 0;
+  nice_ = getpriority(PRIO_PROCESS, static_cast<id_t>(tid_));
+  const sched_param normal{};
+  raised_ = errno == 0 && sched_setscheduler(0, SCHED_OTHER | SCHED_RESET_ON_FORK, &normal) == 0 &&
+            setpriority(PRIO_PROCESS, static_cast<id_t>(tid_), -20) == 0;
+}
+
+FavouredThread::~FavouredThread() {
+  if (!raised_) return;
+  const sched_param normal{};
+  setpriority(PRIO_PROCESS, static_cast<id_t>(tid_), nice_);
+  sched_setscheduler(0, SCHED_OTHER, &normal);
 }
 
 std::map<std::string, std::string> base_environment() {

@@ -94,6 +94,24 @@ class Child {
   uint64_t released_ns_ = 0;
 };
 
+// The calling thread at nice -20 while it lives (where the process may: root, or CAP_SYS_NICE;
+// else nothing changes), for the thread that drains a tracee's events: a program keeping every
+// CPU busy (in the VM, two vCPUs on one TCG thread) otherwise starves the drain until the ring
+// buffer overflows, where the favoured drain slows the program instead. Processes and threads
+// it starts meanwhile get the default (SCHED_RESET_ON_FORK).
+class FavouredThread {
+ public:
+  FavouredThread();
+  ~FavouredThread();
+  FavouredThread(const FavouredThread&) = delete;
+  FavouredThread& operator=(const FavouredThread&) = delete;
+
+ private:
+  pid_t tid_;
+  int nice_ = 0;  // before
+  bool raised_ = false;
+};
+
 // The environment a scenario's program and its steps start from (README, "Testing a service"),
 // under the scenario's own `env`: the same on the host and in the VM, none of bpfault's.
 // PATH=/usr/local/bin:/usr/bin:/bin, HOME=/root, TMPDIR=/tmp, LANG=C.UTF-8.

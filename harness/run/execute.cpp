@@ -170,6 +170,8 @@ std::optional<Error> run_attached(const scenario::Scenario& s, const Prepared& p
     delays.tick();
   };
   const bool bounded = lifecycle || o.attach_for.count();
+  std::optional<process::FavouredThread> drain_first;  // the drain keeps up with a busy tracee
+  if (session) drain_first.emplace();
   for (;;) {
     pollfd fds[2] = {{pid_fd, POLLIN, 0}, {session ? session->wake_fd() : -1, POLLIN, 0}};
     const int ready = poll(fds, 2, 10);
@@ -195,6 +197,7 @@ std::optional<Error> run_attached(const scenario::Scenario& s, const Prepared& p
   }
   if (lifecycle) lifecycle->join();  // a step under way ends first (its own timeout bounds it)
   drain();
+  drain_first.reset();
   delays.resume_all();
   if (session) collector.finish(*session);
   if (lifecycle) lifecycle->finish(r);
@@ -444,6 +447,8 @@ RunRecord execute(const scenario::Scenario& s, const Preparation& prepared, cons
   if (lifecycle) lifecycle->start(child->pid(), &*child);
   Collector collector(*plan, r, o.on_hit);
   Delays delays(child->pid());
+  std::optional<process::FavouredThread> drain_first;  // the drain keeps up with a busy tracee
+  if (session) drain_first.emplace();
   process::Outcome out = child->wait(
       [&] {
         if (!session) return;
@@ -452,6 +457,7 @@ RunRecord execute(const scenario::Scenario& s, const Preparation& prepared, cons
         delays.tick();
       },
       std::chrono::milliseconds(10), session ? session->wake_fd() : -1);
+  drain_first.reset();
 
   if (out.exit_code >= 0) r.exit_code = out.exit_code;
   if (out.signal) r.signal = out.signal;
