@@ -55,7 +55,11 @@ struct probe_capture {
 	struct probe_loc len; /* where the element count is (LOC_NONE: copy `max` bytes) */
 	__u16 elem;	      /* bytes per element */
 	__u16 max;	      /* bytes to copy at most (<= PROBE_CAPTURE_BYTES) */
-	__u32 pad;
+	__u8 through;	      /* the bytes of the string whose header (pointer, length: a pointer size
+			       * each) is `offset` bytes into what the pointer points to: an error's
+			       * message behind its data word */
+	__u8 pad;
+	__u16 offset;
 };
 
 /* One attach point; the attach cookie is its index in the `sites` map. */
@@ -266,7 +270,7 @@ struct probe_injection {
 	/* the site's memory captures (a string's bytes), taken before the writes ... */
 	__u32 captured_before[PROBE_MAX_CAPTURES];
 	__u8 capture_before[PROBE_MAX_CAPTURES][PROBE_CAPTURE_BYTES];
-	/* ... and after them (none for an early return: its arguments have no "after") */
+	/* ... and after them (for an early return, its results': its arguments have no "after") */
 	__u32 captured[PROBE_MAX_CAPTURES];
 	__u8 capture[PROBE_MAX_CAPTURES][PROBE_CAPTURE_BYTES];
 	/* a site recording stacks (else not emitted): copied before the writes */

@@ -61,20 +61,42 @@ static __always_inline void copy_captures(const struct probe_site *site, const _
 		const struct probe_capture *c = &site->captures[i];
 		__u64 n = c->max;
 
+		__u64 at;
+
 		captured[i] = 0;
 		if (i >= site->ncaptures)
 			continue;
+		at = load(regs, sp, &c->ptr);
 		if (c->len.kind != LOC_NONE) {
 			__u64 count = load(regs, sp, &c->len);
 
 			if (count * c->elem < n)
 				n = count * c->elem;
 		}
+		if (c->through) {
+			/* a string header in the memory `at` points to: {pointer, length} */
+			__u64 header[2] = {};
+
+			if (ptr_size == 4) {
+				__u32 h32[2] = {};
+
+				if (bpf_probe_read_user(h32, sizeof(h32), (void *)(at + c->offset)))
+					continue;
+				header[0] = h32[0];
+				header[1] = h32[1];
+			} else if (bpf_probe_read_user(header, sizeof(header),
+						       (void *)(at + c->offset))) {
+				continue;
+			}
+			at = header[0];
+			if (header[1] < n)
+				n = header[1];
+		}
 		if (n == 0 || n > PROBE_CAPTURE_BYTES)
 			continue;
 		/* 1..64, provably, for the verifier */
 		n = ((n - 1) & (PROBE_CAPTURE_BYTES - 1)) + 1;
-		if (!bpf_probe_read_user(capture[i], n, (void *)load(regs, sp, &c->ptr)))
+		if (!bpf_probe_read_user(capture[i], n, (void *)at))
 			captured[i] = n;
 	}
 }
@@ -221,10 +243,9 @@ static __always_inline int record_injection(struct pt_regs *ctx, struct hit *h,
 	/* h->regs now holds the registers the tracee resumes with; an early return's results fill
 	 * the argument registers, which are not the arguments any more */
 	capture(h->regs, h->sp, inj->regs_after, inj->stack_after);
-	if (!step->early_return)
-		copy_captures(site, h->regs, h->sp, inj->captured, inj->capture);
-	else
-		__builtin_memset(inj->captured, 0, sizeof(inj->captured));
+	/* after an early return, the copies of its results (the plan adds them to its call site)
+	 * hold their new text */
+	copy_captures(site, h->regs, h->sp, inj->captured, inj->capture);
 	/* a pause waits for the harness to resume the tracee: wake it; other injections are drained
 	 * on its timer like hits (a wakeup per injection doubled the drain's work when every call
 	 * injects, and under TCG that work decides whether the ring buffer overflows) */

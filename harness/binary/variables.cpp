@@ -167,4 +167,34 @@ std::optional<std::string> dynamic_type(const BinaryInfo& bin, uint64_t type_wor
   return out;
 }
 
+std::optional<int> boxed_errno(const BinaryInfo& bin, uint64_t data_word) {
+  if (const auto small = bin.variable("runtime.staticuint64s");
+      small && data_word >= *small && data_word < *small + 256 * 8 && (data_word - *small) % 8 == 0)
+    return static_cast<int>((data_word - *small) / 8);
+  if (!bin.image) return std::nullopt;
+  // a box in the file's data (not .bss): Go never changes a value an interface holds
+  const auto* section = bin.image->elf.section_at(data_word);
+  if (!section || section->type != SHT_PROGBITS) return std::nullopt;
+  const auto n = bin.image->elf.word_at(data_word);
+  if (!n || *n == 0 || *n >= 4096) return std::nullopt;
+  return static_cast<int>(*n);
+}
+
+std::optional<std::string> errno_text(const BinaryInfo& bin, int n) {
+  if (!bin.image || n <= 0) return std::nullopt;
+  const ElfFile& elf = bin.image->elf;
+  std::optional<ElfFile::Symbol> table;  // [...]string: a string header per errno
+  elf.for_each_symbol([&](const ElfFile::Symbol& s) {
+    if (s.type == STT_OBJECT && s.name == "syscall.errors") table = s;
+    return !table;
+  });
+  const uint64_t w = elf.ptr_size(), at = table ? table->value + uint64_t(n) * 2 * w : 0;
+  if (!table || at + 2 * w > table->value + table->size) return std::nullopt;
+  const auto ptr = elf.word_at(at), len = elf.word_at(at + w);
+  if (!ptr || !len || !*ptr || !*len || *len > 256) return std::nullopt;  // no text for n
+  const auto text = elf.at_vaddr(*ptr, *len);
+  if (text.size() != *len) return std::nullopt;
+  return std::string(reinterpret_cast<const char*>(text.data()), text.size());
+}
+
 }  // namespace bpfault::binary

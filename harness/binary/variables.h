@@ -46,4 +46,16 @@ std::optional<uint64_t> itab_by_contents(const BinaryInfo& bin, std::string_view
 // descriptor (or itab) in the file: a type made at run time (reflect), or garbage.
 std::optional<std::string> dynamic_type(const BinaryInfo& bin, uint64_t type_word, bool empty_interface);
 
+// The number of a syscall.Errno from its interface's data word, where the binary holds the box:
+// runtime.staticuint64s, where Go's conversion points small values, or the copy the compiler
+// made in the file's data for a package variable set to a constant (the syscall package's
+// errENOENT); nullopt for a box on the heap.
+std::optional<int> boxed_errno(const BinaryInfo& bin, uint64_t data_word);
+
+// Go's own text of errno `n`, as syscall.Errno(n).Error() gives it ("no such file or
+// directory"), from the binary's table of them (`syscall.errors`, in its data, relocated in a
+// PIE); nullopt without that table (a stripped binary, one that never prints an errno) or past
+// its end.
+std::optional<std::string> errno_text(const BinaryInfo& bin, int n);
+
 }  // namespace bpfault::binary

@@ -281,7 +281,8 @@ int ProbeSession::on_sample(void* ctx, void* data, size_t size) {
   // An injection at a site without stacks or captures ends after its writes (injection_size()).
   if (type == EV_INJECTION && size >= offsetof(probe_injection, writes)) {
     const uint32_t nwrites = static_cast<probe_injection*>(data)->nwrites;
-    if (size >= offsetof(probe_injection, writes) + std::min<size_t>(nwrites, PROBE_MAX_WRITES) * sizeof(probe_write_result))
+    if (size >=
+        offsetof(probe_injection, writes) + std::min<size_t>(nwrites, PROBE_MAX_WRITES) * sizeof(probe_write_result))
       std::memcpy(&sink->injections.emplace_back(), data, std::min(size, sizeof(probe_injection)));
   }
   return 0;

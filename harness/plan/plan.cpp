@@ -72,13 +72,38 @@ probe_loc loc_of(const binary::Piece& p) {
 }
 
 // Strings and slices among the recorded values get their memory copied (the first bytes, the
-// first elements); `captured` lists them in capture order.
-std::vector<probe_capture> captures_of(const std::vector<const binary::Value*>& values,
-                                       std::vector<const binary::Value*>& captured) {
-  std::vector<probe_capture> out;
+// first elements), appended to `out`; `captured` lists them in capture order. An `error` gets
+// three (kErrorCaptures), as long as they fit: the object its data word points to, and the
+// strings at its first two string fields, of which Go's common errors make their message
+// (run/decode.h). `shift`: SP at the site is that much lower than where the values were analysed.
+void captures_of(const std::vector<const binary::Value*>& values, std::vector<const binary::Value*>& captured,
+                 std::vector<probe_capture>& out, int ptr_size, int32_t shift = 0) {
+  const auto at_site = [shift](const binary::Piece& p) {
+    probe_loc l = loc_of(p);
+    if (l.kind == LOC_STACK) l.sp_offset += shift;
+    return l;
+  };
   for (const binary::Value* v : values) {
     if (!v->type || out.size() == PROBE_MAX_CAPTURES) continue;
     const bool str = v->type->kind == binary::TypeKind::string, slice = v->type->kind == binary::TypeKind::slice;
+    const bool error = v->type->kind == binary::TypeKind::interface && v->type->name == "error";
+    if (error) {
+      const binary::Piece* data = nullptr;
+      for (const auto& p : v->pieces)
+        if (p.path == ".data") data = &p;
+      if (!data || out.size() + kErrorCaptures > PROBE_MAX_CAPTURES) continue;
+      for (int k = 0; k < kErrorCaptures; ++k) {
+        probe_capture c{};
+        c.ptr = at_site(*data);
+        c.elem = 1;
+        c.max = PROBE_CAPTURE_BYTES;
+        c.through = k > 0;
+        c.offset = static_cast<uint16_t>(k == 2 ? 2 * ptr_size : 0);  // the second string field
+        out.push_back(c);
+        captured.push_back(v);
+      }
+      continue;
+    }
     if (!str && !slice) continue;
     const binary::Piece *ptr = nullptr, *len = nullptr;
     for (const auto& p : v->pieces) {
@@ -87,14 +112,13 @@ std::vector<probe_capture> captures_of(const std::vector<const binary::Value*>& 
     }
     if (!ptr || !len) continue;
     probe_capture c{};
-    c.ptr = loc_of(*ptr);
-    c.len = loc_of(*len);
+    c.ptr = at_site(*ptr);
+    c.len = at_site(*len);
     c.elem = static_cast<uint16_t>(str ? 1 : (v->type->elem ? std::max<uint64_t>(v->type->elem->size, 1) : 1));
     c.max = PROBE_CAPTURE_BYTES;
     out.push_back(c);
     captured.push_back(v);
   }
-  return out;
 }
 
 }  // namespace
@@ -250,9 +274,17 @@ Result<Plan> make_plan(const scenario::Scenario& s, std::shared_ptr<const binary
       plan.sites.push_back(site);
       return {};
     };
-    std::vector<probe_capture> call_captures = captures_of(pp.record_args, pp.captured),
-                               ret_captures = captures_of(pp.record_results, pp.captured_results);
     const binary::Function& f = *pp.function;
+    std::vector<probe_capture> call_captures, ret_captures;
+    captures_of(pp.record_args, pp.captured, call_captures, bin->ptr_size());
+    captures_of(pp.record_results, pp.captured_results, ret_captures, bin->ptr_size());
+    // An early return's results at its call site, after the writes: a string's new text, an
+    // error's message (their locations there are SP-relative to the call site's SP).
+    if (std::any_of(pp.steps.begin(), pp.steps.end(), [](const PlannedStep& st) { return st.step->early_return; })) {
+      std::vector<const binary::Value*> results;
+      for (const auto& v : f.results) results.push_back(&v);
+      captures_of(results, pp.captured, call_captures, bin->ptr_size(), f.body_sp_delta);
+    }
     if (f.body_sp_delta < 0 || f.body_sp_delta > 255)
       return fail(ErrorKind::internal, f.name,
                   fmt::format("unexpected SP delta {} at the probe point", f.body_sp_delta));

@@ -36,6 +36,11 @@ struct PlannedStep {
   std::vector<PlannedWrite> ret;   // at the RETs of the same call
 };
 
+// The memory copies a recorded `error` takes: the object its data word points to, and the
+// bytes of the strings at its first two string fields (an errors.errorString's text; a
+// PathError's Op and Path), from which run/decode tells Go's common errors' messages.
+constexpr int kErrorCaptures = 3;
+
 struct PlannedProbe {
   const scenario::Probe* probe;
   const binary::Function* function;
@@ -43,7 +48,9 @@ struct PlannedProbe {
   std::vector<const binary::Value*> record_results;    // read at every RET
   std::map<const binary::Value*, std::string> labels;  // the name the scenario used ("r0" for "~r0")
   std::vector<PlannedStep> steps;                      // empty: the probe only observes
-  std::vector<const binary::Value*> captured;  // record_args whose memory the call site copies, by capture index
+  // record_args whose memory the call site copies, by capture index: a string or slice once, an
+  // `error` kErrorCaptures times in a row (its object, its first string field, its second)
+  std::vector<const binary::Value*> captured;
   std::vector<const binary::Value*> captured_results;  // the same for record_results at the RETs
   probe_rule rule{};                                   // what the kernel evaluates (steps compiled)
 };

@@ -73,15 +73,13 @@ Hit Collector::decode_hit(const probe_event& e, const probe_event_ext* ext, cons
   if (injection) h.injection = *injection;
   const auto& captured = site.kind == SITE_CALL ? pp.captured : pp.captured_results;
   for (const binary::Value* v : site.kind == SITE_CALL ? pp.record_args : pp.record_results) {
-    std::optional<Memory> mem;
-    for (size_t k = 0; k < captured.size() && k < PROBE_MAX_CAPTURES; ++k)
-      if (captured[k] == v && (ext || inj))
-        mem = ext              ? Memory{ext->capture[k], ext->captured[k]}
-              : returned_early ? Memory{inj->capture_before[k], inj->captured_before[k]}
-                               : Memory{inj->capture[k], inj->captured[k]};
+    const std::vector<Memory> mem = ext    ? memory_of(captured, *v, ext->captured, ext->capture)
+                                    : !inj ? std::vector<Memory>{}
+                                    : returned_early
+                                        ? memory_of(captured, *v, inj->captured_before, inj->capture_before)
+                                        : memory_of(captured, *v, inj->captured, inj->capture);
     auto label = pp.labels.find(v);
-    h.values[label == pp.labels.end() ? v->name : label->second] =
-        decode(*v, c, mem ? &*mem : nullptr, plan_.binary.get());
+    h.values[label == pp.labels.end() ? v->name : label->second] = decode(*v, c, mem, plan_.binary.get());
   }
   if (ext && site.stack) h.stack = symbolize_stack(*plan_.binary, site, e, ext->stack);
   if (inj && site.stack) h.stack = symbolize_stack(*plan_.binary, site, e, inj->stack);  // the injected call's too

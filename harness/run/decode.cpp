@@ -175,12 +175,56 @@ json with_identity(const binary::Value& v, json decoded, const std::vector<Plann
   return words == 2 ? identity : decoded;
 }
 
+// An error's message as its Error() method makes it, for the types whose message is plain data in
+// the copies `m` (the object, its first two string fields: plan::kErrorCaptures); nullopt when
+// the type is another, or a part was not copied. `whole` turns false when a part was cut.
+std::optional<std::string> error_message(const binary::BinaryInfo& bin, const std::string& type, uint64_t data_word,
+                                         std::span<const Memory> m, bool& whole) {
+  const int w = bin.ptr_size();
+  auto errno_message = [&](uint64_t type_word, uint64_t data) -> std::optional<std::string> {
+    if (binary::dynamic_type(bin, type_word, false) != "syscall.Errno") return std::nullopt;
+    const auto n = binary::boxed_errno(bin, data);
+    return n ? binary::errno_text(bin, *n) : std::nullopt;
+  };
+  if (type == "syscall.Errno") {
+    const auto n = binary::boxed_errno(bin, data_word);
+    return n ? binary::errno_text(bin, *n) : std::nullopt;
+  }
+  if (m.size() != plan::kErrorCaptures) return std::nullopt;
+  auto word = [&](int k) -> std::optional<uint64_t> {  // the object's k-th word
+    if (m[0].size < static_cast<uint32_t>((k + 1) * w)) return std::nullopt;
+    uint64_t v = 0;
+    std::memcpy(&v, m[0].data + k * w, w);
+    return v;
+  };
+  auto field = [&](int k) -> std::optional<std::string> {  // string field k (0 or 1), its length at word 2k+1
+    const auto len = word(2 * k + 1);
+    if (!len) return std::nullopt;
+    const Memory& t = m[1 + k];
+    if (*len && !t.size) return std::nullopt;  // not readable
+    whole &= t.size == *len;
+    return std::string(reinterpret_cast<const char*>(t.data), t.size);
+  };
+  auto inner = [&](int k) -> std::optional<std::string> {  // the error at words k, k+1
+    const auto t = word(k), d = word(k + 1);
+    return t && d ? errno_message(*t, *d) : std::nullopt;
+  };
+  if (type == "*errors.errorString" || type == "*fmt.wrapError" || type == "*fmt.wrapErrors") return field(0);
+  if (type == "*fs.PathError" || type == "*os.PathError") {  // Op, Path, Err
+    const auto op = field(0), path = field(1), err = inner(4);
+    if (op && path && err) return *op + " " + *path + ": " + *err;
+  }
+  if (type == "*os.SyscallError") {  // Syscall, Err
+    const auto call = field(0), err = inner(2);
+    if (call && err) return *call + ": " + *err;
+  }
+  return std::nullopt;
+}
+
 // What an interface's words tell of its value, from the binary alone: its dynamic type as %T
-// prints it ("dynamic_type": "*fs.PathError"), and for a syscall.Errno that Go boxed where it
-// boxes small integers (runtime.staticuint64s, as the syscall package's errors are), its name
-// ("errno": "ENOSPC"). The text behind a pointer (an errors.errorString's message) is in the
-// tracee's memory, which the probe does not copy for interfaces.
-void name_dynamic_type(const binary::BinaryInfo& bin, const binary::Type& t, json& out) {
+// prints it ("dynamic_type": "*fs.PathError"); for a syscall.Errno, its name ("errno":
+// "ENOSPC"); for an error whose object the site copied, its message.
+void name_dynamic_type(const binary::BinaryInfo& bin, const binary::Type& t, std::span<const Memory> m, json& out) {
   const auto word = [&](const char* key) -> std::optional<uint64_t> {
     const json& w = out.value(key, json());
     if (!w.is_string()) return std::nullopt;
@@ -191,11 +235,13 @@ void name_dynamic_type(const binary::BinaryInfo& bin, const binary::Type& t, jso
   const auto dynamic = binary::dynamic_type(bin, *type_word, t.name == "interface {}" || t.name == "any");
   if (!dynamic) return;
   out["dynamic_type"] = *dynamic;
-  if (*dynamic != "syscall.Errno") return;
-  const auto small = bin.variable("runtime.staticuint64s");
-  if (!small || *data_word < *small || *data_word >= *small + 256 * 8 || (*data_word - *small) % 8) return;
-  const int n = static_cast<int>((*data_word - *small) / 8);
-  if (const char* name = strerrorname_np(n)) out["errno"] = name;
+  if (*dynamic == "syscall.Errno")
+    if (const auto n = binary::boxed_errno(bin, *data_word))
+      if (const char* name = strerrorname_np(*n)) out["errno"] = name;
+  if (t.name != "error") return;
+  bool whole = true;
+  if (const auto message = error_message(bin, *dynamic, *data_word, m, whole))
+    out[whole ? "message" : "message_start"] = *message;
 }
 
 }  // namespace
@@ -205,7 +251,16 @@ json decode(const binary::Piece& p, const Capture& c) {
   return bits ? scalar(p.kind, p.is_signed, p.size, *bits) : json(nullptr);
 }
 
-json decode(const binary::Value& v, const Capture& c, const Memory* memory, const binary::BinaryInfo* bin) {
+std::vector<Memory> memory_of(const std::vector<const binary::Value*>& captured, const binary::Value& v,
+                              const __u32 sizes[PROBE_MAX_CAPTURES],
+                              const __u8 data[PROBE_MAX_CAPTURES][PROBE_CAPTURE_BYTES]) {
+  std::vector<Memory> out;
+  for (size_t k = 0; k < captured.size() && k < PROBE_MAX_CAPTURES; ++k)
+    if (captured[k] == &v) out.push_back({data[k], std::min<uint32_t>(sizes[k], PROBE_CAPTURE_BYTES)});
+  return out;
+}
+
+json decode(const binary::Value& v, const Capture& c, std::span<const Memory> memories, const binary::BinaryInfo* bin) {
   if (v.pieces.size() == 1 && v.pieces[0].path.empty()) return decode(v.pieces[0], c);
   json out = json::object();
   for (const auto& p : v.pieces) out[p.path.empty() ? "value" : p.path.substr(1)] = decode(p, c);
@@ -213,11 +268,12 @@ json decode(const binary::Value& v, const Capture& c, const Memory* memory, cons
   if (v.type && v.type->kind == binary::TypeKind::interface && out.value("type", json()) == "0x0" &&
       out.value("data", json()) == "0x0")
     return nullptr;
-  if (bin && v.type && v.type->kind == binary::TypeKind::interface) name_dynamic_type(*bin, *v.type, out);
+  if (bin && v.type && v.type->kind == binary::TypeKind::interface) name_dynamic_type(*bin, *v.type, memories, out);
   if (!v.type || !out.contains("len") || !out["len"].is_number()) return out;
   const uint64_t len = out["len"].get<uint64_t>();
   if (v.type->kind == binary::TypeKind::string && len == 0) return "";  // whatever its pointer
-  if (!memory) return out;
+  if (memories.empty()) return out;
+  const Memory* memory = &memories[0];
   if (v.type->kind == binary::TypeKind::string) {
     std::string text(reinterpret_cast<const char*>(memory->data), std::min<uint64_t>(memory->size, len));
     if (text.size() == len) return text;
@@ -261,17 +317,13 @@ record::Injection describe_injection(const PlannedProbe& pp, const probe_injecti
   if (step) j.action = action_name(*step->step);
   if (!values) return j;
   // recorded strings and slices show their contents after the writes (the site copied them then)
-  auto memory = [&](const binary::Value& v, bool after) -> std::optional<Memory> {
+  auto memory = [&](const binary::Value& v, bool after) {
     const auto& captured = at_call ? pp.captured : pp.captured_results;
-    for (size_t k = 0; k < captured.size() && k < PROBE_MAX_CAPTURES; ++k)
-      if (captured[k] == &v)
-        return after ? Memory{inj.capture[k], inj.captured[k]} : Memory{inj.capture_before[k], inj.captured_before[k]};
-    return std::nullopt;
+    return after ? memory_of(captured, v, inj.captured, inj.capture)
+                 : memory_of(captured, v, inj.captured_before, inj.capture_before);
   };
-  auto after_memory = [&](const binary::Value& v) { return memory(v, true); };
   auto decode_after = [&](const binary::Value& v, const binary::Value& at) {
-    auto mem = after_memory(v);
-    return with_identity(v, decode(at, after, mem ? &*mem : nullptr, bin), writes, inj);
+    return with_identity(v, decode(at, after, memory(v, true), bin), writes, inj);
   };
   const bool early = at_call && step && step->step->early_return;
   if (at_call) {
@@ -281,8 +333,7 @@ record::Injection describe_injection(const PlannedProbe& pp, const probe_injecti
     if (!early) j.args_after = json::object();
     for (const auto& v : pp.function->params) {
       if (v.hidden) continue;
-      auto mem = memory(v, false);
-      (*j.args_before)[v.name] = decode(v, before, mem ? &*mem : nullptr, bin);
+      (*j.args_before)[v.name] = decode(v, before, memory(v, false), bin);
       if (!early) (*j.args_after)[v.name] = decode_after(v, v);
     }
     if (step && !step->ret.empty()) {
@@ -301,8 +352,9 @@ record::Injection describe_injection(const PlannedProbe& pp, const probe_injecti
     for (const auto& v : pp.function->results) {
       const binary::Value at = shifted(v, shift);
       const std::string name = v.name.starts_with("~r") ? v.name.substr(1) : v.name;
-      auto mem = memory(v, false);  // a RET's copy (an early return's call site has none of results)
-      (*j.results_before)[name] = decode(at, before, mem ? &*mem : nullptr, bin);
+      // a RET's copy; at an early return's call site the results' copies were taken before the
+      // writes from what the registers held then, which were no results
+      (*j.results_before)[name] = decode(at, before, early ? std::vector<Memory>{} : memory(v, false), bin);
       (*j.results_after)[name] = decode_after(v, at);
     }
   }

@@ -4,6 +4,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include <span>
+#include <vector>
+
 #include "binary/binary_info.h"
 #include "plan/plan.h"
 #include "probe.h"
@@ -21,11 +24,20 @@ struct Memory {  // what a recording site copied from behind a value's pointer
   uint32_t size;
 };
 
+// The copies a site made for `v`, in capture order (plan::PlannedProbe::captured): a string's or
+// slice's contents; an error's object and its first two string fields (plan::kErrorCaptures).
+std::vector<Memory> memory_of(const std::vector<const binary::Value*>& captured, const binary::Value& v,
+                              const __u32 sizes[PROBE_MAX_CAPTURES],
+                              const __u8 data[PROBE_MAX_CAPTURES][PROBE_CAPTURE_BYTES]);
+
 // An integer, bool or pointer as its JSON value (pointers as "0x..." strings); a string as its
 // text when its bytes were copied whole ({"text": first bytes, "len": n} when cut), else its
 // words; a slice as {"len", "cap", "first": [elements]}; interfaces by word, with what `bin`
-// says of the type word ("dynamic_type", and "errno" for a syscall.Errno); structs by field.
-nlohmann::json decode(const binary::Value& v, const Capture& c, const Memory* memory = nullptr,
+// says of the type word ("dynamic_type", and "errno" for a syscall.Errno) and, from an error's
+// copies, its "message" as Go's Error() makes it for *errors.errorString, *fmt.wrapError(s),
+// syscall.Errno, and *fs.PathError and *os.SyscallError wrapping an errno ("message_start" when
+// a part was longer than its copy); structs by field.
+nlohmann::json decode(const binary::Value& v, const Capture& c, std::span<const Memory> memory = {},
                       const binary::BinaryInfo* bin = nullptr);
 nlohmann::json decode(const binary::Piece& p, const Capture& c);
 

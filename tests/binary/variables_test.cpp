@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include "binary/image.h"
 #include "support/fixtures.h"
 
 namespace bpfault::binary {
@@ -62,6 +63,35 @@ TEST(Itabs, FoundByTheirContentsOnEveryToolchainAndNamedAsGoPrintsThem) {
       EXPECT_FALSE(itab(b, "syscall.Errno", "fmt.Stringer"));
       EXPECT_FALSE(dynamic_type(b, string_type->addr, false));
       EXPECT_FALSE(dynamic_type(b, 0x10, true));
+    }
+}
+
+// Go's own errno texts (lower case, unlike libc's), from the binary's syscall.errors, and an
+// errno's number from its box: runtime.staticuint64s, or the copy in the file's data that a
+// package variable set to a constant points to (syscall's errENOENT).
+TEST(Errnos, TextsAndBoxesComeFromTheBinaryOnEveryToolchain) {
+  for (const auto& release : test::go_releases())
+    for (const auto& variant : {kAmd64, k386}) {
+      SCOPED_TRACE("go" + release + variant.tag());
+      const auto bin = test::fixture("writefile", release, variant);
+      ASSERT_FALSE(bin.empty());
+      auto bi = analyse(bin);
+      ASSERT_TRUE(bi) << bi.error().format();
+      const BinaryInfo& b = **bi;
+      EXPECT_EQ(errno_text(b, 2), "no such file or directory");
+      EXPECT_EQ(errno_text(b, 28), "no space left on device");
+      EXPECT_FALSE(errno_text(b, 0));
+      EXPECT_FALSE(errno_text(b, 100000)) << "past the table";
+      const auto small = b.variable("runtime.staticuint64s");
+      ASSERT_TRUE(small);
+      EXPECT_EQ(boxed_errno(b, *small + 28 * static_cast<uint64_t>(8)), 28);
+      EXPECT_FALSE(boxed_errno(b, *small + 3)) << "not a box's start";
+      const auto enoent = b.variable("syscall.errENOENT");
+      ASSERT_TRUE(enoent);
+      const auto data_word = b.image->elf.word_at(*enoent + b.ptr_size());
+      ASSERT_TRUE(data_word);
+      EXPECT_EQ(boxed_errno(b, *data_word), 2);
+      EXPECT_FALSE(boxed_errno(b, 0xc000010000)) << "the heap is not in the file";
     }
 }
 
