@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "binary/image.h"
+#include "binary/stdlib_signatures.h"
 
 namespace bpfault::binary {
 
@@ -139,6 +140,7 @@ std::optional<uint64_t> BinaryInfo::variable(std::string_view name) const {
     if ((s.type == STT_OBJECT || s.type == STT_NOTYPE) && s.name == name) out = s.value;
     return !out;
   });
+  if (!out && donor_data) return donor_data->variable(name);
   return out;
 }
 

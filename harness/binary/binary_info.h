@@ -174,6 +174,8 @@ struct Frame {  // a symbolized program counter
 // entries. It is what `bpfault list` without -v needs, at about half the cost.
 enum class Detail : uint8_t { functions, full };
 
+class DonorData;  // stdlib_signatures.h
+
 struct BinaryInfo {
   std::filesystem::path path;
   Arch arch = Arch::amd64;
@@ -198,6 +200,9 @@ struct BinaryInfo {
   // Without DWARF: where standard-library signatures came from ("the Go 1.24.4 standard library
   // (/cache/fixtures/stdlib-…)", with how many functions took one), or why none did.
   std::string stdlib_signatures;
+  // Without .symtab: where the standard library's data (its package variables, itabs, the
+  // runtime's boxes) lies, through the donor's code (with_stdlib_signatures); variable() asks it.
+  std::shared_ptr<const DonorData> donor_data;
 
   int ptr_size() const { return arch == Arch::amd64 ? 8 : 4; }
   const Function* find(std::string_view name) const;  // exact Go name (or ELF symbol); prefers the body over wrappers

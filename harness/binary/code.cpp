@@ -168,6 +168,36 @@ ControlFlow CodeDecoder::control_flow(std::span<const uint8_t> code, uint64_t en
   return cf;
 }
 
+std::optional<std::vector<DataRef>> CodeDecoder::data_refs(std::span<const uint8_t> code, uint64_t entry) const {
+  std::vector<DataRef> refs;
+  const bool is64 = arch_ == Arch::amd64;
+  uint64_t off = 0;
+  for (uint32_t n = 0; off < code.size(); ++n) {
+    ZydisDecodedInstruction in;
+    ZydisDecodedOperand ops[ZYDIS_MAX_OPERAND_COUNT];
+    if (!ZYAN_SUCCESS(ZydisDecoderDecodeFull(&full_, code.data() + off, code.size() - off, &in, ops))) break;
+    const uint64_t pc = entry + off;
+    for (uint8_t k = 0; k < in.operand_count_visible; ++k) {
+      const ZydisDecodedOperand& o = ops[k];
+      std::optional<uint64_t> addr;
+      if (o.type == ZYDIS_OPERAND_TYPE_MEMORY && o.mem.base == ZYDIS_REGISTER_RIP) {
+        ZyanU64 a = 0;
+        if (ZYAN_SUCCESS(ZydisCalcAbsoluteAddress(&in, &o, pc, &a))) addr = a;
+      } else if (!is64 && o.type == ZYDIS_OPERAND_TYPE_MEMORY && o.mem.base == ZYDIS_REGISTER_NONE &&
+                 o.mem.index == ZYDIS_REGISTER_NONE && o.mem.disp.has_displacement) {
+        addr = static_cast<uint32_t>(o.mem.disp.value);
+      } else if (!is64 && o.type == ZYDIS_OPERAND_TYPE_IMMEDIATE && o.size == 32 && !o.imm.is_relative) {
+        addr = static_cast<uint32_t>(o.imm.value.u);
+      }
+      if (addr) refs.push_back({n, static_cast<uint16_t>(in.mnemonic), k, *addr});
+    }
+    off += in.length;
+  }
+  while (off < code.size() && (code[off] == 0xcc || code[off] == 0)) ++off;
+  if (off < code.size()) return std::nullopt;
+  return refs;
+}
+
 bool ControlFlow::straight_line(uint64_t from, uint64_t to, const std::function<bool(uint64_t)>& returns) const {
   if (!complete || indirect || from > to || !std::binary_search(starts.begin(), starts.end(), from) ||
       !std::binary_search(starts.begin(), starts.end(), to))

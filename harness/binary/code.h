@@ -40,12 +40,25 @@ struct ControlFlow {
   bool straight_line(uint64_t from, uint64_t to, const std::function<bool(uint64_t target)>& returns) const;
 };
 
+// An address an instruction names as data: a RIP-relative memory operand, an absolute one (no
+// base, no index: 386), or an immediate as wide as a pointer (386's `MOVL $sym, AX`).
+struct DataRef {
+  uint32_t insn = 0;      // the instruction's index in the function
+  uint16_t mnemonic = 0;  // ZydisMnemonic
+  uint8_t operand = 0;    // the operand's index
+  uint64_t addr = 0;
+  bool operator==(const DataRef&) const = default;
+};
+
 class CodeDecoder {
  public:
   explicit CodeDecoder(Arch arch);
   // `code` holds the bytes of [entry, entry + code.size()).
   CodeScan scan(std::span<const uint8_t> code, uint64_t entry) const;
   ControlFlow control_flow(std::span<const uint8_t> code, uint64_t entry) const;
+  // Every data address the function's instructions name, in order; nullopt when decoding stops
+  // before the end (not padding).
+  std::optional<std::vector<DataRef>> data_refs(std::span<const uint8_t> code, uint64_t entry) const;
 
  private:
   uint64_t prologue_end(std::span<const uint8_t> code, uint64_t entry, CodeScan& s) const;

@@ -7,8 +7,12 @@
 #include <sstream>
 #include <unordered_map>
 
+#include <elf.h>
 #include <fmt/format.h>
 #include <xxhash.h>
+
+#include "binary/code.h"
+#include "binary/image.h"
 
 namespace bpfault::binary {
 namespace {
@@ -183,8 +187,70 @@ std::string drop_failing_references(const std::string& main_go, const std::strin
   return out;
 }
 
-std::shared_ptr<const BinaryInfo> with_stdlib_signatures(const BinaryInfo& stripped, const BinaryInfo& donor) {
+DonorData::DonorData(const BinaryInfo& stripped, std::shared_ptr<const BinaryInfo> donor,
+                     std::vector<SameCode> same_code)
+    : stripped_(stripped.image), arch_(stripped.arch), donor_(std::move(donor)), same_code_(std::move(same_code)) {}
+
+void DonorData::decode() const {
+  if (!stripped_ || !donor_->image) return;
+  // the donor's data symbols, for addresses inside one
+  std::vector<ElfFile::Symbol> symbols;
+  donor_->image->elf.for_each_symbol([&](const ElfFile::Symbol& s) {
+    if (s.type == STT_OBJECT && s.size) symbols.push_back(s);
+    return true;
+  });
+  std::sort(symbols.begin(), symbols.end(), [](const auto& a, const auto& b) { return a.value < b.value; });
+  std::unordered_map<uint64_t, uint64_t> here;
+  std::set<uint64_t> conflicting;
+  const auto add = [&](uint64_t there, uint64_t at) {
+    if (conflicting.contains(there)) return;
+    auto [it, added] = here.emplace(there, at);
+    if (!added && it->second != at) {
+      here.erase(it);
+      conflicting.insert(there);
+    }
+  };
+  const CodeDecoder decoder(arch_);
+  for (const SameCode& c : same_code_) {
+    const auto mine = decoder.data_refs(stripped_->elf.at_vaddr(c.here, c.size), c.here);
+    const auto theirs = decoder.data_refs(donor_->image->elf.at_vaddr(c.there, c.size), c.there);
+    if (!mine || !theirs || mine->size() != theirs->size()) continue;
+    bool same = true;
+    for (size_t i = 0; i < mine->size() && same; ++i) {
+      const DataRef &a = (*mine)[i], &b = (*theirs)[i];
+      same = a.insn == b.insn && a.operand == b.operand && a.mnemonic == b.mnemonic;
+    }
+    if (!same) continue;
+    for (size_t i = 0; i < mine->size(); ++i) {
+      const uint64_t there = (*theirs)[i].addr, at = (*mine)[i].addr;
+      add(there, at);
+      auto s = std::upper_bound(symbols.begin(), symbols.end(), there,
+                                [](uint64_t a, const ElfFile::Symbol& sym) { return a < sym.value; });
+      if (s != symbols.begin() && there - (s - 1)->value < (s - 1)->size && there != (s - 1)->value)
+        add((s - 1)->value, at - (there - (s - 1)->value));
+    }
+  }
+  here_ = std::move(here);
+}
+
+std::optional<uint64_t> DonorData::here(uint64_t there) const {
+  std::call_once(decoded_, [this] { decode(); });
+  auto it = here_.find(there);
+  if (it == here_.end()) return std::nullopt;
+  return it->second;
+}
+
+std::optional<uint64_t> DonorData::variable(std::string_view name) const {
+  if (!is_standard_library(name)) return std::nullopt;
+  const auto there = donor_->variable(name);
+  return there ? here(*there) : std::nullopt;
+}
+
+std::shared_ptr<const BinaryInfo> with_stdlib_signatures(const BinaryInfo& stripped,
+                                                         std::shared_ptr<const BinaryInfo> donor_info) {
+  const BinaryInfo& donor = *donor_info;
   auto out = copy_of(stripped);
+  std::vector<DonorData::SameCode> same_code;
   const std::string from = fmt::format("the Go {} standard library", donor.go_version.substr(2));
   std::unordered_map<std::string_view, std::vector<const Function*>> by_name;
   for (const Function& d : donor.functions)
@@ -203,6 +269,9 @@ std::shared_ptr<const BinaryInfo> with_stdlib_signatures(const BinaryInfo& strip
     if (auto it = by_name.find(f.name); it != by_name.end())
       for (const Function* c : it->second)
         if (c->wrapper == f.wrapper && c->abi0 == f.abi0) d = c;
+    const std::string why = d ? code_differs(f, *d) : std::string();
+    // the same code names the same data (the runtime's too, which has no signatures to give)
+    if (d && why.empty()) same_code.push_back({f.entry, d->entry, f.end - f.entry});
     if (!d || !d->has_signature) {
       f.no_signature = fmt::format(
           "{}'s signature is unknown: the binary has no DWARF, and the program bpfault built with {} to describe "
@@ -210,7 +279,7 @@ std::shared_ptr<const BinaryInfo> with_stdlib_signatures(const BinaryInfo& strip
           f.name, from);
       continue;
     }
-    if (std::string why = code_differs(f, *d); !why.empty()) {
+    if (!why.empty()) {
       ++differ;
       f.no_signature = fmt::format(
           "{}'s code is not the one {} has ({}): the binary was built with other flags or another patch release, "
@@ -229,6 +298,8 @@ std::shared_ptr<const BinaryInfo> with_stdlib_signatures(const BinaryInfo& strip
     f.signature_from = from;
     ++adopted;
   }
+  if (!stripped.image || !stripped.image->elf.has_symtab())
+    out->donor_data = std::make_shared<const DonorData>(stripped, donor_info, std::move(same_code));
   out->stdlib_signatures =
       fmt::format("{} function(s) have signatures from {} ({}){}", adopted, from, donor.path.string(),
                   differ ? fmt::format("; {} whose code differs have none", differ) : "");

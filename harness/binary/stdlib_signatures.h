@@ -10,7 +10,9 @@
 
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "binary/binary_info.h"
@@ -41,10 +43,39 @@ std::optional<StdlibProgram> stdlib_program(const BinaryInfo& stripped);
 // expression Go accepts (an alias's method, a function only some build tags keep).
 std::string drop_failing_references(const std::string& main_go, const std::string& compiler_errors);
 
+// Where a stripped binary's standard-library data lies: a function whose code is the donor's
+// (same name, size, stack arguments, RETs) names the same data with the same instruction, so
+// each address the donor's instructions name is where the stripped binary's name theirs (an
+// address inside a donor symbol gives the symbol's start too). An address named at two places
+// by the donor and at two different ones here is dropped. Decoded on first use.
+class DonorData {
+ public:
+  struct SameCode {
+    uint64_t here, there, size;  // entries in the stripped binary and in the donor, code bytes
+  };
+  DonorData(const BinaryInfo& stripped, std::shared_ptr<const BinaryInfo> donor, std::vector<SameCode> same_code);
+  const BinaryInfo& donor() const { return *donor_; }
+  // The donor's address `there` in the stripped binary, if its code names it.
+  std::optional<uint64_t> here(uint64_t there) const;
+  // A standard-library package variable's address ("io/fs.ErrNotExist", "runtime.staticuint64s").
+  std::optional<uint64_t> variable(std::string_view name) const;
+
+ private:
+  void decode() const;
+  std::shared_ptr<const struct Image> stripped_;
+  Arch arch_;
+  std::shared_ptr<const BinaryInfo> donor_;
+  std::vector<SameCode> same_code_;
+  mutable std::once_flag decoded_;
+  mutable std::unordered_map<uint64_t, uint64_t> here_;
+};
+
 // A copy of `stripped` whose standard-library functions carry the donor's signatures where the
-// code agrees, each marked in `signature_from` ("the Go 1.24.4 standard library"); the others
-// get `no_signature` saying why.
-std::shared_ptr<const BinaryInfo> with_stdlib_signatures(const BinaryInfo& stripped, const BinaryInfo& donor);
+// code agrees, each marked in `signature_from` ("the Go 1.24.4 standard library"), and whose
+// standard-library variables are found through the donor (`donor_data`); the others get
+// `no_signature` saying why.
+std::shared_ptr<const BinaryInfo> with_stdlib_signatures(const BinaryInfo& stripped,
+                                                         std::shared_ptr<const BinaryInfo> donor);
 
 // The same copy when no donor could be had: every function's `no_signature` says why (`why`:
 // "no Go 1.21 toolchain is installed ...").

@@ -9,10 +9,13 @@
 #include <fmt/format.h>
 
 #include "binary/image.h"
+#include "binary/stdlib_signatures.h"
 
 namespace bpfault::binary {
 
 std::optional<std::string> variable_type(const BinaryInfo& bin, std::string_view name) {
+  if (!bin.has_dwarf && bin.donor_data && is_standard_library(name))  // a stripped binary's
+    return variable_type(bin.donor_data->donor(), name);
   if (!bin.image) return std::nullopt;
   std::unique_ptr<Dwarf, decltype(&dwarf_end)> dw(dwarf_begin(bin.image->elf.fd(), DWARF_C_READ), &dwarf_end);
   if (!dw) return std::nullopt;
@@ -89,6 +92,13 @@ std::optional<uint64_t> descriptor_offset(const BinaryInfo& bin, std::string_vie
 }  // namespace
 
 std::optional<TypeDescriptor> type_descriptor(const BinaryInfo& bin, std::string_view type_name) {
+  if (!bin.has_dwarf && bin.donor_data) {  // a stripped binary's: the donor's, where code names it
+    auto d = type_descriptor(bin.donor_data->donor(), type_name);
+    const auto here = d ? bin.donor_data->here(d->addr) : std::nullopt;
+    if (!here) return std::nullopt;
+    d->addr = *here;
+    return d;
+  }
   const auto types = bin.variable("runtime.types");
   const auto offset = types ? descriptor_offset(bin, type_name) : std::nullopt;
   if (!offset) return std::nullopt;
@@ -111,6 +121,9 @@ std::optional<Itab> itab(const BinaryInfo& bin, std::string_view concrete, std::
     if (auto addr = bin.variable(symbol)) return Itab{*addr, std::move(symbol)};
   }
   if (auto addr = itab_by_contents(bin, concrete, iface)) return Itab{*addr, ""};
+  if (bin.donor_data)  // a stripped binary's: the donor's, where code names it
+    if (auto there = itab(bin.donor_data->donor(), concrete, iface))
+      if (auto here = bin.donor_data->here(there->addr)) return Itab{*here, there->symbol};
   return std::nullopt;
 }
 

@@ -154,7 +154,9 @@ Result<uint64_t> variable(Ctx& c, const std::string& ptr, const std::string& nam
   if (!addr)
     return refuse(c, ptr, fmt::format("no package-level variable \"{}\" in {}", name, c.bin.path.string()),
                   c.bin.stripped
-                      ? "the binary is stripped (no .symtab): use an unstripped build"
+                      ? "the binary is stripped (no .symtab): only the standard library's variables are found "
+                        "(through the code of a program the same toolchain builds); for the program's own, use an "
+                        "unstripped build"
                       : "name it as Go does: io.EOF, io/fs.ErrNotExist, os.ErrDeadlineExceeded, main.ErrBoom");
   return *addr;
 }

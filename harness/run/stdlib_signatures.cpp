@@ -63,7 +63,7 @@ WithStdlib add_stdlib_signatures(const std::shared_ptr<const binary::BinaryInfo>
   auto donor = binary::analyse(donor_path);
   if (!donor) return refuse(fmt::format("its analysis failed: {}", donor.error().what));
   if (!(*donor)->has_dwarf) return refuse(fmt::format("{} has no DWARF", donor_path.string()));
-  out.info = binary::with_stdlib_signatures(*info, **donor);
+  out.info = binary::with_stdlib_signatures(*info, *donor);
   out.donor = StdlibDonor{program->key, donor_path};
   return out;
 }

@@ -10,7 +10,9 @@
 #include <map>
 
 #include "binary/build_info.h"
+#include "binary/image.h"
 #include "binary/stdlib_signatures.h"
+#include "binary/variables.h"
 #include "support/fixtures.h"
 
 namespace bpfault {
@@ -75,6 +77,44 @@ TEST(StdlibSignatures, StrippedBuildTakesTheUnstrippedBuildsSignatures) {
     }
 }
 
+// A stripped build's standard-library data (package variables, the runtime's boxes, itabs)
+// found through the donor's code is where the unstripped build of the same program has it by
+// its symbols: in the same section at the same offset (the sections themselves move a little:
+// the build info names -ldflags); the program's own variables are not found.
+TEST(StdlibSignatures, StrippedBuildFindsTheStandardLibrarysDataWhereItsSymbolsSay) {
+  for (const std::string& release : test::go_releases())
+    for (const std::string goarch : {"amd64", "386"}) {
+      SCOPED_TRACE(release + " " + goarch);
+      auto full = load(release, goarch, false), stripped = load(release, goarch, true);
+      ASSERT_TRUE(full && stripped);
+      ASSERT_FALSE(stripped->variable("io/fs.ErrNotExist")) << "no symbol table";
+      const auto with = with_stdlib(stripped);
+      ASSERT_TRUE(with.donor) << with.info->stdlib_signatures;
+      const BinaryInfo& w = *with.info;
+      // "section +offset" of an address
+      const auto place = [](const BinaryInfo& b, uint64_t addr) {
+        const auto* s = b.image->elf.section_at(addr);
+        return s ? std::string(s->name) + "+" + std::to_string(addr - s->addr) : std::string("nowhere");
+      };
+      // runtime.staticuint64s (read-only data, which moves within its section) holds 0, 1, 2, ...
+      const auto small = w.variable("runtime.staticuint64s");
+      ASSERT_TRUE(small);
+      for (uint64_t k : {0, 1, 28, 255}) EXPECT_EQ(w.image->elf.word_at(*small + 8 * k), k);
+      for (const char* name : {"io/fs.ErrNotExist", "io.EOF", "syscall.errENOENT"}) {
+        SCOPED_TRACE(name);
+        const auto expected = full->variable(name), found = w.variable(name);
+        ASSERT_TRUE(expected);
+        ASSERT_TRUE(found);
+        EXPECT_EQ(place(w, *found), place(*full, *expected));
+      }
+      const auto itab = binary::itab(w, "syscall.Errno", "error");
+      ASSERT_TRUE(itab);
+      EXPECT_EQ(place(w, itab->addr), place(*full, binary::itab(*full, "syscall.Errno", "error")->addr));
+      EXPECT_EQ(binary::variable_type(w, "io/fs.ErrNotExist"), "error");
+      EXPECT_FALSE(w.variable("main.readAll")) << "the program's own: no donor has them";
+    }
+}
+
 // The same name is not enough: code of another size (another patch release, other flags) keeps
 // no signature, and says why.
 TEST(StdlibSignatures, CodeThatDiffersIsRefused) {
@@ -87,7 +127,7 @@ TEST(StdlibSignatures, CodeThatDiffersIsRefused) {
   BinaryInfo other = **donor;
   for (Function& f : other.functions)
     if (f.name == "os.ReadFile") f.end += 32;
-  const auto refused = binary::with_stdlib_signatures(*stripped, other);
+  const auto refused = binary::with_stdlib_signatures(*stripped, std::make_shared<const BinaryInfo>(other));
   const Function* read = refused->find("os.ReadFile");
   ASSERT_TRUE(read);
   EXPECT_FALSE(read->has_signature);
