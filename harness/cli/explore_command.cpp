@@ -15,6 +15,7 @@ namespace {
 struct ExploreArgs {
   std::string scenario, functions, packages, budget, out, json, vm = "auto", go, fixtures, kernel, vm_accel;
   size_t max_runs = 100;
+  int jobs = 1;
   bool verbose = false;
 };
 
@@ -36,7 +37,7 @@ void print_table(const bpfault::explore::Report& r) {
   fmt::print("\n{:<{}}  {:<14}  {}\n", "site", width, "class", "evidence");
   for (const auto& f : r.findings)
     fmt::print("{:<{}}  {:<14}  {}\n", f.site.label(), width, bpfault::explore::class_name(f.cls), f.evidence);
-  fmt::print("\n{} error sites seen, {} run, {} injected: error-path coverage {}/{} = {:.0f} %\n", r.sites_seen,
+  fmt::print("\n{} error sites seen, {} tried, {} injected: error-path coverage {}/{} = {:.0f} %\n", r.sites_seen,
              r.sites_run, r.injected, r.injected, r.sites_seen,
              r.sites_seen ? 100.0 * static_cast<double>(r.injected) / static_cast<double>(r.sites_seen) : 0.0);
   fmt::print("findings: {} crashed, {} hung, {} swallowed; {} handled; {} not injectable; {} not run\n",
@@ -71,6 +72,7 @@ bpfault::Result<bpfault::cli::Outcome> explore(const ExploreArgs& a) {
   o.suite.vm = a.vm == "always" ? run::VmMode::always : a.vm == "never" ? run::VmMode::never : run::VmMode::auto_;
   o.suite.kernel = a.kernel;
   o.suite.verbose = a.verbose;
+  o.suite.jobs = a.jobs;
   if (!a.vm_accel.empty()) {
     auto accel = vm::parse_accel_mode(a.vm_accel);
     if (!accel) return tl::unexpected(accel.error());
@@ -130,6 +132,9 @@ bpfault::cli::Runner add_explore(CLI::App& app) {
   sub->add_option("--kernel", a->kernel, "The VM's kernel (as bpfault run --kernel)");
   sub->add_option("--go", a->go, "Go toolchain for a fixture target: 1.NN, newest, default");
   sub->add_option("--fixtures", a->fixtures, "Folder of fixtures (default: the fixtures/ folder above the scenario)");
+  sub->add_option("-j,--jobs", a->jobs,
+                  "Runs at once (natively, and inside the VM: its guest runs them side by side too)")
+      ->check(CLI::Range(1, 64));
   sub->add_flag("-v,--verbose", a->verbose, "Echo the VM's console");
   sub->footer(
       "Exit status: 0 explored, no finding; 1 a crashed, hung or swallowed finding; 2 bad input, or the scenario does "

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstring>
 #include <fstream>
 #include <map>
 #include <set>
@@ -166,8 +167,10 @@ Judgement classify(const record::RunRecord& control, const record::RunRecord& ru
     const auto a = lines_of(control.stdout_text), b = lines_of(run.stdout_text);
     size_t i = 0;
     while (i < a.size() && i < b.size() && a[i] == b[i]) ++i;
-    return {Class::handled, shorten(fmt::format("exit {}, stdout differs at line {}: {}", run.exit_code.value_or(-1),
-                                                i + 1, i < b.size() ? b[i] : "(ends)"))};
+    // the same exit and no word of it on stderr: not reported, whatever it changed
+    return {Class::swallowed,
+            shorten(fmt::format("exit {} and no error reported, but stdout differs at line {}: {}",
+                                run.exit_code.value_or(-1), i + 1, i < b.size() ? b[i] : "(it ends there)"))};
   }
   return {Class::swallowed,
           fmt::format("exit {} and the control run's output: the error vanished", run.exit_code.value_or(-1))};
@@ -217,6 +220,23 @@ Result<json> error_value(const binary::BinaryInfo& bin, const binary::Function& 
       return true;
     });
   std::ranges::sort(vars);
+  // The one the function's own code refers to, if any: a RIP-relative operand (amd64: the
+  // displacement ends its instruction, so the target is the displacement's end plus itself) or
+  // an absolute one (386) naming the variable's address.
+  if (f.entry && f.end > f.entry && bin.image)
+    if (auto code = bin.image->elf.at_vaddr(f.entry, f.end - f.entry); code.size() >= 4)
+      for (const auto& v : vars) {
+        const auto addr = bin.variable(v);
+        if (!addr) continue;
+        for (size_t k = 0; k + 4 <= code.size(); ++k) {
+          int32_t d = 0;
+          std::memcpy(&d, code.data() + k, 4);
+          const uint64_t next = f.entry + k + 4;
+          const uint64_t target =
+              bin.arch == binary::Arch::amd64 ? next + static_cast<int64_t>(d) : static_cast<uint32_t>(d);
+          if (target == *addr) return json(v);
+        }
+      }
   if (!vars.empty()) return json(vars.front());
   if (binary::itab(bin, "syscall.Errno", "error") && bin.variable("runtime.staticuint64s"))
     return json{{"errno", "EIO"}};
@@ -509,10 +529,11 @@ Result<Report> explore(const Options& o, const std::function<void(const std::str
             f.evidence);
       } else if (f.cls == Class::swallowed) {
         expect["exit_code"] = rep.control.exit_code.value_or(0);
-        expect["stdout"] = {{"equals", rep.control.stdout_text}};
-        rj["description"] =
-            "bpfault explore found this error swallowed: the call returns an error and the program exits as "
-            "without it, with the same output. This scenario passes while that is so.";
+        expect["stdout"] = {{"equals", r.stdout_text}};
+        rj["description"] = fmt::format(
+            "bpfault explore found this error swallowed ({}): the call returns an error and the program exits as "
+            "without it, reporting nothing. This scenario passes while that is so.",
+            f.evidence);
       } else {
         expect["exit_code"] = rep.control.exit_code.value_or(0);
         rj["description"] = fmt::format(

@@ -51,9 +51,9 @@ struct Judgement {
 
 // A site's run against the control run (same suite, nothing injected): not injectable unless
 // the record shows the call injected and its writes read back; then crashed (panic, fatal
-// error, signal), hung (timed out), handled (exit code other than the control's, or output
-// the control did not print), swallowed (the control's exit code and the same stdout and
-// stderr: the error vanished).
+// error, signal), hung (timed out), handled (an exit code other than the control's, or a
+// stderr line the control did not print), swallowed (the control's exit code and no new stderr
+// line: the error vanished, with the same stdout or a changed one, which the evidence says).
 Judgement classify(const record::RunRecord& control, const record::RunRecord& run, const Site& site);
 
 // The functions whose last result is `error`: those matching one of `globs` (when given),
@@ -63,8 +63,8 @@ std::vector<std::string> error_functions(const binary::BinaryInfo& bin, const st
 
 // The name a scenario gives the function's last result ("err", or "r1" when unnamed).
 std::string error_result_name(const binary::Function& f);
-// The error a site's call returns: an error variable of the function's own package (the
-// first by name, "main.errNoConfig"), else {"errno": "EIO"} when the binary can build it, else
+// The error a site's call returns: an error variable of the function's own package (one its
+// code refers to, "main.errNoConfig", else the first by name), else {"errno": "EIO"} when the binary can build it, else
 // io.EOF when it has that variable; an error naming why none can be written otherwise.
 Result<nlohmann::json> error_value(const binary::BinaryInfo& bin, const binary::Function& f);
 

@@ -142,6 +142,20 @@ TEST(Classify, WithoutTheInjectionReadBackNothingCountsAsInjected) {
   EXPECT_EQ(j.evidence, "main.f is inlined everywhere");
 }
 
+TEST(Classify, AnErrorThatChangesTheOutputWithoutAWordIsSwallowedToo) {
+  const record::RunRecord control = record_at(report()["control_record"]);
+  const auto s = site("main.saveStats", "main.report", 1);
+  record::RunRecord r = site_record(s.function, s.caller, s.nth);
+  r.stdout_text = "config demo\ntotal 42\n";  // lost its last lines, exit 0, nothing on stderr
+  auto j = explore::classify(control, r, s);
+  EXPECT_EQ(j.cls, Class::swallowed);
+  EXPECT_NE(j.evidence.find("stdout differs at line 3: (it ends there)"), std::string::npos) << j.evidence;
+  r.stderr_text = "warning: stats not saved\n";  // one word of it: handled
+  j = explore::classify(control, r, s);
+  EXPECT_EQ(j.cls, Class::handled);
+  EXPECT_EQ(j.evidence, "stderr: warning: stats not saved");
+}
+
 TEST(Classify, TheControlItselfIsNotAFinding) {
   const record::RunRecord control = record_at(report()["control_record"]);
   // The control injects nothing: judged as a site run, it is not injectable, never swallowed.
