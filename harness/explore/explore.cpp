@@ -22,6 +22,7 @@ namespace bpfault::explore {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
+using ojson = nlohmann::ordered_json;  // scenarios keep their keys in the order written
 
 std::string Site::label() const { return fmt::format("{} <- {} #{}", function, caller, nth); }
 
@@ -252,25 +253,26 @@ namespace {
 struct Generated {
   fs::path file;
   Site site;
-  json probe, value;
+  ojson probe;
+  json value;
   size_t finding = 0;  // index in Report::findings
 };
 
 // Paths of the scenario made absolute, so that a copy elsewhere (--out) names the same files.
-void absolutize(json& j, const fs::path& dir) {
-  auto fix = [&](json& v) {
+void absolutize(ojson& j, const fs::path& dir) {
+  auto fix = [&](ojson& v) {
     if (v.is_string() && !v.get<std::string>().empty()) v = (dir / v.get<std::string>()).lexically_normal().string();
   };
   if (j.contains("files") && j["files"].is_array())
     for (auto& f : j["files"]) fix(f);
   if (!j.contains("target") || !j["target"].is_object()) return;
-  json& t = j["target"];
+  ojson& t = j["target"];
   if (t.contains("binary")) fix(t["binary"]);
   for (const char* key : {"build", "test"})
     if (t.contains(key) && t[key].is_object() && t[key].contains("module")) fix(t[key]["module"]);
 }
 
-Result<void> write_json(const fs::path& file, const json& j) {
+Result<void> write_json(const fs::path& file, const ojson& j) {
   std::ofstream out(file);
   out << j.dump(2) << "\n";
   if (!out.good())
@@ -280,11 +282,11 @@ Result<void> write_json(const fs::path& file, const json& j) {
 
 // The probe that makes exactly the site's call return an error (nth: the site's, or one that
 // never comes, for the control run).
-json site_probe(const Site& s, const std::string& result, const json& value, uint64_t nth) {
-  return json{{"function", s.function},
-              {"when", {{"caller", s.caller}, {"nth", nth}}},
-              {"return", {{result, value}}},
-              {"record", json::array()}};
+ojson site_probe(const Site& s, const std::string& result, const json& value, uint64_t nth) {
+  return ojson{{"function", s.function},
+               {"when", {{"caller", s.caller}, {"nth", nth}}},
+               {"return", {{result, ojson::parse(value.dump())}}},
+               {"record", json::array()}};
 }
 
 std::string slug(const std::string& text) {
@@ -326,10 +328,10 @@ Result<Report> explore(const Options& o, const std::function<void(const std::str
     return fail(ErrorKind::bad_input, o.scenario.string() + ":/target/pid",
                 "explore starts the program once per error site: a running process can be attached to only once",
                 "give the scenario a target bpfault starts (fixture, binary, build, test)");
-  json raw;
+  ojson raw;
   {
     std::ifstream in(o.scenario);
-    raw = json::parse(in, nullptr, false);
+    raw = ojson::parse(in, nullptr, false);
     if (raw.is_discarded() || !raw.is_object())
       return fail(ErrorKind::bad_input, o.scenario.string(), "cannot read the scenario as JSON");
   }
@@ -365,10 +367,10 @@ Result<Report> explore(const Options& o, const std::function<void(const std::str
       for (const auto& f : *files) fs::remove(f, ec);
     }
   } cleanup{&generated_files};
-  json base = raw;
+  ojson base = raw;
   base["name"] = s.name + " [explore baseline]";
-  if (!base.contains("probes")) base["probes"] = json::array();
-  for (const auto& f : rep.functions) base["probes"].push_back(json{{"function", f}, {"stack", true}});
+  if (!base.contains("probes")) base["probes"] = ojson::array();
+  for (const auto& f : rep.functions) base["probes"].push_back(ojson{{"function", f}, {"stack", true}});
   const fs::path base_file = dir / (tag + "baseline.json");
   generated_files.push_back(base_file);
   if (auto w = write_json(base_file, base); !w) return tl::unexpected(w.error());
@@ -428,9 +430,17 @@ Result<Report> explore(const Options& o, const std::function<void(const std::str
   // One scenario per site, and a control run that needs what they need and injects nothing.
   const auto timeout = std::chrono::milliseconds(std::min<int64_t>(
       s.target.timeout.count(), std::max<int64_t>(2000, static_cast<int64_t>(rep.baseline.tracee_ms * 20))));
-  auto prepare_run = [&](json j, const std::string& name, const json& probe) {
+  auto prepare_run = [&](ojson j, const std::string& name, const ojson& probe) {
     j["name"] = name;
-    j["probes"] = raw.contains("probes") ? raw["probes"] : json::array();
+    if (!j.contains("probes")) {  // before "expect", where a scenario has them
+      ojson ordered;
+      for (const auto& [key, value] : j.items()) {
+        if (key == "expect") ordered["probes"] = ojson::array();
+        ordered[key] = value;
+      }
+      if (!ordered.contains("probes")) ordered["probes"] = ojson::array();
+      j = std::move(ordered);
+    }
     j["probes"].push_back(probe);
     if (!s.serves()) j["target"]["timeout_ms"] = timeout.count();
     return j;
@@ -457,8 +467,8 @@ Result<Report> explore(const Options& o, const std::function<void(const std::str
                 .value = *value,
                 .finding = idx};
     f.run_name = fmt::format("{} [explore {}]", s.name, f.site.label());
-    json j = prepare_run(raw, f.run_name, g.probe);
-    j["expect"] = json{{"events", json::array({json{{"function", f.site.function}, {"injected", 1}}})}};
+    ojson j = prepare_run(raw, f.run_name, g.probe);
+    j["expect"] = ojson{{"events", ojson::array({ojson{{"function", f.site.function}, {"injected", 1}}})}};
     if (s.expect.exit_code) j["expect"]["exit_code"] = *s.expect.exit_code;
     generated_files.push_back(g.file);
     if (auto w = write_json(g.file, j); !w) return tl::unexpected(w.error());
@@ -467,7 +477,7 @@ Result<Report> explore(const Options& o, const std::function<void(const std::str
   rep.sites_run = runs.size();
   if (!runs.empty()) {
     const Generated& first = runs.front();
-    json control = prepare_run(
+    ojson control = prepare_run(
         raw, s.name + " [explore control]",
         site_probe(first.site, error_result_name(*bin.find(first.site.function)), first.value, uint64_t{1} << 40));
     const fs::path control_file = dir / (tag + "000-control.json");
@@ -492,6 +502,8 @@ Result<Report> explore(const Options& o, const std::function<void(const std::str
     if (rep.control.status == record::Status::skipped) {
       rep.all_skipped = true;
       rep.notes.push_back("the injecting runs cannot run here" + failed_verdicts(rep.control));
+      const std::string why = rep.control.error ? first_line(rep.control.error->what) : "skipped";
+      for (const auto& g : runs) rep.findings[g.finding].evidence = shorten("skipped: " + why);
       return rep;
     }
     if (rep.control.status != record::Status::passed)
@@ -511,10 +523,10 @@ Result<Report> explore(const Options& o, const std::function<void(const std::str
       // A reproducer: the site's fault, expecting what happened (a crash, the swallowed
       // error's unchanged output); a hang cannot be expected, so its file expects the control's
       // exit and fails with the timeout while the bug is there.
-      json rj = prepare_run(raw, fmt::format("explore: {} {}", class_name(f.cls), f.site.label()), g.probe);
+      ojson rj = prepare_run(raw, fmt::format("explore: {} {}", class_name(f.cls), f.site.label()), g.probe);
       absolutize(rj, dir);
       const record::RunRecord& r = *f.record;
-      json expect = {{"events", json::array({json{{"function", f.site.function}, {"injected", 1}}})}};
+      ojson expect = {{"events", ojson::array({ojson{{"function", f.site.function}, {"injected", 1}}})}};
       if (f.cls == Class::crashed) {
         if (r.exit_code)
           expect["exit_code"] = *r.exit_code;
@@ -522,7 +534,7 @@ Result<Report> explore(const Options& o, const std::function<void(const std::str
           expect["signal"] = scenario::signal_name(*r.signal);
         if (r.diagnosis && !r.diagnosis->summary.empty() &&
             r.stderr_text.find(r.diagnosis->summary) != std::string::npos)
-          expect["stderr"] = {{"contains", json::array({r.diagnosis->summary})}};
+          expect["stderr"] = {{"contains", ojson::array({r.diagnosis->summary})}};
         rj["description"] = fmt::format(
             "bpfault explore found this crash ({}); this scenario passes while it "
             "is there. When it is fixed, expect the handled outcome instead.",
