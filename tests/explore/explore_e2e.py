@@ -62,6 +62,21 @@ check("goroutine" in json.dumps(sites[("main.fetchToken", "main.connect", 1)].ge
       "the hung run keeps the goroutine dump")
 check("goroutine" in sites[("main.loadConfig", "main.run", 1)]["run"]["stderr"], "the crash keeps the Go traceback")
 
+# Deterministic: two more explorations without the VM (on a kernel that refuses writes the
+# injections are skipped, 77; where it allows them they run natively) give the same sites,
+# in the same order, with the same classes.
+def sites_of(json_file):
+    r = subprocess.run([bpfault, "explore", "--vm=never", "--fixtures", fixtures, "--json", json_file, scenario],
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    check(r.returncode in (1, 77), f"explore --vm=never exits 1 or 77, got {r.returncode}: {r.stdout[-400:]}")
+    return [(s["function"], s["caller"], s["nth"], s["class"]) for s in json.load(open(json_file))["sites"]]
+
+
+again = [sites_of(os.path.join(work, f"again-{i}.json")) for i in (1, 2)]
+check(again[0] == again[1], f"the same sites and classes twice: {again[0]} / {again[1]}")
+check([s[:3] for s in again[0]] == [(s["function"], s["caller"], s["nth"]) for s in rep["sites"]],
+      "the same sites, in the same order, as the exploration in the VM")
+
 # The reproducers: one per crashed, hung or swallowed finding, all run in one VM boot.
 files = sorted(os.listdir(out)) if os.path.isdir(out) else []
 check(len(files) == 3, f"3 reproducers written: {files}")
