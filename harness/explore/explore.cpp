@@ -88,7 +88,7 @@ std::vector<Site> error_sites(const record::RunRecord& baseline) {
   for (const auto& probe : baseline.probes) {
     std::vector<const record::Hit*> calls;
     for (const auto& h : probe.hits)
-      if (h.site == "call") calls.push_back(&h);
+      if (h.site == "call" && h.stack.is_array()) calls.push_back(&h);  // a probe that records no stack: no site
     std::ranges::stable_sort(calls, [](const record::Hit* a, const record::Hit* b) { return a->call < b->call; });
     // The kernel counts `nth` among the calls of the out-of-line body that match the caller;
     // calls at an inlined copy are not among them, so they are numbered apart.
@@ -151,6 +151,21 @@ Judgement classify(const record::RunRecord& control, const record::RunRecord& ru
     std::string what = run.diagnosis ? run.diagnosis->summary : "killed by signal " + std::to_string(*run.signal);
     if (run.diagnosis && !run.diagnosis->location.empty()) what += " at " + run.diagnosis->location;
     return {Class::crashed, shorten(what)};
+  }
+  // A service answers its steps: a step that answered otherwise than in the control run reported it.
+  for (const auto& step : run.steps) {
+    const auto c = std::ranges::find(control.steps, step.name, &record::StepResult::name);
+    if (c == control.steps.end()) continue;
+    auto outcome = [](const record::StepResult& st) {
+      if (!st.error.empty()) return st.error;
+      if (st.status) return fmt::format("HTTP {}: {}", *st.status, first_line(st.body));
+      return fmt::format("exit {}: {}", st.exit_code.value_or(-1),
+                         first_line(st.stderr_text.empty() ? st.stdout_text : st.stderr_text));
+    };
+    if (step.status != c->status || step.exit_code != c->exit_code || step.body != c->body ||
+        step.stdout_text != c->stdout_text || step.error != c->error)
+      return {Class::handled,
+              shorten(fmt::format("step {}: {} (control: {})", step.name, outcome(step), shorten(outcome(*c), 30)))};
   }
   const std::vector<std::string> control_err = lines_of(control.stderr_text);
   const std::set<std::string> known(control_err.begin(), control_err.end());
@@ -398,6 +413,9 @@ Result<Report> explore(const Options& o, const std::function<void(const std::str
 
   // The sites, and which of them run: every first call from a caller before any second one.
   std::vector<Site> sites = error_sites(rep.baseline);
+  std::erase_if(sites, [&](const Site& site) {  // the scenario's own probes are not explored
+    return std::ranges::find(rep.functions, site.function) == rep.functions.end();
+  });
   rep.sites_seen = sites.size();
   std::vector<size_t> order;
   for (size_t i = 0; i < sites.size(); ++i) {

@@ -37,7 +37,7 @@ struct Site {
   bool operator<(const Site& o) const;
 };
 
-// The distinct error sites of a baseline record (its probes recorded stacks), sorted by
+// The distinct error sites of a baseline record (the calls whose stack its probes recorded), sorted by
 // function, caller and nth: the same record always gives the same sites.
 std::vector<Site> error_sites(const record::RunRecord& baseline);
 
@@ -51,9 +51,9 @@ struct Judgement {
 
 // A site's run against the control run (same suite, nothing injected): not injectable unless
 // the record shows the call injected and its writes read back; then crashed (panic, fatal
-// error, signal), hung (timed out), handled (an exit code other than the control's, or a
-// stderr line the control did not print), swallowed (the control's exit code and no new stderr
-// line: the error vanished, with the same stdout or a changed one, which the evidence says).
+// error, signal), hung (timed out), handled (a service's step answered otherwise, an exit code
+// other than the control's, or a stderr line the control did not print), swallowed (the control's exit code and no new
+// stderr line: the error vanished, with the same stdout or a changed one, which the evidence says).
 Judgement classify(const record::RunRecord& control, const record::RunRecord& run, const Site& site);
 
 // The functions whose last result is `error`: those matching one of `globs` (when given),

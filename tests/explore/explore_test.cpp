@@ -156,6 +156,39 @@ TEST(Classify, AnErrorThatChangesTheOutputWithoutAWordIsSwallowedToo) {
   EXPECT_EQ(j.evidence, "stderr: warning: stats not saved");
 }
 
+// data/service-report.json: `bpfault explore --vm=always scenarios/service-steps.json` (the
+// service fixture; the scenario probes main.store itself, without stacks).
+const nlohmann::json& service_report() {
+  static const nlohmann::json j = [] {
+    std::ifstream in(std::string(EXPLORE_DATA) + "/service-report.json");
+    return nlohmann::json::parse(in);
+  }();
+  return j;
+}
+
+TEST(ErrorSites, CallsRecordedWithoutAStackAreNoSites) {
+  const auto sites = explore::error_sites(record_at(service_report()["baseline_record"]));
+  ASSERT_EQ(sites.size(), 1u);  // main.store's hits (the scenario's own probe) have no stack
+  EXPECT_EQ(sites[0].label(), "main.readData <- main.main.func2 #1");
+}
+
+TEST(Classify, AServiceStepThatAnswersOtherwiseIsHandledAndTheSameAnswersAreSwallowed) {
+  const record::RunRecord control = record_at(service_report()["control_record"]);
+  const auto s = site("main.readData", "main.main.func2", 1);
+  record::RunRecord r = record_at(service_report()["sites"][0]["record"]);
+  auto j = explore::classify(control, r, s);
+  EXPECT_EQ(j.cls, Class::handled);
+  EXPECT_NE(j.evidence.find("step read-file: HTTP 500: read failed: not found (control: HTTP 200"), std::string::npos)
+      << j.evidence;
+  // had the service answered as in the control run, exiting 0 with the same output, the error vanished
+  for (auto& step : r.steps)
+    for (const auto& c : control.steps)
+      if (c.name == step.name) step = c;
+  r.stderr_text = control.stderr_text;
+  r.stdout_text = control.stdout_text;
+  EXPECT_EQ(explore::classify(control, r, s).cls, Class::swallowed);
+}
+
 TEST(Classify, TheControlItselfIsNotAFinding) {
   const record::RunRecord control = record_at(report()["control_record"]);
   // The control injects nothing: judged as a site run, it is not injectable, never swallowed.
