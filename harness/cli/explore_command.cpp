@@ -13,7 +13,7 @@
 namespace {
 
 struct ExploreArgs {
-  std::string scenario, functions, packages, budget, out, json, vm = "auto", go, fixtures, kernel, vm_accel;
+  std::string scenario, functions, packages, budget, out, json, html, vm = "auto", go, fixtures, kernel, vm_accel;
   size_t max_runs = 100;
   int jobs = 1;
   bool verbose = false;
@@ -104,6 +104,11 @@ bpfault::Result<bpfault::cli::Outcome> explore(const ExploreArgs& a) {
     out << text;
     if (!out.good()) return fail(ErrorKind::environment, a.json, "cannot write the JSON report");
   }
+  if (!a.html.empty()) {
+    std::ofstream out(a.html);
+    out << explore::html_page(*report);
+    if (!out.good()) return fail(ErrorKind::environment, a.html, "cannot write the HTML page");
+  }
   if (report->all_skipped) return cli::Outcome{Kind::skipped};
   using explore::Class;
   const bool findings = report->count(Class::crashed) + report->count(Class::hung) + report->count(Class::swallowed);
@@ -125,6 +130,9 @@ bpfault::cli::Runner add_explore(CLI::App& app) {
                   "Run as many sites as fit in this Go duration (90s, 5m), estimated from the baseline's time");
   sub->add_option("--out", a->out, "Write a scenario reproducing each crashed, hung or swallowed finding into DIR");
   sub->add_option("--json", a->json, "Write the report as JSON to FILE; - : to stdout");
+  sub->add_option("--html", a->html,
+                  "Write one HTML page to FILE: the sites' table, each site's stack and its output against the "
+                  "control run's");
   sub->add_option("--vm", a->vm,
                   "The injecting runs: auto (in a VM when this kernel refuses the writes), always, never")
       ->check(CLI::IsMember({"auto", "always", "never"}));

@@ -105,5 +105,8 @@ struct Report {
 Result<Report> explore(const Options& o, const std::function<void(const std::string&)>& note);
 
 nlohmann::json to_json(const Report& r);
+// One self-contained HTML page: the summary, the sites' table, each site's baseline stack and
+// its run's stdout and stderr against the control run's (html.cpp).
+std::string html_page(const Report& r);
 
 }  // namespace bpfault::explore

@@ -27,8 +27,9 @@ def check(ok, what):
         failures.append(what)
 
 
+html = os.path.join(work, "explore.html")
 p = subprocess.run([bpfault, "explore", "--vm=always", "--fixtures", fixtures, "--out", out, "--json", report,
-                    scenario], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                    "--html", html, scenario], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 print(p.stdout)
 if p.returncode == 77:
     sys.exit(77)
@@ -61,6 +62,9 @@ check(rep["sites_seen"] == 7 and rep["injected"] == 7 and rep["coverage"] == 1.0
 check("goroutine" in json.dumps(sites[("main.fetchToken", "main.connect", 1)].get("run", {}).get("stderr", "")),
       "the hung run keeps the goroutine dump")
 check("goroutine" in sites[("main.loadConfig", "main.run", 1)]["run"]["stderr"], "the crash keeps the Go traceback")
+
+page = open(html).read() if os.path.exists(html) else ""
+check("error-path coverage 7/7 = 100 %" in page and page.count("<tr class=") == 7, "the HTML page has the 7 sites")
 
 # Deterministic: two more explorations without the VM (on a kernel that refuses writes the
 # injections are skipped, 77; where it allows them they run natively) give the same sites,

@@ -189,6 +189,34 @@ TEST(Classify, AServiceStepThatAnswersOtherwiseIsHandledAndTheSameAnswersAreSwal
   EXPECT_EQ(explore::classify(control, r, s).cls, Class::swallowed);
 }
 
+TEST(Html, ThePageHasEverySiteItsClassItsStackAndItsOutputAgainstTheControl) {
+  explore::Report r;
+  r.name = "errpaths";
+  r.control = record_at(report()["control_record"]);
+  r.sites_seen = 7;
+  for (const auto& s : explore::error_sites(record_at(report()["baseline_record"]))) {
+    explore::Finding f{.site = s};
+    f.record = site_record(s.function, s.caller, s.nth);
+    const auto j = explore::classify(r.control, *f.record, s);
+    f.cls = j.cls;
+    f.evidence = j.evidence;
+    ++r.injected;
+    r.findings.push_back(f);
+  }
+  const std::string page = explore::html_page(r);
+  EXPECT_NE(page.find("error-path coverage 7/7 = 100 %"), std::string::npos);
+  EXPECT_NE(page.find("<tr class=crashed><td><a href='#s1'>main.loadConfig &lt;- main.run #1</a>"), std::string::npos);
+  EXPECT_NE(page.find("<tr class=swallowed>"), std::string::npos);
+  EXPECT_NE(page.find("<tr class=hung>"), std::string::npos);
+  // the crash's stderr is all new: its panic line is marked added; the control's "done" is gone from stdout
+  EXPECT_NE(page.find("<span class=add>+ panic: runtime error: invalid memory address or nil pointer dereference"),
+            std::string::npos);
+  EXPECT_NE(page.find("<span class=del>- done</span>"), std::string::npos);
+  // the baseline stack of a site, frame by frame
+  EXPECT_NE(page.find("main.loadConfig  /"), std::string::npos);
+  EXPECT_NE(page.find("main.worker  /"), std::string::npos);
+}
+
 TEST(Classify, TheControlItselfIsNotAFinding) {
   const record::RunRecord control = record_at(report()["control_record"]);
   // The control injects nothing: judged as a site run, it is not injectable, never swallowed.
