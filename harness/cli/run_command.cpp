@@ -66,8 +66,10 @@ std::string bad_selection(const RunArgs& a) {
   return {};
 }
 
+}  // namespace
+
 // A Go duration: "90s", "5m", "1h30m", "1.5s", "500ms" (units ns, us, µs, ms, s, m, h).
-std::optional<std::chrono::nanoseconds> parse_duration(const std::string& text) {
+std::optional<std::chrono::nanoseconds> bpfault::cli::parse_duration(const std::string& text) {
   static const std::vector<std::pair<std::string, double>> units = {{"ns", 1},  {"us", 1e3}, {"µs", 1e3},  {"ms", 1e6},
                                                                     {"s", 1e9}, {"m", 60e9}, {"h", 3600e9}};
   double ns = 0;
@@ -97,6 +99,10 @@ std::optional<std::chrono::nanoseconds> parse_duration(const std::string& text) 
   if (ns <= 0 || ns > 1e18) return std::nullopt;
   return std::chrono::nanoseconds(static_cast<int64_t>(ns));
 }
+
+namespace {
+
+using bpfault::cli::parse_duration;
 
 std::optional<size_t> parse_count(const std::string& text) {
   if (text.empty() || text.size() > 9 ||

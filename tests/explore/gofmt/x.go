@@ -1,0 +1,3 @@
+package x
+
+func  F( a int )int{ return a+1 }
