@@ -55,9 +55,9 @@ struct probe_capture {
 	struct probe_loc len; /* where the element count is (LOC_NONE: copy `max` bytes) */
 	__u16 elem;	      /* bytes per element */
 	__u16 max;	      /* bytes to copy at most (<= PROBE_CAPTURE_BYTES) */
-	__u8 through;	      /* the bytes of the string whose header (pointer, length: a pointer size
-			       * each) is `offset` bytes into what the pointer points to: an error's
-			       * message behind its data word */
+	__u8 through; /* the bytes of the string whose header (pointer, length: a pointer size
+		       * each) is `offset` bytes into what the pointer points to: an error's
+		       * message behind its data word */
 	__u8 pad;
 	__u16 offset;
 };

@@ -209,7 +209,8 @@ static __always_inline __u64 injection_size(const struct probe_site *site, __u32
 		return offsetof(struct probe_injection, stack);
 	if (nwrites > PROBE_MAX_WRITES)
 		nwrites = PROBE_MAX_WRITES;
-	return offsetof(struct probe_injection, writes) + nwrites * sizeof(struct probe_write_result);
+	return offsetof(struct probe_injection, writes) +
+	       nwrites * sizeof(struct probe_write_result);
 }
 
 /* A hit where step `t` fires: the fault, and its record with what was there before and after. */

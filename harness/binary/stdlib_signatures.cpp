@@ -247,7 +247,7 @@ std::optional<uint64_t> DonorData::variable(std::string_view name) const {
 }
 
 std::shared_ptr<const BinaryInfo> with_stdlib_signatures(const BinaryInfo& stripped,
-                                                         std::shared_ptr<const BinaryInfo> donor_info) {
+                                                         const std::shared_ptr<const BinaryInfo>& donor_info) {
   const BinaryInfo& donor = *donor_info;
   auto out = copy_of(stripped);
   std::vector<DonorData::SameCode> same_code;

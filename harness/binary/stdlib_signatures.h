@@ -75,7 +75,7 @@ class DonorData {
 // standard-library variables are found through the donor (`donor_data`); the others get
 // `no_signature` saying why.
 std::shared_ptr<const BinaryInfo> with_stdlib_signatures(const BinaryInfo& stripped,
-                                                         std::shared_ptr<const BinaryInfo> donor);
+                                                         const std::shared_ptr<const BinaryInfo>& donor);
 
 // The same copy when no donor could be had: every function's `no_signature` says why (`why`:
 // "no Go 1.21 toolchain is installed ...").

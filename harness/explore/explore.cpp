@@ -14,6 +14,7 @@
 #include <fmt/format.h>
 
 #include "binary/build_info.h"
+#include "binary/code.h"
 #include "binary/image.h"
 #include "binary/variables.h"
 #include "scenario/scenario.h"
@@ -236,23 +237,14 @@ Result<json> error_value(const binary::BinaryInfo& bin, const binary::Function& 
       return true;
     });
   std::ranges::sort(vars);
-  // The one the function's own code refers to, if any: a RIP-relative operand (amd64: the
-  // displacement ends its instruction, so the target is the displacement's end plus itself) or
-  // an absolute one (386) naming the variable's address.
+  // The one the function's own code names, if any (its instructions' data operands, decoded)
   if (f.entry && f.end > f.entry && bin.image)
-    if (auto code = bin.image->elf.at_vaddr(f.entry, f.end - f.entry); code.size() >= 4)
-      for (const auto& v : vars) {
-        const auto addr = bin.variable(v);
-        if (!addr) continue;
-        for (size_t k = 0; k + 4 <= code.size(); ++k) {
-          int32_t d = 0;
-          std::memcpy(&d, code.data() + k, 4);
-          const uint64_t next = f.entry + k + 4;
-          const uint64_t target =
-              bin.arch == binary::Arch::amd64 ? next + static_cast<int64_t>(d) : static_cast<uint32_t>(d);
-          if (target == *addr) return json(v);
-        }
-      }
+    if (const auto refs =
+            binary::CodeDecoder(bin.arch).data_refs(bin.image->elf.at_vaddr(f.entry, f.end - f.entry), f.entry))
+      for (const auto& v : vars)
+        if (const auto addr = bin.variable(v);
+            addr && std::ranges::any_of(*refs, [&](const binary::DataRef& r) { return r.addr == *addr; }))
+          return json(v);
   if (!vars.empty()) return json(vars.front());
   if (binary::itab(bin, "syscall.Errno", "error") && bin.variable("runtime.staticuint64s"))
     return json{{"errno", "EIO"}};

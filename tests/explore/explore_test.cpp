@@ -7,7 +7,9 @@
 #include <fstream>
 #include <random>
 
+#include "binary/binary_info.h"
 #include "explore/explore.h"
+#include "support/fixtures.h"
 
 namespace {
 
@@ -221,6 +223,28 @@ TEST(Classify, TheControlItselfIsNotAFinding) {
   const record::RunRecord control = record_at(report()["control_record"]);
   // The control injects nothing: judged as a site run, it is not injectable, never swallowed.
   EXPECT_EQ(explore::classify(control, control, site("main.loadConfig", "main.run", 1)).cls, Class::not_injectable);
+}
+
+}  // namespace
+
+namespace {
+
+// The error a site's call returns is the package's error variable the function's own code names
+// (its instructions' data operands: RIP-relative on amd64, absolute on 386), else the first by name.
+TEST(ErrorValue, TheVariableTheFunctionsOwnCodeNamesOnEveryToolchain) {
+  for (const auto& release : test::go_releases())
+    for (const auto& variant : {process::FixtureVariant{}, process::FixtureVariant{"386", false}}) {
+      SCOPED_TRACE("go" + release + variant.tag());
+      const auto path = test::fixture("errpaths", release, variant);
+      ASSERT_FALSE(path.empty());
+      auto bin = binary::analyse(path);
+      ASSERT_TRUE(bin) << bin.error().format();
+      const binary::Function* load = (*bin)->find("main.loadConfig");
+      const binary::Function* parse = (*bin)->find("main.parseRecord");
+      ASSERT_TRUE(load && parse);
+      EXPECT_EQ(explore::error_value(**bin, *load).value_or(nullptr), "main.errNoConfig");
+      EXPECT_EQ(explore::error_value(**bin, *parse).value_or(nullptr), "main.errBadInput");
+    }
 }
 
 }  // namespace
