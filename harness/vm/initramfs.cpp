@@ -13,6 +13,7 @@
 #include <cstring>
 #include <fstream>
 #include <optional>
+#include <set>
 #include <sstream>
 
 #include <fmt/format.h>
@@ -96,15 +97,15 @@ class MappedFile {
   size_t size_ = 0;
 };
 
-// PT_INTERP of an ELF executable: "" for a static one.
-std::string interpreter(std::string_view elf) {
-  if (elf.size() < sizeof(Elf64_Ehdr) || elf.substr(0, 4) != ELFMAG) return "";
-  Elf64_Ehdr eh;
+template <class Ehdr, class Phdr>
+std::string interpreter_of(std::string_view elf) {
+  if (elf.size() < sizeof(Ehdr)) return "";
+  Ehdr eh;
   memcpy(&eh, elf.data(), sizeof eh);
   for (unsigned i = 0; i < eh.e_phnum; ++i) {
     size_t at = eh.e_phoff + size_t{i} * eh.e_phentsize;
-    if (at + sizeof(Elf64_Phdr) > elf.size()) break;
-    Elf64_Phdr ph;
+    if (at + sizeof(Phdr) > elf.size()) break;
+    Phdr ph;
     memcpy(&ph, elf.data() + at, sizeof ph);
     if (ph.p_type == PT_INTERP && ph.p_offset + ph.p_filesz <= elf.size()) {
       std::string_view path = elf.substr(ph.p_offset, ph.p_filesz);
@@ -112,6 +113,13 @@ std::string interpreter(std::string_view elf) {
     }
   }
   return "";
+}
+
+// PT_INTERP of an ELF executable, 64- or 32-bit: "" for a static one (or no ELF file).
+std::string interpreter(std::string_view elf) {
+  if (elf.size() < EI_NIDENT || elf.substr(0, 4) != ELFMAG) return "";
+  return elf[EI_CLASS] == ELFCLASS32 ? interpreter_of<Elf32_Ehdr, Elf32_Phdr>(elf)
+                                     : interpreter_of<Elf64_Ehdr, Elf64_Phdr>(elf);
 }
 
 struct Library {
@@ -138,6 +146,28 @@ Result<std::vector<Library>> libraries(const fs::path& exe) {
     if (path == "not found") return fail(ErrorKind::environment, exe.string(), fmt::format("ldd cannot find {}", name));
     if (!path.empty() && path[0] == '/') out.push_back({name, path});
   }
+  return out;
+}
+
+// What a dynamic executable the run sends needs to start in the guest (a cgo build, an external
+// link): its loader and its shared libraries, at the paths this host's loader finds them, which
+// the guest's loader searches too (its default directories: the tracee's environment sets no
+// LD_LIBRARY_PATH). None for a static one (Go's default) or a file that is no executable.
+Result<std::vector<fs::path>> runtime_files(const fs::path& file) {
+  std::error_code ec;
+  if (!fs::is_regular_file(file, ec)) return std::vector<fs::path>{};
+  auto exe = MappedFile::open(file);
+  if (!exe) return tl::unexpected(exe.error());
+  const std::string interp = interpreter(exe->data());
+  if (interp.empty()) return std::vector<fs::path>{};
+  if (!fs::exists(interp, ec))
+    return fail(ErrorKind::environment, file.string(),
+                fmt::format("its loader {} is not on this host, so its libraries cannot be sent to the VM", interp),
+                "install the loader and libraries of its architecture (for a 386 cgo build: libc6-i386)");
+  auto libs = libraries(file);
+  if (!libs) return tl::unexpected(libs.error());
+  std::vector<fs::path> out{interp};
+  for (const Library& l : *libs) out.push_back(l.host);
   return out;
 }
 
@@ -314,8 +344,18 @@ Result<Initramfs> Initramfs::pack(const fs::path& harness, const std::vector<Fil
   }
 
   CpioWriter w(1u << 20);  // inode numbers apart from the base's
-  for (const File& f : files)
+  std::set<std::string> in_guest{in.interp};
+  for (const File& f : files) {
     if (auto r = add_tree(w, f.host, f.guest); !r) return tl::unexpected(r.error());
+    in_guest.insert(f.guest);
+  }
+  for (const File& f : files) {
+    auto needs = runtime_files(f.host);
+    if (!needs) return tl::unexpected(needs.error());
+    for (const fs::path& p : *needs)
+      if (in_guest.insert(p.string()).second)
+        if (auto r = add_tree(w, p, p.string()); !r) return tl::unexpected(r.error());
+  }
   std::string command = "set --";
   for (size_t i = 0; i < guest_argv.size(); ++i)
     command += " " + shell_quote(i == 0 && guest_argv[0] == "bpfault" ? "/bpfault/bpfault" : guest_argv[i]);
