@@ -15,6 +15,7 @@ namespace {
 struct ExploreArgs {
   std::string scenario, functions, packages, budget, out, json, html, vm = "auto", go, fixtures, kernel, vm_accel;
   size_t max_runs = 100;
+  bool all_calls = false;
   int jobs = 1;
   bool verbose = false;
 };
@@ -37,9 +38,10 @@ void print_table(const bpfault::explore::Report& r) {
   fmt::print("\n{:<{}}  {:<14}  {}\n", "site", width, "class", "evidence");
   for (const auto& f : r.findings)
     fmt::print("{:<{}}  {:<14}  {}\n", f.site.label(), width, bpfault::explore::class_name(f.cls), f.evidence);
-  fmt::print("\n{} error sites seen, {} tried, {} injected: error-path coverage {}/{} = {:.0f} %\n", r.sites_seen,
+  fmt::print("\n{} error sites seen, {} tried, {} injected: error-path coverage {}/{} = {:.0f} %{}\n", r.sites_seen,
              r.sites_run, r.injected, r.injected, r.sites_seen,
-             r.sites_seen ? 100.0 * static_cast<double>(r.injected) / static_cast<double>(r.sites_seen) : 0.0);
+             r.sites_seen ? 100.0 * static_cast<double>(r.injected) / static_cast<double>(r.sites_seen) : 0.0,
+             r.duplicates ? fmt::format(" ({} calls with a site's calling stack pruned)", r.duplicates) : "");
   fmt::print("findings: {} crashed, {} hung, {} swallowed; {} handled; {} not injectable; {} not run\n",
              r.count(Class::crashed), r.count(Class::hung), r.count(Class::swallowed), r.count(Class::handled),
              r.count(Class::not_injectable), r.count(Class::not_run));
@@ -58,6 +60,7 @@ bpfault::Result<bpfault::cli::Outcome> explore(const ExploreArgs& a) {
   if (a.max_runs < 1)
     return fail(ErrorKind::bad_input, fmt::format("--max-runs {}", a.max_runs), "expected a positive number of runs");
   o.max_runs = a.max_runs;
+  o.all_calls = a.all_calls;
   if (!a.budget.empty()) {
     auto d = cli::parse_duration(a.budget);
     if (!d)
@@ -126,6 +129,8 @@ bpfault::cli::Runner add_explore(CLI::App& app) {
   sub->add_option("--packages", a->packages,
                   "Comma-separated import paths whose functions returning an error to explore");
   sub->add_option("--max-runs", a->max_runs, "At most N injecting runs (default 100); the cap is reported");
+  sub->add_flag("--all-calls", a->all_calls,
+                "Also inject the calls whose calling stack equals an earlier call's (by default pruned: one site)");
   sub->add_option("--budget", a->budget,
                   "Run as many sites as fit in this Go duration (90s, 5m), estimated from the baseline's time");
   sub->add_option("--out", a->out, "Write a scenario reproducing each crashed, hung or swallowed finding into DIR");

@@ -68,6 +68,19 @@ std::string physical_caller(const json& stack) {
   return {};
 }
 
+// The frames below the callee, up to kContextFrames, as "function:line" (inlined ones too).
+std::string calling_context(const json& stack) {
+  std::string out;
+  if (!stack.is_array()) return out;
+  for (size_t i = 1; i < stack.size() && i <= kContextFrames; ++i) {
+    const json& frame = stack[i];
+    if (!frame.is_object()) break;
+    if (!out.empty()) out += " < ";
+    out += fmt::format("{}:{}", frame.value("function", std::string("?")), frame.value("line", 0));
+  }
+  return out;
+}
+
 std::vector<std::string> lines_of(const std::string& text) {
   std::vector<std::string> out;
   std::istringstream in(text);
@@ -118,6 +131,12 @@ std::vector<Site> error_sites(const record::RunRecord& baseline) {
     }
   }
   std::sort(sites.begin(), sites.end());
+  std::map<std::pair<std::string, std::string>, std::string> first;  // (function, context) -> its site
+  for (Site& s : sites) {
+    s.context = calling_context(s.stack);
+    auto [it, added] = first.emplace(std::pair{s.function, s.context}, s.label());
+    if (!added) s.duplicate_of = it->second;
+  }
   return sites;
 }
 
@@ -408,10 +427,16 @@ Result<Report> explore(const Options& o, const std::function<void(const std::str
   std::erase_if(sites, [&](const Site& site) {  // the scenario's own probes are not explored
     return std::ranges::find(rep.functions, site.function) == rep.functions.end();
   });
-  rep.sites_seen = sites.size();
   std::vector<size_t> order;
   for (size_t i = 0; i < sites.size(); ++i) {
     rep.findings.push_back(Finding{.site = sites[i]});
+    if (!sites[i].duplicate_of.empty() && !o.all_calls) {  // pruned: not a site of its own
+      ++rep.duplicates;
+      rep.findings.back().evidence =
+          fmt::format("pruned: the same calling stack as {} (--all-calls runs it)", sites[i].duplicate_of);
+      continue;
+    }
+    ++rep.sites_seen;
     if (!sites[i].not_injectable.empty()) {
       rep.findings.back().cls = Class::not_injectable;
       rep.findings.back().evidence = sites[i].not_injectable;
@@ -580,8 +605,14 @@ Result<Report> explore(const Options& o, const std::function<void(const std::str
 json to_json(const Report& r) {
   json sites = json::array();
   for (const auto& f : r.findings) {
-    json j = {{"function", f.site.function}, {"caller", f.site.caller}, {"nth", f.site.nth},
-              {"class", class_name(f.cls)},  {"evidence", f.evidence},  {"baseline_goroutine", f.site.goid},
+    json j = {{"function", f.site.function},
+              {"caller", f.site.caller},
+              {"nth", f.site.nth},
+              {"context", f.site.context},
+              {"duplicate_of", f.site.duplicate_of},
+              {"class", class_name(f.cls)},
+              {"evidence", f.evidence},
+              {"baseline_goroutine", f.site.goid},
               {"stack", f.site.stack}};
     if (!f.error_value.is_null()) j["error_value"] = f.error_value;
     if (!f.reproducer.empty()) j["reproducer"] = f.reproducer;
@@ -612,7 +643,11 @@ json to_json(const Report& r) {
   json j = {{"format", "bpfault-explore-1"},
             {"scenario", r.scenario},
             {"name", r.name},
-            {"site_definition", "(function, caller: the function holding the return address, n-th call from it)"},
+            {"site_definition",
+             fmt::format("(function, caller: the function holding the return address, n-th call from it); calls "
+                         "with the same function and the same {} frames below it are one site",
+                         kContextFrames)},
+            {"duplicates", r.duplicates},
             {"functions", r.functions},
             {"sites_seen", r.sites_seen},
             {"sites_run", r.sites_run},

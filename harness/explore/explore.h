@@ -32,10 +32,17 @@ struct Site {
   int64_t goid = -1;           // the goroutine of that call in the baseline
   nlohmann::json stack;        // the baseline's stack of that call, innermost first
   std::string not_injectable;  // why no scenario can select it (a call at an inlined copy)
+  // The calling context: up to kContextFrames frames below the function ("main.run:118 <
+  // main.main:150 < ..."). Calls of one function with the same context are stack-equivalent:
+  // the first is the site, the later ones name it here and are pruned (Options::all_calls).
+  std::string context;
+  std::string duplicate_of;
 
   std::string label() const;  // "main.loadConfig <- main.run #1"
   bool operator<(const Site& o) const;
 };
+
+constexpr size_t kContextFrames = 8;
 
 // The distinct error sites of a baseline record (the calls whose stack its probes recorded), sorted by
 // function, caller and nth: the same record always gives the same sites.
@@ -72,6 +79,7 @@ struct Options {
   std::filesystem::path scenario;
   std::vector<std::string> functions, packages;
   size_t max_runs = 100;
+  bool all_calls = false;  // also the stack-equivalent duplicates (Site::duplicate_of)
   std::optional<std::chrono::milliseconds> budget;
   std::string budget_text;
   std::filesystem::path out;  // reproducers of the findings; empty: none written
@@ -94,6 +102,7 @@ struct Report {
   record::RunRecord baseline, control;
   std::vector<Finding> findings;  // every site seen, sorted; those not run say why
   size_t sites_seen = 0, sites_run = 0, injected = 0;
+  size_t duplicates = 0;           // calls stack-equivalent to a site's, pruned (not in sites_seen)
   std::vector<std::string> notes;  // caps, refusals, the environment
   double ms = 0;
   bool vm_failed = false;

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <fstream>
+#include <map>
 #include <random>
 
 #include "binary/binary_info.h"
@@ -60,6 +61,26 @@ TEST(ErrorSites, TheBaselineOfErrpathsHasTheSevenPlantedSitesSortedWithTheirCall
                                               "main.saveStats <- main.report #1"}));
   // the goroutine sites ran on two goroutines other than main's
   EXPECT_NE(sites[4].goid, sites[5].goid);
+}
+
+// Calls of a function from the same calling stack are one site: the loop's second record and the
+// second worker's call come from the same lines as the first ones (FIFUZZ's context), so they
+// name their first call and are pruned; every other site has a stack of its own.
+TEST(ErrorSites, CallsFromTheSameCallingStackAreOneSite) {
+  std::map<std::string, std::string> duplicate_of;
+  for (const auto& s : explore::error_sites(record_at(report()["baseline_record"]))) {
+    EXPECT_FALSE(s.context.empty()) << s.label();
+    EXPECT_TRUE(s.context.starts_with(s.caller + ":")) << s.label() << ": " << s.context;
+    duplicate_of[s.label()] = s.duplicate_of;
+  }
+  EXPECT_EQ(duplicate_of,
+            (std::map<std::string, std::string>{{"main.fetchToken <- main.connect #1", ""},
+                                                {"main.loadConfig <- main.run #1", ""},
+                                                {"main.parseRecord <- main.run #1", ""},
+                                                {"main.parseRecord <- main.run #2", "main.parseRecord <- main.run #1"},
+                                                {"main.process <- main.worker #1", ""},
+                                                {"main.process <- main.worker #2", "main.process <- main.worker #1"},
+                                                {"main.saveStats <- main.report #1", ""}}));
 }
 
 TEST(ErrorSites, TheSameRecordInAnyHitOrderGivesTheSameSites) {
