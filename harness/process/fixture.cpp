@@ -242,6 +242,7 @@ Result<BuiltFixture> build_package(const GoPackage& pkg, const GoToolchain& go, 
   if (pkg.test) r.args.push_back("-c");
   r.args.push_back(vendored ? "-mod=vendor" : "-mod=readonly");
   if (!pkg.tags.empty()) r.args.push_back(fmt::format("-tags={}", fmt::join(pkg.tags, ",")));
+  if (!pkg.buildmode.empty()) r.args.push_back("-buildmode=" + pkg.buildmode);
   std::string ldflags = pkg.ldflags;
   if (variant.stripped) ldflags += ldflags.empty() ? "-s -w" : " -s -w";
   if (!ldflags.empty()) r.args.push_back("-ldflags=" + ldflags);

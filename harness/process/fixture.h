@@ -41,7 +41,8 @@ struct GoPackage {
   std::vector<std::string> tags;
   std::string ldflags, gcflags;  // a stripped variant adds -s -w to ldflags
   std::map<std::string, std::string> env;
-  bool test = false;  // `go test -c`: the package's test binary
+  bool test = false;      // `go test -c`: the package's test binary
+  std::string buildmode;  // -buildmode: "pie" (what distributions ship), "" or "exe": Go's default
 
   std::string name() const;  // the output's base name: "shop-cmd-shop", "shop-store.test"
 };

@@ -665,6 +665,7 @@ Result<Scenario> parse(const std::string& text, const fs::path& file) {
     if (b.contains("tags")) g.tags = b["tags"].get<std::vector<std::string>>();
     g.ldflags = b.value("ldflags", "");
     g.gcflags = b.value("gcflags", "");
+    g.buildmode = b.value("buildmode", "");
     if (b.contains("env")) g.env = b["env"].get<std::map<std::string, std::string>>();
     g.test = std::string_view(kind) == "test";
     g.run = b.value("run", "");

@@ -25,8 +25,9 @@ struct GoBuild {
   std::vector<std::string> tags;
   std::string ldflags, gcflags;
   std::map<std::string, std::string> env;
-  bool test = false;  // `go test -c`: the package's test binary
-  std::string run;    // test only: -test.run
+  bool test = false;      // `go test -c`: the package's test binary
+  std::string run;        // test only: -test.run
+  std::string buildmode;  // "pie", "exe"; "": Go's default
 };
 
 // --- a service's lifecycle (README, "Testing a service") ---

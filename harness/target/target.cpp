@@ -49,7 +49,8 @@ Result<fs::path> fixture_source(const scenario::Scenario& s, const Options& o) {
 
 // A build's key for the VM's prebuilt programs: the module, the package and a hash of the rest.
 std::string build_key(const scenario::GoBuild& b) {
-  std::string spec = fmt::format("{}|{}|{}|{}|{}", fmt::join(b.tags, ","), b.ldflags, b.gcflags, b.test, b.package);
+  std::string spec =
+      fmt::format("{}|{}|{}|{}|{}|{}", fmt::join(b.tags, ","), b.ldflags, b.gcflags, b.test, b.package, b.buildmode);
   for (const auto& [k, v] : b.env) spec += fmt::format("|{}={}", k, v);
   return fmt::format("{}:{}#{:x}", b.module.string(), b.package, std::hash<std::string>{}(spec));
 }
@@ -85,8 +86,8 @@ Result<ResolvedTarget> resolve(const scenario::Scenario& s, const Options& o,
       built = process::build_fixture(*src, *go, variant, cache, o.progress);
     } else {
       const auto& b = *s.target.build;
-      built = process::build_package({b.module, b.package, b.tags, b.ldflags, b.gcflags, b.env, b.test}, *go, variant,
-                                     cache, o.progress);
+      built = process::build_package({b.module, b.package, b.tags, b.ldflags, b.gcflags, b.env, b.test, b.buildmode},
+                                     *go, variant, cache, o.progress);
     }
     if (!built) {
       Error e = built.error();
