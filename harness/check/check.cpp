@@ -379,6 +379,9 @@ void evaluate(const scenario::Scenario& s, record::RunRecord& r) {
   const auto& e = s.expect;
   if (s.target.attaches()) {
     check_attached(s, r, out);  // its exit and output are its parent's (scenario::check_attach)
+  } else if (e.hangs) {
+    out.push_back({"hangs", r.timed_out, fmt::format("still running after {} ms", s.target.timeout.count()), outcome(r),
+                   "/expect/hangs"});
   } else if (e.signal) {
     out.push_back({"signal", r.signal == e.signal, scenario::signal_name(*e.signal), outcome(r), "/expect/signal"});
   } else {

@@ -45,8 +45,9 @@ Outcome suite_outcome(const std::vector<record::RunRecord>& records, int interru
 // only to write the code into a report (`--json`'s "exit_code").
 int exit_code(const Outcome& outcome);
 
-// A Go duration: "90s", "5m", "1h30m", "1.5s", "500ms" (run's --timeout and --for, explore's --budget).
-std::optional<std::chrono::nanoseconds> parse_duration(const std::string& text);
+// A Go duration: "90s", "5m", "1h30m", "1.5s", "500ms" (run's --timeout, --for and --start-within,
+// explore's --budget); 0 only where zero_allowed.
+std::optional<std::chrono::nanoseconds> parse_duration(const std::string& text, bool zero_allowed = false);
 
 using Runner = std::function<Result<Outcome>()>;
 using AddCommand = Runner (*)(CLI::App& app);

@@ -132,7 +132,8 @@ bpfault::cli::Runner add_explore(CLI::App& app) {
   sub->add_flag("--all-calls", a->all_calls,
                 "Also inject the calls whose calling stack equals an earlier call's (by default pruned: one site)");
   sub->add_option("--budget", a->budget,
-                  "Run as many sites as fit in this Go duration (90s, 5m), estimated from the baseline's time");
+                  "Start no site's run once this Go duration (90s, 5m) has passed since explore started (the baseline "
+                  "and the VM's boot count); the sites left are listed as not run");
   sub->add_option("--out", a->out, "Write a scenario reproducing each crashed, hung or swallowed finding into DIR");
   sub->add_option("--json", a->json, "Write the report as JSON to FILE; - : to stdout");
   sub->add_option("--html", a->html,

@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
+#include <ctime>
 #include <fstream>
 #include <limits>
 #include <regex>
@@ -26,7 +27,7 @@ struct RunArgs {
   bool list = false;
   int count = 1;
   bool fail_fast = false;
-  std::string timeout, rerun_failed, shard;
+  std::string timeout, start_within, rerun_failed, shard;
   int pid = 0;                      // --pid: attach to this running process
   std::string attach_for;           // --for: how long to stay attached
   std::vector<std::string> select;  // the VM's guest: exactly these runs
@@ -69,7 +70,7 @@ std::string bad_selection(const RunArgs& a) {
 }  // namespace
 
 // A Go duration: "90s", "5m", "1h30m", "1.5s", "500ms" (units ns, us, µs, ms, s, m, h).
-std::optional<std::chrono::nanoseconds> bpfault::cli::parse_duration(const std::string& text) {
+std::optional<std::chrono::nanoseconds> bpfault::cli::parse_duration(const std::string& text, bool zero_allowed) {
   static const std::vector<std::pair<std::string, double>> units = {{"ns", 1},  {"us", 1e3}, {"µs", 1e3},  {"ms", 1e6},
                                                                     {"s", 1e9}, {"m", 60e9}, {"h", 3600e9}};
   double ns = 0;
@@ -96,7 +97,7 @@ std::optional<std::chrono::nanoseconds> bpfault::cli::parse_duration(const std::
     ns += value * scale;
     pos = digits + best;
   }
-  if (ns <= 0 || ns > 1e18) return std::nullopt;
+  if (ns < 0 || (ns == 0 && !zero_allowed) || ns > 1e18) return std::nullopt;
   return std::chrono::nanoseconds(static_cast<int64_t>(ns));
 }
 
@@ -295,6 +296,19 @@ bpfault::Result<bpfault::cli::Outcome> run(const RunArgs& a) {
     opts.deadline = std::chrono::steady_clock::now() + *d;
     opts.timeout_text = a.timeout;
   }
+  if (!a.start_within.empty()) {
+    auto d = parse_duration(a.start_within, true);  // 0s: start nothing (lists the runs as skipped)
+    if (!d)
+      return fail(ErrorKind::bad_input, "--start-within " + a.start_within, "expected a Go duration",
+                  "a number and a unit: 90s, 5m, 1h30m, 500ms");
+    auto from = std::chrono::steady_clock::now();
+    // The VM's guest is given what was left of the host's limit when it launched the VM: it
+    // counts from its boot, which the limit already included.
+    if (timespec boot{}; a.stream && clock_gettime(CLOCK_BOOTTIME, &boot) == 0)
+      from -= std::chrono::seconds(boot.tv_sec) + std::chrono::nanoseconds(boot.tv_nsec);
+    opts.start_before = from + *d;
+    opts.start_within_text = a.start_within;
+  }
   if (!a.stream) {  // the guest gets its runs by name (--select), never a shard of them
     auto shard = choose_shard(a.shard);
     if (!shard) return tl::unexpected(shard.error());
@@ -400,6 +414,9 @@ bpfault::cli::Runner add_run(CLI::App& app) {
   sub->add_option("--timeout", a->timeout,
                   "The whole run's time limit, a Go duration (90s, 5m, 1h30m): then everything stops and what did not "
                   "finish fails as timed out");
+  sub->add_option("--start-within", a->start_within,
+                  "Start no run once this Go duration (10m) has passed: the runs left are reported as skipped, "
+                  "saying why; a run already started finishes");
   sub->add_option("--rerun-failed", a->rerun_failed,
                   "Run only the runs that failed or erred in RECORD.json (a record --json wrote), by name");
   sub->add_option(

@@ -445,16 +445,8 @@ Result<Report> explore(const Options& o, const std::function<void(const std::str
     }
   }
   std::ranges::stable_sort(order, [&](size_t a, size_t b) { return sites[a].nth < sites[b].nth; });
-  size_t cap = o.max_runs;
-  std::string cap_why = fmt::format("--max-runs {}", o.max_runs);
-  if (o.budget) {
-    const double per_run = std::max(rep.baseline.duration_ms, 200.0);
-    const auto by_budget = static_cast<size_t>(static_cast<double>(o.budget->count()) / per_run);
-    if (by_budget < cap) {
-      cap = by_budget;
-      cap_why = fmt::format("--budget {} (about {:.0f} ms a run, as the baseline took)", o.budget_text, per_run);
-    }
-  }
+  const size_t cap = o.max_runs;
+  const std::string cap_why = fmt::format("--max-runs {}", o.max_runs);
   if (order.size() > cap) {
     for (size_t k = cap; k < order.size(); ++k) rep.findings[order[k]].evidence = "not run: " + cap_why;
     rep.notes.push_back(fmt::format("{} of {} injectable sites run, capped by {}; first calls from each caller first",
@@ -521,9 +513,16 @@ Result<Report> explore(const Options& o, const std::function<void(const std::str
     std::vector<fs::path> files{control_file};
     for (const auto& g : runs) files.push_back(g.file);
     note(fmt::format("{} sites to inject, each once, and a control run: one suite", runs.size()));
+    // The budget counts from explore's start, the baseline and the VM's boot included; the
+    // suite starts no run once it is spent (in the VM too), so it holds however slow a run is.
+    run::SuiteOptions suite = o.suite;
+    if (o.budget) {
+      suite.start_before = start + *o.budget;
+      suite.start_within_text = o.budget_text;
+    }
     size_t finished = 0;
     auto result = run::run_suite(
-        files, o.suite,
+        files, suite,
         [&](const record::RunRecord& r) {
           ++finished;
           note(fmt::format("  [{}/{}] {}: {}", finished, files.size(), r.name, record::status_name(r.status)));
@@ -534,6 +533,15 @@ Result<Report> explore(const Options& o, const std::function<void(const std::str
     for (auto& n : result.notes) rep.notes.push_back(n);
     rep.control = suite_record_for(result.records, control_file);
     if (rep.interrupted_by || rep.vm_failed) return rep;
+    auto spent = [&](const record::RunRecord& r) {  // the suite started it no more (--start-within)
+      return o.budget && r.status == record::Status::skipped && r.error &&
+             r.error->what.starts_with("not run: --start-within");
+    };
+    if (spent(rep.control))
+      return fail(ErrorKind::bad_input, "--budget " + o.budget_text,
+                  fmt::format("spent before the first run after the baseline (which took {:.0f} ms{})",
+                              rep.baseline.duration_ms, o.suite.vm == run::VmMode::never ? "" : ", and the VM's boot"),
+                  "a larger --budget, or --max-runs alone");
     if (rep.control.status == record::Status::skipped) {
       rep.all_skipped = true;
       rep.notes.push_back("the injecting runs cannot run here" + failed_verdicts(rep.control));
@@ -550,14 +558,19 @@ Result<Report> explore(const Options& o, const std::function<void(const std::str
     for (const auto& g : runs) {
       Finding& f = rep.findings[g.finding];
       f.record = suite_record_for(result.records, g.file);
+      if (spent(*f.record)) {
+        f.cls = Class::not_run;
+        f.evidence = fmt::format("not run: --budget {} was spent", o.budget_text);
+        --rep.sites_run;
+        continue;
+      }
       Judgement j = classify(rep.control, *f.record, f.site);
       f.cls = j.cls;
       f.evidence = j.evidence;
       if (f.cls != Class::not_injectable) ++rep.injected;
       if (o.out.empty() || (f.cls != Class::crashed && f.cls != Class::hung && f.cls != Class::swallowed)) continue;
-      // A reproducer: the site's fault, expecting what happened (a crash, the swallowed
-      // error's unchanged output); a hang cannot be expected, so its file expects the control's
-      // exit and fails with the timeout while the bug is there.
+      // A reproducer: the site's fault, expecting what happened (a crash, a hang, the swallowed
+      // error's unchanged output): it passes while the bug is there.
       ojson rj = prepare_run(raw, fmt::format("explore: {} {}", class_name(f.cls), f.site.label()), g.probe);
       absolutize(rj, dir);
       const record::RunRecord& r = *f.record;
@@ -582,11 +595,10 @@ Result<Report> explore(const Options& o, const std::function<void(const std::str
             "without it, reporting nothing. This scenario passes while that is so.",
             f.evidence);
       } else {
-        expect["exit_code"] = rep.control.exit_code.value_or(0);
+        expect["hangs"] = true;
         rj["description"] = fmt::format(
-            "bpfault explore found this run hung ({}). A scenario cannot expect a "
-            "timeout: this one expects the program to end, and fails while the bug is "
-            "there.",
+            "bpfault explore found this run hung ({}); this scenario passes while it is there (\"hangs\": the "
+            "program still runs at its timeout). When it is fixed, expect the handled outcome instead.",
             f.evidence);
       }
       rj["expect"] = expect;
@@ -598,6 +610,12 @@ Result<Report> explore(const Options& o, const std::function<void(const std::str
       f.reproducer = named.string();
     }
   }
+  if (const size_t late = std::ranges::count_if(
+          rep.findings, [](const Finding& f) { return f.evidence.starts_with("not run: --budget"); });
+      late > 0)
+    rep.notes.push_back(
+        fmt::format("{} of {} sites run before --budget {} was spent; first calls from each caller first",
+                    rep.sites_run, rep.sites_run + late, o.budget_text));
   rep.ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
   return rep;
 }

@@ -37,21 +37,33 @@ struct Entry {
   bool started = false;   // it was running (natively or in the VM) when the suite stopped
 };
 
-// What --fail-fast needs to know across threads: the first run that failed or erred.
-struct FailFast {
-  bool on = false;
+// Whether another run may start: not after the first run that failed or erred (--fail-fast),
+// nor once --start-within has passed. Shared by the worker threads and the VM's reader.
+struct StartGate {
+  bool fail_fast = false;
+  std::optional<std::chrono::steady_clock::time_point> start_before;
+  std::string start_within_text;  // "5m", as given
   std::mutex m;
-  std::string first;  // its name; empty while none has
+  std::string first;  // the first failed run's name; empty while none has
 
   void saw(const RunRecord& r) {
-    if (!on || (r.status != Status::failed && r.status != Status::error)) return;
+    if (!fail_fast || (r.status != Status::failed && r.status != Status::error)) return;
     std::lock_guard lock(m);
     if (first.empty()) first = r.name;
   }
-  bool stop() {
-    if (!on) return false;
+  bool closed() {
+    if (start_before && std::chrono::steady_clock::now() >= *start_before) return true;
+    if (!fail_fast) return false;
     std::lock_guard lock(m);
     return !first.empty();
+  }
+  // Why a run that did not start was not started (closed() was true).
+  std::string why() {
+    {
+      std::lock_guard lock(m);
+      if (!first.empty()) return fmt::format("not run: --fail-fast, after \"{}\" failed", first);
+    }
+    return fmt::format("not run: --start-within {} had passed", start_within_text);
   }
 };
 
@@ -105,22 +117,22 @@ bool needs_vm(const Preparation& prepared) {
   return prepared && missing_capability(prepared->plan, kernel::capabilities()).has_value();
 }
 
-void run_native(std::vector<Entry>& entries, std::vector<RunRecord>& records, const SuiteOptions& o,
-                FailFast& fail_fast, const std::function<void(const RunRecord&)>& on_done) {
+void run_native(std::vector<Entry>& entries, std::vector<RunRecord>& records, const SuiteOptions& o, StartGate& gate,
+                const std::function<void(const RunRecord&)>& on_done) {
   std::vector<size_t> todo;
   for (size_t i = 0; i < entries.size(); ++i)
     if (entries[i].scenario && !entries[i].in_vm && entries[i].prepared) todo.push_back(i);
   std::atomic<size_t> next{0};
   std::mutex report;
   auto worker = [&] {
-    for (size_t k; !process::interrupted() && !fail_fast.stop() && (k = next++) < todo.size();) {
+    for (size_t k; !process::interrupted() && !gate.closed() && (k = next++) < todo.size();) {
       size_t i = todo[k];
       entries[i].started = true;
       RunRecord r = execute(*entries[i].scenario, *entries[i].prepared, o.run);
       // its tracee was stopped: not a result (run_suite says so); but an attachment ends there
       if (process::interrupted() && !entries[i].scenario->target.attaches()) return;
       records[i] = std::move(r);
-      fail_fast.saw(records[i]);
+      gate.saw(records[i]);
       std::lock_guard lock(report);
       on_done(records[i]);
     }
@@ -134,13 +146,13 @@ void run_native(std::vector<Entry>& entries, std::vector<RunRecord>& records, co
 // One boot for every VM scenario: the fixtures are built here and packed at the same paths,
 // the guest runs `bpfault run --stream` over the scenario files and prints one record per line.
 std::optional<vm::Outcome::Status> run_in_vm(std::vector<Entry>& entries, std::vector<RunRecord>& records,
-                                             std::vector<std::string>& notes, const SuiteOptions& o,
-                                             FailFast& fail_fast, const std::function<void(const RunRecord&)>& on_done,
+                                             std::vector<std::string>& notes, const SuiteOptions& o, StartGate& gate,
+                                             const std::function<void(const RunRecord&)>& on_done,
                                              const std::function<void(const std::string&)>& on_note) {
   std::vector<size_t> todo;
   for (size_t i = 0; i < entries.size(); ++i)
     if (entries[i].scenario && entries[i].in_vm) todo.push_back(i);
-  if (todo.empty() || process::interrupted() || fail_fast.stop()) return std::nullopt;
+  if (todo.empty() || process::interrupted() || gate.closed()) return std::nullopt;
   auto vm_error = [&](size_t i, const Error& e) {
     records[i] = load_error_record(entries[i].file, e);
     records[i].name = entries[i].scenario->name;
@@ -221,6 +233,11 @@ std::optional<vm::Outcome::Status> run_in_vm(std::vector<Entry>& entries, std::v
   std::set<std::string> names;
   for (size_t i : sent)
     if (names.insert(entries[i].scenario->name).second) argv.push_back("--select=" + entries[i].scenario->name);
+  if (o.start_before) {  // what is left of it now; the guest counts it from its boot (run_command)
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(*o.start_before - std::chrono::steady_clock::now());
+    argv.push_back(fmt::format("--start-within={}ms", std::max<int64_t>(left.count(), 0)));
+  }
   argv.push_back("--");          // the files: not more values of a repeated option
   std::set<size_t> occurrences;  // one file may stand for several runs: the guest expands it the same way
   for (size_t i : sent)
@@ -260,7 +277,7 @@ std::optional<vm::Outcome::Status> run_in_vm(std::vector<Entry>& entries, std::v
         got[*slot] = true;
         entries[*slot].started = true;
         records[*slot] = std::move(*rec);
-        fail_fast.saw(records[*slot]);
+        gate.saw(records[*slot]);
         on_done(records[*slot]);
       },
       vo);
@@ -342,8 +359,10 @@ SuiteResult run_suite(const std::vector<fs::path>& files, const SuiteOptions& o,
                       const std::function<void(const RunRecord&)>& on_done,
                       const std::function<void(const std::string&)>& on_note) {
   SuiteResult result;
-  FailFast fail_fast;
-  fail_fast.on = o.fail_fast;
+  StartGate gate;
+  gate.fail_fast = o.fail_fast;
+  gate.start_before = o.start_before;
+  gate.start_within_text = o.start_within_text;
   // --timeout: a watcher stops everything at the deadline, unless the suite ends first.
   std::mutex watch_mutex;
   std::condition_variable watch_wake;
@@ -362,7 +381,7 @@ SuiteResult run_suite(const std::vector<fs::path>& files, const SuiteOptions& o,
     if (!in_this_shard()) return;
     entries.push_back({file, std::nullopt, std::nullopt, false});
     result.records.push_back(std::move(record));
-    fail_fast.saw(result.records.back());
+    gate.saw(result.records.back());
     on_done(result.records.back());
   };
   if (!o.run_filter && !o.rerun && !o.exact_names && !o.list_only && !o.shard)
@@ -414,7 +433,7 @@ SuiteResult run_suite(const std::vector<fs::path>& files, const SuiteOptions& o,
         }
         Entry e{file, std::move(run), std::nullopt, false, occurrence};
         // Nothing new is built once the suite stops; such a run is reported as not finished.
-        const bool stopping = process::interrupted() || fail_fast.stop();
+        const bool stopping = process::interrupted() || gate.closed();
         // A process running on this host is attached to here or not at all: never in the VM
         // (execute() skips it, saying so, when this kernel lacks a capability it needs).
         const bool attaches = e.scenario->target.attaches();
@@ -430,7 +449,7 @@ SuiteResult run_suite(const std::vector<fs::path>& files, const SuiteOptions& o,
           r.name = e.scenario->name;
           entries.push_back({file, std::nullopt, std::nullopt, false, occurrence});
           result.records.push_back(std::move(r));
-          fail_fast.saw(result.records.back());
+          gate.saw(result.records.back());
           on_done(result.records.back());
           continue;
         }
@@ -443,8 +462,8 @@ SuiteResult run_suite(const std::vector<fs::path>& files, const SuiteOptions& o,
       }
     }
   }
-  run_native(entries, result.records, o, fail_fast, on_done);
-  result.vm_failure = run_in_vm(entries, result.records, result.notes, o, fail_fast, on_done, on_note);
+  run_native(entries, result.records, o, gate, on_done);
+  result.vm_failure = run_in_vm(entries, result.records, result.notes, o, gate, on_done, on_note);
   {
     std::lock_guard lock(watch_mutex);
     suite_over = true;
@@ -473,9 +492,8 @@ SuiteResult run_suite(const std::vector<fs::path>& files, const SuiteOptions& o,
       r.verdicts.push_back({"whole run finished in time", false, fmt::format("within --timeout {}", o.timeout_text),
                             entries[i].started ? "still running" : "not started", ""});
       on_done(r);
-    } else if (fail_fast.stop()) {
-      r = unfinished_record(entries[i], Status::skipped,
-                            fmt::format("not run: --fail-fast, after \"{}\" failed", fail_fast.first));
+    } else if (gate.closed()) {
+      r = unfinished_record(entries[i], Status::skipped, gate.why());
       on_done(r);
     }
   }

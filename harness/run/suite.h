@@ -45,6 +45,10 @@ struct SuiteOptions {
   };
   std::optional<Shard> shard;
   bool fail_fast = false;  // --fail-fast: after the first failed or erroring run, start no other one
+  // --start-within: start no run after this; those not started are skipped, saying why (a run
+  // already started finishes). explore's --budget.
+  std::optional<std::chrono::steady_clock::time_point> start_before;
+  std::string start_within_text;
   // --timeout: when the whole run must be over. Then every tracee, build and VM is stopped, and
   // what did not finish fails as timed out (timeout_text, "90s", says which limit).
   std::optional<std::chrono::steady_clock::time_point> deadline;

@@ -195,7 +195,7 @@ std::vector<Target::LaunchOnly> launch_only_keys(const json& doc) {
                        "wait for \"tcp\", \"unix\", \"http\" or \"hit\" instead"});
   if (!doc.contains("expect")) return out;
   const json& e = doc["expect"];
-  for (const char* k : {"exit_code", "signal"})
+  for (const char* k : {"exit_code", "signal", "hangs"})
     if (e.contains(k))
       out.push_back({fmt::format("/expect/{}", k),
                      fmt::format("\"{}\": bpfault neither ends a process it attached to nor sees how it ends (its "
@@ -430,6 +430,15 @@ void check_semantics(const json& doc, const Scenario& s, const std::string& file
   check_lifecycle(doc, s, add);
   if (s.expect.exit_code && s.expect.signal)
     add("/expect", "both \"exit_code\" and \"signal\" are expected; a process either exits or is killed", "keep one");
+  if (s.expect.hangs && (s.expect.exit_code || s.expect.signal))
+    add("/expect/hangs",
+        fmt::format("\"hangs\" expects the program still running when its timeout passes, and \"{}\" expects it to end",
+                    s.expect.exit_code ? "exit_code" : "signal"),
+        "keep one");
+  if (s.expect.hangs && doc["target"].contains("stop"))
+    add("/expect/hangs",
+        "\"hangs\" is for a program that should end by itself; a service (\"stop\") runs until bpfault stops it",
+        "expect a step to time out instead (its \"timeout_ms\" and the record's step error)");
   for (const auto& ev : s.expect.events) {
     bool probed = false;
     for (const auto& p : s.probes) probed |= p.function == ev.function;
@@ -706,6 +715,7 @@ Result<Scenario> parse(const std::string& text, const fs::path& file) {
     if (e.contains("exit_code")) s.expect.exit_code = e["exit_code"].get<int>();
     if (e.contains("tests")) s.expect.tests = e["tests"].get<std::map<std::string, std::string>>();
     if (e.contains("signal")) s.expect.signal = signal_number(e["signal"].get<std::string>());
+    s.expect.hangs = e.value("hangs", false);
     if (e.contains("stdout")) s.expect.stdout_text = text_expect(e["stdout"], "/expect/stdout");
     if (e.contains("stderr")) s.expect.stderr_text = text_expect(e["stderr"], "/expect/stderr");
     if (e.contains("events"))

@@ -169,6 +169,9 @@ struct EventExpect {
 struct Expect {
   std::optional<int> exit_code;
   std::optional<int> signal;  // the tracee must die from this signal
+  // The tracee must still be running when target.timeout_ms passes (bpfault then stops it, as
+  // any run that times out): a hang kept as a regression test (bpfault explore's reproducers).
+  bool hangs = false;
   TextExpect stdout_text, stderr_text;
   std::vector<EventExpect> events;
   std::map<std::string, std::string> tests;  // test targets: Go test name -> "pass", "fail", "skip"

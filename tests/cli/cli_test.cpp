@@ -689,6 +689,40 @@ TEST_F(Cli, FailFastSkipsTheRestSayingWhy) {
   fs::remove_all(json.parent_path());
 }
 
+// --start-within: no run starts once it has passed; each left is skipped, saying why.
+TEST_F(Cli, StartWithinSkipsWhatItDidNotStartSayingWhy) {
+  const fs::path json = scratch("start-within") / "record.json";
+  auto r = run_bpfault({"run", "--start-within", "0s", "--json", json.string(), kSuite});
+  EXPECT_EQ(r.exit_code, 77) << r.out << r.err;
+  auto rec = record_at(json);
+  ASSERT_EQ(rec["scenarios"].size(), 2u) << rec.dump(2);
+  for (const auto& sc : rec["scenarios"]) {
+    EXPECT_EQ(sc["status"], "skipped");
+    EXPECT_EQ(sc["error"]["what"], "not run: --start-within 0s had passed") << sc.dump(2);
+  }
+  auto in_time = run_bpfault({"run", "--start-within", "10m", kSuite});
+  EXPECT_EQ(in_time.exit_code, 0) << in_time.out << in_time.err;
+  auto bad = run_bpfault({"run", "--start-within", "soon", kSuite});
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_NE(bad.err.find("--start-within soon"), std::string::npos) << bad.err;
+  fs::remove_all(json.parent_path());
+}
+
+// "hangs": a program still running at its timeout passes, its probe's hits kept; one that ends fails.
+TEST_F(Cli, AHangCanBeExpected) {
+  const fs::path json = scratch("hangs") / "record.json";
+  auto r = run_bpfault({"run", "--json", json.string(), here("expect-hangs.json")});
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  auto rec = record_at(json)["scenarios"][0];
+  EXPECT_EQ(rec["timed_out"], true) << rec.dump(2);
+  EXPECT_GE(rec["probes"][0]["calls"].get<int>(), 1) << rec.dump(2);
+  EXPECT_NE(rec["stderr"].get<std::string>().find("goroutine"), std::string::npos) << "Go's goroutine dump";
+  auto ends = run_bpfault({"run", here("must-fail/hangs-but-ends.json")});
+  EXPECT_EQ(ends.exit_code, 1) << ends.out << ends.err;
+  EXPECT_NE(ends.out.find("still running after 5000 ms"), std::string::npos) << ends.out;
+  fs::remove_all(json.parent_path());
+}
+
 // --rerun-failed RECORD: exactly the runs that failed or erred there, by name.
 TEST_F(Cli, RerunFailedRunsExactlyWhatFailed) {
   const fs::path dir = scratch("rerun");

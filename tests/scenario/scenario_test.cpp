@@ -92,6 +92,29 @@ TEST(Scenario, ComparedValuesMustBeRecorded) {
   EXPECT_NE(all.find("/expect/events/0/args/a3: error: \"a3\" is compared but not recorded"), std::string::npos) << all;
 }
 
+// "hangs": the program must still run at its timeout; it cannot also be expected to end, and a
+// service (which bpfault stops) cannot hang.
+TEST(Scenario, HangsIsExpectedAloneAndNotOfAService) {
+  auto s = parse(R"({"version": 1, "name": "x", "target": {"fixture": "hang", "timeout_ms": 500},
+                     "expect": {"hangs": true}})",
+                 "x.json");
+  ASSERT_TRUE(s) << s.error().format();
+  EXPECT_TRUE(s->expect.hangs);
+  std::string both = parse_error(R"({"version": 1, "name": "x", "target": {"fixture": "hang"},
+                                     "expect": {"hangs": true, "exit_code": 0}})")
+                         .format();
+  EXPECT_NE(both.find("x.json:/expect/hangs: error: \"hangs\" expects the program still running when its timeout "
+                      "passes, and \"exit_code\" expects it to end"),
+            std::string::npos)
+      << both;
+  std::string service = parse_error(R"({"version": 1, "name": "x",
+      "target": {"fixture": "hang", "ready": {"tcp": "127.0.0.1:1"}, "stop": {}}, "expect": {"hangs": true}})")
+                            .format();
+  EXPECT_NE(service.find("x.json:/expect/hangs: error: \"hangs\" is for a program that should end by itself"),
+            std::string::npos)
+      << service;
+}
+
 // A scenario on main.g (recording s, b, r0) with one events entry.
 std::string with_entry(const std::string& entry) {
   return R"({"version": 1, "name": "x", "target": {"fixture": "demo"},
