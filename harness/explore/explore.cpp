@@ -243,28 +243,36 @@ std::string error_result_name(const binary::Function& f) {
 }
 
 Result<json> error_value(const binary::BinaryInfo& bin, const binary::Function& f) {
-  const std::string prefix = binary::go_package(f.name) + ".";
-  std::vector<std::string> vars;
-  if (bin.image && bin.image->elf.has_symtab())
-    bin.image->elf.for_each_symbol([&](const binary::ElfFile::Symbol& s) {
-      if (s.type != STT_OBJECT || !s.name.starts_with(prefix)) return true;
-      const std::string_view rest = s.name.substr(prefix.size());
-      if (rest.find('.') != std::string_view::npos || !(rest.starts_with("err") || rest.starts_with("Err")))
-        return true;
-      std::string name(s.name);
-      if (binary::variable_type(bin, name) == std::optional<std::string>("error")) vars.push_back(std::move(name));
-      return true;
-    });
-  std::ranges::sort(vars);
-  // The one the function's own code names, if any (its instructions' data operands, decoded)
+  // The addresses the function's own code names (its instructions' data operands, decoded)
+  std::set<uint64_t> named;
   if (f.entry && f.end > f.entry && bin.image)
     if (const auto refs =
             binary::CodeDecoder(bin.arch).data_refs(bin.image->elf.at_vaddr(f.entry, f.end - f.entry), f.entry))
-      for (const auto& v : vars)
-        if (const auto addr = bin.variable(v);
-            addr && std::ranges::any_of(*refs, [&](const binary::DataRef& r) { return r.addr == *addr; }))
-          return json(v);
-  if (!vars.empty()) return json(vars.front());
+      for (const auto& r : *refs) named.insert(r.addr);
+  const std::string prefix = binary::go_package(f.name) + ".";
+  std::vector<std::string> own;                     // the package's err*/Err* variables of type error
+  std::optional<std::string> own_named, any_named;  // one of them, or another package's, the code names
+  if (bin.image && bin.image->elf.has_symtab())
+    bin.image->elf.for_each_symbol([&](const binary::ElfFile::Symbol& s) {
+      if (s.type != STT_OBJECT) return true;
+      const std::string_view rest = s.name.starts_with(prefix) ? s.name.substr(prefix.size()) : std::string_view{};
+      const bool mine =
+          rest.find('.') == std::string_view::npos && (rest.starts_with("err") || rest.starts_with("Err"));
+      if (!mine && !named.contains(s.value)) return true;
+      std::string name(s.name);
+      if (binary::variable_type(bin, name) != std::optional<std::string>("error")) return true;
+      if (named.contains(s.value)) {
+        auto& slot = mine ? own_named : any_named;
+        if (!slot || name < *slot) slot = name;
+      }
+      if (mine) own.push_back(std::move(name));
+      return true;
+    });
+  // Its package's variable that its code names (`return errNoConfig`), else another package's
+  // (`return 0, io.ErrUnexpectedEOF`), else its package's first by name.
+  if (own_named) return json(*own_named);
+  if (any_named) return json(*any_named);
+  if (!own.empty()) return json(*std::ranges::min_element(own));
   if (binary::itab(bin, "syscall.Errno", "error") && bin.variable("runtime.staticuint64s"))
     return json{{"errno", "EIO"}};
   if (bin.variable("io.EOF")) return json("io.EOF");

@@ -268,4 +268,24 @@ TEST(ErrorValue, TheVariableTheFunctionsOwnCodeNamesOnEveryToolchain) {
     }
 }
 
+// A function whose code names another package's error variable (`return 0, io.EOF`) returns that
+// one (its package has none); one that names none gets the fallback, EIO.
+TEST(ErrorValue, AnotherPackagesVariableTheCodeNames) {
+  for (const auto& release : test::go_releases())
+    for (const auto& variant : {process::FixtureVariant{}, process::FixtureVariant{"386", false}}) {
+      SCOPED_TRACE("go" + release + variant.tag());
+      const auto path = test::fixture("tracebacks", release, variant);
+      ASSERT_FALSE(path.empty());
+      auto bin = binary::analyse(path);
+      ASSERT_TRUE(bin) << bin.error().format();
+      const binary::Function* read = (*bin)->find("main.(*slowReader).Read");
+      ASSERT_TRUE(read);
+      EXPECT_EQ(explore::error_value(**bin, *read).value_or(nullptr), "io.EOF");
+      const binary::Function* fill = (*bin)->find("main.fill");
+      ASSERT_TRUE(fill);
+      // names none (io.ReadFull's are in io.ReadAtLeast): the fallback, not io.EOF
+      EXPECT_EQ(explore::error_value(**bin, *fill).value_or(nullptr), (nlohmann::json{{"errno", "EIO"}}));
+    }
+}
+
 }  // namespace
