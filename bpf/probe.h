@@ -17,6 +17,9 @@
 #define PROBE_MAX_CAPTURES                                                                         \
 	4 /* memory captures of a recording site (string bytes, slice elements) */
 #define PROBE_CAPTURE_BYTES 64
+/* Code ranges of a `when.caller`: its own code and each range of every copy of it the compiler
+ * inlined elsewhere (a function with more is refused, with the count). */
+#define PROBE_MAX_CALLER_RANGES 16
 /* Bytes of the user stack a site recording stacks copies from SP, for the harness to unwind
  * with the binary's pc->SP-delta table as Go's traceback does. 4 KiB, about 4.4 KB a record:
  * fixtures/tracebacks' 8 frames (6 physical) take 430 to 630 bytes (Go 1.19 to 1.27); a
@@ -170,6 +173,12 @@ struct probe_step {
 
 enum probe_goroutine { G_ANY = 0, G_FIRST = 1, G_ID = 2 };
 
+/* [lo, hi) of file addresses (the load bias is added in the kernel) */
+struct probe_range {
+	__u64 lo;
+	__u64 hi;
+};
+
 /* What may be injected into one probe's calls, and when. */
 struct probe_rule {
 	__u8 npreds;
@@ -178,9 +187,11 @@ struct probe_rule {
 	__u8 disarmed;	/* set by the harness outside a probe's lifecycle steps ("during"): its
 			 * calls are counted and recorded, and no condition or step is evaluated */
 	__u8 pad[4];
-	__s64 goid;	 /* G_ID */
-	__u64 caller_lo; /* the return address must lie in [caller_lo, caller_hi) (0: any caller) */
-	__u64 caller_hi;
+	__s64 goid;    /* G_ID */
+	__u8 ncallers; /* the call instruction (return address - 1) must lie in one of the ranges
+			* (0: any caller) */
+	__u8 pad2[7];
+	struct probe_range callers[PROBE_MAX_CALLER_RANGES];
 	struct probe_pred preds[PROBE_MAX_PREDS];
 	struct probe_step steps[PROBE_MAX_STEPS];
 };

@@ -77,11 +77,25 @@ static __always_inline int matches(const __u64 regs[NREGS], __u64 sp, __u32 prob
 	for (int i = 0; i < PROBE_MAX_PREDS; i++)
 		if (i < r->npreds && !holds((const struct regs_copy *)regs, sp, &r->preds[i]))
 			return 0;
-	if (r->caller_hi) {
+	if (r->ncallers) {
 		__u64 ret = 0;
+		int in = 0;
 
 		bpf_probe_read_user(&ret, ptr_size == 4 ? 4 : 8, (void *)entry_sp);
-		if (ret < r->caller_lo + bias || ret >= r->caller_hi + bias)
+		/* The call instruction's last byte: a call from an inlined copy may be its last
+		 * instruction, and then returns to the first byte past the copy. Bounded by a
+		 * constant, as the verifier of 6.1 wants. */
+		__u64 call = ret - 1;
+
+		for (int i = 0; i < PROBE_MAX_CALLER_RANGES; i++) {
+			if (i >= r->ncallers)
+				break;
+			if (call >= r->callers[i].lo + bias && call < r->callers[i].hi + bias) {
+				in = 1;
+				break;
+			}
+		}
+		if (!in)
 			return 0;
 	}
 	/* an unknown goroutine matches no goroutine condition (goid_misses says how many) */

@@ -1,5 +1,7 @@
 #include "binary/unwind.h"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 
 #include "binary/image.h"
@@ -83,22 +85,42 @@ Stack unwind(const BinaryInfo& bin, uint64_t pc, uint64_t sp, std::span<const ui
   return out;
 }
 
-std::vector<std::string> inlined_into(const BinaryInfo& bin, std::string_view name) {
-  std::vector<std::string> out;
-  if (!bin.image) return out;
-  const Pclntab& t = bin.image->pclntab;
-  for (const PclnFunc& f : t.funcs()) {
-    const uint32_t table = t.pcdata_table(f, kPcdataInlTreeIndex);
-    if (!table) continue;
-    bool found = false;
-    t.pc_runs(table, f.entry, [&](uint64_t, uint64_t, int32_t index) {
-      if (found || index < 0) return;
-      auto call = t.inlined_call(f, index);
-      found = call && call->name == name;
-    });
-    if (found) out.emplace_back(f.name);
+std::vector<CodeRange> inlined_ranges(const BinaryInfo& bin, std::string_view name) {
+  std::vector<CodeRange> out;
+  if (const Function* own = bin.find(name); own && own->entry && own->end > own->entry)
+    out.push_back({own->entry, own->end, own->name});
+  if (bin.image) {
+    const Pclntab& t = bin.image->pclntab;
+    for (const PclnFunc& f : t.funcs()) {
+      const uint32_t table = t.pcdata_table(f, kPcdataInlTreeIndex);
+      if (!table) continue;
+      t.pc_runs(table, f.entry, [&](uint64_t lo, uint64_t hi, int32_t index) {
+        // the chain of calls inlined at these PCs, innermost first (runtime.inlineUnwinder):
+        // `name` anywhere in it is code of `name`, though something it inlined may be innermost
+        for (int depth = 0; index >= 0 && depth < 256; ++depth) {  // a damaged tree must not loop
+          auto call = t.inlined_call(f, index);
+          if (!call) return;
+          if (call->name == name) {
+            out.push_back({lo, hi, std::string(f.name)});
+            return;
+          }
+          auto parent = t.pcdata(f, kPcdataInlTreeIndex, f.entry + uint64_t(call->parent_pc));
+          if (!parent) return;
+          index = *parent;
+        }
+      });
+    }
   }
-  return out;
+  std::ranges::sort(out, {}, &CodeRange::lo);
+  std::vector<CodeRange> merged;
+  for (CodeRange& r : out) {
+    if (r.hi <= r.lo) continue;
+    if (!merged.empty() && r.lo <= merged.back().hi && r.function == merged.back().function)
+      merged.back().hi = std::max(merged.back().hi, r.hi);
+    else
+      merged.push_back(std::move(r));
+  }
+  return merged;
 }
 
 }  // namespace bpfault::binary

@@ -44,8 +44,16 @@ std::vector<StackFrame> logical_frames(const BinaryInfo& bin, uint64_t pc, uint6
 Stack unwind(const BinaryInfo& bin, uint64_t pc, uint64_t sp, std::span<const uint8_t> stack, uint64_t bias = 0,
              size_t max_frames = 512);
 
-// The functions `name` is inlined into, by the binary's inline trees (stripped binaries too):
-// each once, in address order.
-std::vector<std::string> inlined_into(const BinaryInfo& bin, std::string_view name);
+// The code of `name` wherever it runs: [lo, hi) file addresses, in address order, adjacent ones
+// merged. Its own out-of-line code if it has some, and every copy the compiler inlined, by the
+// binary's inline trees (stripped binaries too): each PC whose chain of inlined calls (innermost
+// to outermost, as the stack shows them) has `name` in it. A call made from `name` has its call
+// instruction (return address - 1) in one of them, inlined or not.
+struct CodeRange {
+  uint64_t lo = 0, hi = 0;
+  std::string function;  // the out-of-line function holding the range (`name` itself for its own code)
+  bool operator==(const CodeRange&) const = default;
+};
+std::vector<CodeRange> inlined_ranges(const BinaryInfo& bin, std::string_view name);
 
 }  // namespace bpfault::binary

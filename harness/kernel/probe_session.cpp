@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <cstddef>
 #include <cstring>
 #include <vector>
 
@@ -27,6 +28,10 @@ static_assert(sizeof(probe_loc) == 8 && sizeof(probe_write) == 72 && sizeof(prob
               "bpf/probe.h layout changed");
 static_assert(sizeof(probe_event) == 72 + 8 * PROBE_INT_REGS + PROBE_STACK_BYTES,
               "bpf/probe.h: probe_event layout changed");
+static_assert(sizeof(probe_range) == 16 && offsetof(probe_rule, callers) == 24 &&
+                  sizeof(probe_rule) == 24 + sizeof(probe_range) * PROBE_MAX_CALLER_RANGES +
+                                            sizeof(probe_pred) * PROBE_MAX_PREDS + sizeof(probe_step) * PROBE_MAX_STEPS,
+              "bpf/probe.h: probe_rule layout changed");
 static_assert(sizeof(probe_timing) == 48, "bpf/probe.h: probe_timing layout changed");
 static_assert(sizeof(probe_stack) == 16 + PROBE_STACK_COPY, "bpf/probe.h: probe_stack layout changed");
 static_assert(sizeof(probe_event_ext) ==

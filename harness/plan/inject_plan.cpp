@@ -842,23 +842,40 @@ Result<void> plan_injection(const scenario::Scenario& s, const binary::BinaryInf
     r.preds[r.npreds++] = *p;
   }
   if (!probe.caller.empty()) {
-    // The kernel compares the return address with the caller's own code; a call from a copy
-    // inlined elsewhere returns into the function it was inlined into, and would not match.
-    if (auto into = binary::inlined_into(bin, probe.caller); !into.empty())
+    // The kernel compares the call instruction (return address - 1) with the caller's code: its
+    // own, and every copy of it the compiler inlined elsewhere, where a call from the copy
+    // returns into the function it was inlined into.
+    const auto ranges = binary::inlined_ranges(bin, probe.caller);
+    if (ranges.empty()) {
+      const binary::Function* named = bin.find(probe.caller);
       return refuse(
           c, probe.pointer + "/when/caller",
-          fmt::format("{} is inlined into {}{}: a call from an inlined copy returns into that function, "
-                      "so bpfault, which compares the return address with {}'s own code, would miss it",
-                      probe.caller, fmt::join(into.begin(), into.begin() + std::min<size_t>(into.size(), 3), ", "),
-                      into.size() > 3 ? fmt::format(" and {} more", into.size() - 3) : "", probe.caller),
-          fmt::format("name the function it is inlined into ({}), or mark {} //go:noinline", into[0], probe.caller));
-    const binary::Function* caller = bin.find(probe.caller);
-    if (!caller || !caller->entry)
-      return refuse(c, probe.pointer + "/when/caller",
-                    fmt::format("{} is not a function of {}", probe.caller, bin.path.string()),
-                    "name the calling function as Go prints it (bpfault list BINARY shows them)");
-    r.caller_lo = caller->entry;
-    r.caller_hi = caller->end;
+          named ? fmt::format("{} has no code in {}: the compiler inlined it everywhere and no inline "
+                              "tree keeps a copy of it",
+                              probe.caller, bin.path.string())
+                : fmt::format("{} is not a function of {}", probe.caller, bin.path.string()),
+          named ? fmt::format("name the function that calls {}, or mark {} //go:noinline", probe.function, probe.caller)
+                : "name the calling function as Go prints it (bpfault list BINARY shows them)");
+    }
+    if (ranges.size() > PROBE_MAX_CALLER_RANGES) {
+      std::vector<std::string> into;
+      for (const auto& range : ranges)
+        if (range.function != probe.caller && std::ranges::find(into, range.function) == into.end())
+          into.push_back(range.function);
+      return refuse(
+          c, probe.pointer + "/when/caller",
+          fmt::format("{}'s code lies in {} ranges (its copies inlined into {}{}{}), at most {} can be matched",
+                      probe.caller, ranges.size(),
+                      fmt::join(into.begin(), into.begin() + std::min<size_t>(into.size(), 3), ", "),
+                      into.size() > 3 ? fmt::format(" and {} more", into.size() - 3) : "",
+                      std::ranges::any_of(ranges, [&](const auto& range) { return range.function == probe.caller; })
+                          ? ", and its own code"
+                          : "",
+                      PROBE_MAX_CALLER_RANGES),
+          fmt::format("name the function it is inlined into instead ({}), or mark {} //go:noinline",
+                      into.empty() ? probe.caller : into[0], probe.caller));
+    }
+    for (const auto& range : ranges) r.callers[r.ncallers++] = {range.lo, range.hi};
   }
   if (probe.goroutine_first) r.goroutine = G_FIRST;
   if (probe.goroutine) r.goroutine = G_ID, r.goid = *probe.goroutine;

@@ -7,10 +7,13 @@
 
 #include <algorithm>
 #include <fstream>
+#include <map>
 
 #include <fmt/format.h>
 
 #include "binary/binary_info.h"
+#include "binary/code.h"
+#include "binary/image.h"
 #include "binary/unwind.h"
 #include "process/go_toolchain.h"
 #include "support/fixtures.h"
@@ -140,6 +143,70 @@ TEST_P(Unwind, InlinedCopiesComeFromTheInlineTrees) {
   ASSERT_NE(open, nullptr);
   EXPECT_TRUE(
       std::ranges::any_of(open->inlined_copies, [](const InlinedCopy& c) { return c.caller == "os.ReadFile"; }));
+}
+
+// fixtures/inlcaller's main.helper, inlined into fromA, fromB and fromC with no code of its own:
+// its ranges hold the call instruction's last byte (return address - 1) of every call of
+// main.leaf made from a copy, and neither fromB's own call of leaf, next to its copy, nor
+// direct's. A function with code of its own is that one range; main.tally's 20 copies are 20.
+TEST_P(Unwind, InlinedRangesHoldTheCallsMadeFromEveryCopy) {
+  const auto& [release, variant] = GetParam();
+  const fs::path bin_path = test::fixture("inlcaller", release, variant);
+  ASSERT_FALSE(bin_path.empty());
+  auto bin = analyse(bin_path);
+  ASSERT_TRUE(bin) << bin.error().format();
+  const BinaryInfo& b = **bin;
+  const Function* leaf = b.find("main.leaf");
+  ASSERT_TRUE(leaf && leaf->entry);
+
+  const std::vector<CodeRange> ranges = inlined_ranges(b, "main.helper");
+  std::vector<std::string> into;
+  for (const CodeRange& r : ranges) {
+    EXPECT_LT(r.lo, r.hi);
+    const Function* outer = b.function_at(r.lo);
+    ASSERT_NE(outer, nullptr);
+    EXPECT_EQ(outer->name, r.function);
+    EXPECT_LE(r.hi, outer->end) << r.function;
+    if (std::ranges::find(into, r.function) == into.end()) into.push_back(r.function);
+  }
+  std::ranges::sort(into);
+  EXPECT_EQ(into, (std::vector<std::string>{"main.fromA", "main.fromB", "main.fromC"}));  // no code of its own
+  EXPECT_TRUE(std::ranges::is_sorted(ranges, {}, &CodeRange::lo));
+
+  // every direct call of leaf: (in one of helper's ranges, made from helper's copy by the inline tree)
+  const CodeDecoder decoder(b.arch);
+  std::map<std::string, std::pair<int, int>> calls;  // caller -> (calls in helper's ranges, others)
+  for (const char* name : {"main.direct", "main.fromA", "main.fromB", "main.fromC"}) {
+    const Function* f = b.find(name);
+    ASSERT_TRUE(f && f->entry) << name;
+    const ControlFlow flow = decoder.control_flow(b.image->elf.at_vaddr(f->entry, f->end - f->entry), f->entry);
+    ASSERT_TRUE(flow.complete) << name;
+    calls[name];
+    for (const auto& [pc, target] : flow.calls) {
+      if (target != leaf->entry) continue;
+      auto next = std::ranges::upper_bound(flow.starts, pc);
+      ASSERT_NE(next, flow.starts.end()) << name;
+      const uint64_t ret = *next, last = ret - 1;
+      const bool in = std::ranges::any_of(ranges, [&](const CodeRange& r) { return r.lo <= last && last < r.hi; });
+      const auto frames = logical_frames(b, ret, last);
+      ASSERT_FALSE(frames.empty());
+      EXPECT_EQ(in, frames[0].function == "main.helper" && frames[0].inlined)
+          << name << " calls leaf at " << std::hex << pc;
+      ++(in ? calls[name].first : calls[name].second);
+    }
+  }
+  EXPECT_EQ(calls,
+            (std::map<std::string, std::pair<int, int>>{
+                {"main.direct", {0, 1}}, {"main.fromA", {1, 0}}, {"main.fromB", {1, 1}}, {"main.fromC", {1, 0}}}));
+
+  const Function* fromB = b.find("main.fromB");
+  EXPECT_EQ(inlined_ranges(b, "main.fromB"), (std::vector<CodeRange>{{fromB->entry, fromB->end, "main.fromB"}}));
+  const std::vector<CodeRange> tally = inlined_ranges(b, "main.tally");
+  // more than when.caller matches (16); manyCalls' own code between each two copies keeps them
+  // apart (copies next to each other would be one range)
+  EXPECT_EQ(tally.size(), 20u);
+  EXPECT_TRUE(std::ranges::all_of(tally, [](const CodeRange& r) { return r.function == "main.manyCalls"; }));
+  EXPECT_TRUE(inlined_ranges(b, "main.nobody").empty());
 }
 
 INSTANTIATE_TEST_SUITE_P(Builds, Unwind, ::testing::ValuesIn(builds()), [](const auto& info) {

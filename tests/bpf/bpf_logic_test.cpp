@@ -263,17 +263,54 @@ TEST_F(BpfLogic, EveryPredicateOfARuleMustHold) {
 
 TEST_F(BpfLogic, TheCallerIsTheFunctionHoldingTheReturnAddressAfterTheLoadBias) {
   probe_rule r{};
-  r.caller_lo = 0x401000;
-  r.caller_hi = 0x401100;
+  r.callers[r.ncallers++] = {0x401000, 0x401100};
   const __u64 bias = 0x7f0000000000;
   __u64 return_address = bias + 0x401080;  // [entry sp]
   const __u64 entry_sp = reinterpret_cast<__u64>(&return_address);
   Regs regs{};
   EXPECT_TRUE(host_matches(regs.data(), 0, 0, &r, -1, bias, entry_sp));
-  return_address = bias + 0x401100;  // the first byte past the caller
+  return_address = bias + 0x401101;  // its call's last byte is the first byte past the caller
   EXPECT_FALSE(host_matches(regs.data(), 0, 0, &r, -1, bias, entry_sp));
   return_address = 0x401080;  // right offset, but not biased: another mapping
   EXPECT_FALSE(host_matches(regs.data(), 0, 0, &r, -1, bias, entry_sp));
+}
+
+// A caller inlined into other functions has its own code and a range per copy: a call made
+// from any of them matches, by its call instruction's last byte (return address - 1), so that a
+// call ending a copy, which returns to the first byte past it, is the copy's.
+TEST_F(BpfLogic, TheCallerMatchesAnyOfItsRangesByTheCallsLastByte) {
+  probe_rule r{};
+  r.callers[r.ncallers++] = {0x401000, 0x401100};  // its own code
+  r.callers[r.ncallers++] = {0x402040, 0x402060};  // a copy inlined into another function
+  r.callers[r.ncallers++] = {0x403010, 0x403018};  // and another
+  const __u64 bias = 0x1000;
+  __u64 return_address = 0;
+  const __u64 entry_sp = reinterpret_cast<__u64>(&return_address);
+  Regs regs{};
+  auto from = [&](__u64 ra) {
+    return_address = bias + ra;
+    return host_matches(regs.data(), 0, 0, &r, -1, bias, entry_sp) != 0;
+  };
+  EXPECT_TRUE(from(0x401080));
+  EXPECT_TRUE(from(0x402050));
+  EXPECT_TRUE(from(0x402060));   // the copy's last instruction was the call
+  EXPECT_FALSE(from(0x402061));  // a call just past the copy, in the function it is inlined into
+  EXPECT_FALSE(from(0x402040));  // a call just before it
+  EXPECT_TRUE(from(0x403011));
+  EXPECT_TRUE(from(0x403018));
+  EXPECT_FALSE(from(0x403000));
+  EXPECT_FALSE(from(0x404000));
+  // every one of the 16 ranges is looked at, and none past ncallers
+  r = probe_rule{};
+  for (__u64 i = 0; i < PROBE_MAX_CALLER_RANGES; ++i)
+    r.callers[r.ncallers++] = {0x500000 + 0x100 * i, 0x500000 + 0x100 * i + 0x10};
+  EXPECT_TRUE(from(0x500000 + 0x100 * (PROBE_MAX_CALLER_RANGES - 1) + 0x8));
+  EXPECT_FALSE(from(0x500000 + 0x100 * (PROBE_MAX_CALLER_RANGES - 1) + 0x18));
+  r.ncallers = PROBE_MAX_CALLER_RANGES - 1;
+  EXPECT_FALSE(from(0x500000 + 0x100 * (PROBE_MAX_CALLER_RANGES - 1) + 0x8));
+  EXPECT_TRUE(from(0x500008));
+  r.ncallers = 0;  // no caller condition: any call
+  EXPECT_TRUE(from(0x404000));
 }
 
 TEST_F(BpfLogic, GoroutineFirstSettlesOnTheFirstMatchingGoroutine) {

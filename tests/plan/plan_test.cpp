@@ -10,6 +10,7 @@
 
 #include <fmt/format.h>
 
+#include "binary/unwind.h"
 #include "plan/plan.h"
 #include "support/fixtures.h"
 
@@ -315,6 +316,62 @@ TEST(NoDwarf, WritesAreRefusedBecauseTheLayoutIsUnknown) {
     ASSERT_FALSE(p) << injection << " was accepted";
     EXPECT_NE(p.error().what.find("the binary has no DWARF: the results of main.one are unknown"), std::string::npos)
         << p.error().format();
+  }
+}
+
+// when.caller on fixtures/inlcaller (amd64 and 386, stripped too: the inline trees survive):
+// main.helper has no code of its own, and the rule holds each range of its copies inlined into
+// fromA, fromB and fromC; a function with code of its own is that one range; main.tally's 20
+// copies are more than the kernel compares, and refused with the count, never cut to 16.
+TEST(CallerRanges, WhenCallerHoldsEveryRangeOfTheCallersInlinedCopies) {
+  for (const FixtureVariant& variant :
+       {FixtureVariant{"amd64", false}, FixtureVariant{"386", false}, FixtureVariant{"amd64", true}}) {
+    const auto path = test::fixture("inlcaller", "", variant);
+    ASSERT_FALSE(path.empty());
+    auto bin = binary::analyse(path);
+    ASSERT_TRUE(bin) << bin.error().format();
+    auto plan = [&](const std::string& function, const std::string& caller) {
+      auto s = scenario::parse(fmt::format(R"j({{"version": 1, "name": "t", "target": {{"fixture": "inlcaller"}},
+        "probes": [{{"function": "{}", "when": {{"caller": "{}"}}, "crash": "SIGKILL"}}]}})j",
+                                           function, caller),
+                               "t.json");
+      EXPECT_TRUE(s) << s.error().format();
+      return make_plan(*s, *bin);
+    };
+    const std::string build = variant.goarch + (variant.stripped ? " stripped" : "");
+
+    auto helper = plan("main.leaf", "main.helper");
+    ASSERT_TRUE(helper) << build << ": " << helper.error().format();
+    const probe_rule& rule = helper->probes[0].rule;
+    const auto ranges = binary::inlined_ranges(**bin, "main.helper");
+    ASSERT_GE(ranges.size(), 3u) << build;
+    ASSERT_EQ(rule.ncallers, ranges.size()) << build;
+    for (size_t i = 0; i < ranges.size(); ++i) {
+      EXPECT_EQ(rule.callers[i].lo, ranges[i].lo) << build;
+      EXPECT_EQ(rule.callers[i].hi, ranges[i].hi) << build;
+    }
+
+    auto own = plan("main.leaf", "main.fromB");
+    ASSERT_TRUE(own) << build << ": " << own.error().format();
+    const binary::Function* fromB = (*bin)->find("main.fromB");
+    ASSERT_NE(fromB, nullptr);
+    ASSERT_EQ(own->probes[0].rule.ncallers, 1) << build;
+    EXPECT_EQ(own->probes[0].rule.callers[0].lo, fromB->entry);
+    EXPECT_EQ(own->probes[0].rule.callers[0].hi, fromB->end);
+
+    auto many = plan("main.mark", "main.tally");
+    ASSERT_FALSE(many) << build << ": main.tally's 20 copies were accepted";
+    EXPECT_EQ(many.error().what,
+              "main.tally's code lies in 20 ranges (its copies inlined into main.manyCalls), at most 16 can be matched")
+        << build;
+    EXPECT_NE(many.error().format().find("name the function it is inlined into instead (main.manyCalls)"),
+              std::string::npos)
+        << many.error().format();
+
+    auto nobody = plan("main.leaf", "main.nobody");
+    ASSERT_FALSE(nobody);
+    EXPECT_NE(nobody.error().what.find("main.nobody is not a function of"), std::string::npos)
+        << nobody.error().format();
   }
 }
 
