@@ -274,6 +274,14 @@ json decode(const binary::Value& v, const Capture& c, std::span<const Memory> me
   if (v.type->kind == binary::TypeKind::string && len == 0) return "";  // whatever its pointer
   if (memories.empty()) return out;
   const Memory* memory = &memories[0];
+  const bool bytes_due = v.type->kind == binary::TypeKind::string ||
+                         (v.type->kind == binary::TypeKind::slice && v.type->elem && v.type->elem->size > 0);
+  if (bytes_due && len > 0 && memory->size == 0) {
+    // The copy failed (bpf_probe_read_user): never an empty text or slice, which it was not.
+    out["unreadable"] =
+        "its bytes could not be copied at the probe (a page not resident yet: a probe cannot fault one in)";
+    return out;
+  }
   if (v.type->kind == binary::TypeKind::string) {
     std::string text(reinterpret_cast<const char*>(memory->data), std::min<uint64_t>(memory->size, len));
     if (text.size() == len) return text;

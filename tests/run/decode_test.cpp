@@ -82,5 +82,30 @@ TEST(Decode, ANilErrorIsNullAndANonNilOneShowsItsWords) {
   EXPECT_EQ(decode(err, c.capture()), (json{{"type", "0x4d2a40"}, {"data", "0x55e010"}}));
 }
 
+// A string whose bytes the probe could not copy (the read failed: 0 bytes captured) is recorded
+// by its words and said unreadable, never as an empty text (seed 502 of fuzz/abi found that).
+TEST(Decode, AStringWhoseBytesCouldNotBeCopiedIsUnreadableNotEmpty) {
+  auto string_type = std::make_shared<binary::Type>();
+  string_type->name = "string";
+  string_type->kind = TypeKind::string;
+  string_type->size = 16;
+  binary::Value s{
+      "s",
+      string_type,
+      false,
+      false,
+      {in_reg(Reg::rax, TypeKind::pointer, 8, false, ".ptr"), in_reg(Reg::rbx, TypeKind::int_, 8, true, ".len")}};
+  Captured c;
+  c.regs[static_cast<int>(Reg::rax)] = 0x4d2a40;
+  c.regs[static_cast<int>(Reg::rbx)] = 65;
+  const __u8 bytes[64] = {'a', 'b'};
+  const Memory failed{bytes, 0}, copied{bytes, 2};
+  const json none = decode(s, c.capture(), std::span<const Memory>(&failed, 1));
+  EXPECT_EQ(none.value("len", 0), 65) << none;
+  EXPECT_FALSE(none.contains("text")) << none;
+  EXPECT_TRUE(none.contains("unreadable")) << none;
+  EXPECT_EQ(decode(s, c.capture(), std::span<const Memory>(&copied, 1)), (json{{"text", "ab"}, {"len", 65}}));
+}
+
 }  // namespace
 }  // namespace bpfault::run
