@@ -331,6 +331,17 @@ void check_service(const scenario::Scenario& s, const record::RunRecord& r, std:
           {name, false, "it runs", sv.ready_ms ? "not run" : "not run: the target was not ready", step.pointer});
     } else if (!st->error.empty()) {
       out.push_back({name, false, step.http ? "an HTTP answer" : "the command runs", st->error, step.pointer});
+    } else if (step.program) {
+      // its own checks, made by its own run: a pointer taken from its Scenario is already under
+      // the step's; one this file writes as a literal ("/expect/exit_code") is moved there
+      const record::RunRecord& run = *st->program;
+      const std::string base = step.pointer + "/program";
+      if (run.error)
+        out.push_back({name, false, "its program runs",
+                       fmt::format("{}: {}", record::status_name(run.status), run.error->format()), base});
+      for (const auto& v : run.verdicts)
+        out.push_back({fmt::format("{}: {}", name, v.check), v.passed, v.expected, v.actual,
+                       v.pointer.starts_with(base) ? v.pointer : base + v.pointer});
     } else if (step.http) {
       const int want = step.expect.status.value_or(200);
       out.push_back({name + " status", st->status == want, std::to_string(want),

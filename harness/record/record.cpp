@@ -469,7 +469,9 @@ json to_json(const RunRecord& r) {
     for (const auto& st : r.steps) {
       json sj = {{"name", st.name}, {"kind", st.kind},   {"started_ns", st.started_ns}, {"ended_ns", st.ended_ns},
                  {"ms", st.ms},     {"error", st.error}, {"armed", st.armed},           {"calls", st.calls}};
-      if (st.kind == "run") {
+      if (st.program) {
+        sj["program"] = to_json(*st.program);
+      } else if (st.kind == "run") {
         sj["exit_code"] = st.exit_code ? json(*st.exit_code) : json(nullptr);
         sj["signal"] = st.signal ? json(*st.signal) : json(nullptr);
         sj["timed_out"] = st.timed_out;
@@ -603,6 +605,14 @@ Result<RunRecord> record_from_json(const json& encoded) {
         st.stderr_text = sj.value("stderr", "");
         if (sj.contains("status") && !sj["status"].is_null()) st.status = sj["status"].get<int>();
         st.body = sj.value("body", "");
+        if (sj.contains("program")) {
+          auto program = record_from_json(sj["program"]);
+          if (!program) return tl::unexpected(program.error());
+          st.program = std::make_shared<RunRecord>(std::move(*program));
+          st.exit_code = st.program->exit_code;  // as the step had them (its JSON has them once, in "program")
+          st.signal = st.program->signal;
+          st.timed_out = st.program->timed_out;
+        }
         r.steps.push_back(std::move(st));
       }
     if (j.contains("diagnosis")) {

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -117,9 +118,11 @@ struct Verdict {
 
 // What one lifecycle step did: a command's outcome or an HTTP exchange, and when (the
 // monotonic clock of the hits, so that hits and injections are placed in their step).
+struct RunRecord;
+
 struct StepResult {
   std::string name;
-  std::string kind;  // "run" or "http"
+  std::string kind;  // "run", "http" or "program"
   uint64_t started_ns = 0, ended_ns = 0;
   double ms = 0;
   std::optional<int> exit_code, signal;  // run
@@ -130,6 +133,7 @@ struct StepResult {
   std::string error;                      // why it got no result: exec failed, connection refused, no answer in time
   std::vector<std::string> armed;         // the probes whose rule was armed during it ("main.store")
   std::map<std::string, uint64_t> calls;  // probed function -> its calls during the step (exact)
+  std::shared_ptr<RunRecord> program;     // a program step: its own run under bpfault, checked
 };
 
 // How a served target went through its lifecycle: ready (or why not) and how it was stopped.

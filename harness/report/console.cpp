@@ -88,6 +88,12 @@ void Console::print_service(const record::RunRecord& r) {
       armed += fmt::format("{}{} armed: {} calls, {} injected", armed.empty() ? "; " : ", ", f,
                            calls == st.calls.end() ? 0 : calls->second, injected);
     }
+    if (st.program) {  // a program step: its program, and what its own probes saw
+      what = "its program: " + what;
+      for (const auto& p : st.program->probes)
+        armed += fmt::format("{}its {}: {} calls{}", armed.empty() ? "; " : ", ", p.function, p.calls,
+                             p.injected ? fmt::format(", {} injected", p.injected) : "");
+    }
     fmt::print(out_, "  step {}: {} in {:.0f} ms{} {}\n", record::printable(st.name), what, st.ms, armed,
                ok ? "ok" : "FAILED");
   }

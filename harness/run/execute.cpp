@@ -158,7 +158,7 @@ std::optional<Error> run_attached(const scenario::Scenario& s, const Prepared& p
                            a.until == record::kUntilInterrupt ? ": Ctrl-C detaches" : " until " + a.until));
   std::optional<Lifecycle> lifecycle;  // ready and steps; no stop
   if (s.serves()) {
-    lifecycle.emplace(s, session ? &*session : nullptr, o.timeout_scale);
+    lifecycle.emplace(s, session ? &*session : nullptr, o, prepared);
     lifecycle->start(pid, nullptr);
   }
   Collector collector(plan, r, o.on_hit);
@@ -231,6 +231,25 @@ std::vector<std::string> packages_to_build_without_inlining(const scenario::Scen
   return pkgs;
 }
 
+namespace {
+
+// A program step's program is built, analysed and planned with its scenario, so that a step
+// never fails to build halfway through a run; the scenario needs what any of its programs needs.
+std::optional<Error> prepare_programs(const scenario::Scenario& s, const Options& o, Prepared& p) {
+  p.programs.resize(s.steps.size());
+  for (size_t i = 0; i < s.steps.size(); ++i) {
+    if (!s.steps[i].program) continue;
+    auto program = std::make_shared<const Preparation>(prepare(*s.steps[i].program, o));
+    if (!*program) return (*program).error().error;
+    for (plan::Cap c : (*program)->plan.needs)
+      if (std::ranges::find(p.plan.needs, c) == p.plan.needs.end()) p.plan.needs.push_back(c);
+    p.programs[i] = std::move(program);
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
 Preparation prepare(const scenario::Scenario& s, const Options& o) {
   const auto start = Clock::now();
   Unprepared stopped;
@@ -262,13 +281,17 @@ Preparation prepare(const scenario::Scenario& s, const Options& o) {
       plan = plan::make_plan(s, *info);
     }
     if (!plan) return stop(plan.error());
-    return Prepared{std::move(running),
-                    std::move(*info),
-                    std::move(*plan),
-                    {},
-                    std::chrono::duration<double, std::milli>(Clock::now() - start).count(),
-                    std::move(donor),
-                    file_id(fmt::format("/proc/{}/exe", s.target.pid))};
+    Prepared attaching{std::move(running),
+                       std::move(*info),
+                       std::move(*plan),
+                       {},
+                       0,
+                       std::move(donor),
+                       file_id(fmt::format("/proc/{}/exe", s.target.pid)),
+                       {}};
+    if (auto e = prepare_programs(s, o, attaching)) return stop(std::move(*e));
+    attaching.ms = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+    return attaching;
   }
   auto target = target::resolve(s, o);
   if (!target) return stop(target.error());
@@ -303,13 +326,11 @@ Preparation prepare(const scenario::Scenario& s, const Options& o) {
     plan = plan::make_plan(s, *info);
   }
   if (!plan) return stop(plan.error());
-  return Prepared{std::move(*target),
-                  std::move(*info),
-                  std::move(*plan),
-                  std::move(no_inline),
-                  std::chrono::duration<double, std::milli>(Clock::now() - start).count(),
-                  std::move(donor),
-                  {}};
+  Prepared launching{
+      std::move(*target), std::move(*info), std::move(*plan), std::move(no_inline), 0, std::move(donor), {}, {}};
+  if (auto e = prepare_programs(s, o, launching)) return stop(std::move(*e));
+  launching.ms = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+  return launching;
 }
 
 std::optional<plan::Cap> missing_capability(const plan::Plan& plan, const kernel::Capabilities& caps) {
@@ -436,7 +457,7 @@ RunRecord execute(const scenario::Scenario& s, const Preparation& prepared, cons
   if (auto tail = unmapped_writes(*plan); !tail.empty()) cmd.at_exec = [tail](pid_t pid) { page_in(pid, tail); };
   std::optional<Lifecycle> lifecycle;  // a service: ready, steps, stop (run/lifecycle.h)
   if (s.serves()) {
-    lifecycle.emplace(s, session ? &*session : nullptr, o.timeout_scale);
+    lifecycle.emplace(s, session ? &*session : nullptr, o, *prepared);
     cmd.on_output = [&lifecycle](int stream, std::string_view chunk) { lifecycle->on_output(stream, chunk); };
   }
   auto child = process::Child::spawn(cmd, /*held=*/true);

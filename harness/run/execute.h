@@ -35,6 +35,10 @@ struct Options : target::Options {
   std::function<void(const record::ProbeRecord& probe, const record::Hit& hit)> on_hit;
 };
 
+struct Prepared;
+struct Unprepared;
+using Preparation = tl::expected<Prepared, Unprepared>;
+
 // Everything about a scenario that needs no kernel: its program (built if need be), that
 // program's analysis and the plan. Computed once per scenario: the suite decides native or VM
 // from `plan.needs`, and execute() runs that same plan.
@@ -48,6 +52,9 @@ struct Prepared {
   // A target that attaches (target.pid): the device and inode of the executable analysed, which
   // the process must still run when bpfault attaches (not a new process given the same pid).
   std::pair<uint64_t, uint64_t> running_file{0, 0};
+  // Per lifecycle step: a program step's own preparation (null for the other steps). Their
+  // capabilities are in plan.needs too: the scenario runs where all of its programs can.
+  std::vector<std::shared_ptr<const Preparation>> programs;
 };
 
 // What stopped a preparation, with what it had found by then (the record names the program).
@@ -57,7 +64,6 @@ struct Unprepared {
   double ms = 0;
 };
 
-using Preparation = tl::expected<Prepared, Unprepared>;
 // A probed function inlined everywhere has no code of its own to probe, and a count at inlined
 // copies must be exact at every copy: a target bpfault builds is built again with inlining off
 // in those functions' packages only (sorted), and that build is the one probed. Empty for a

@@ -46,14 +46,19 @@ bool some_line_matches(const std::string& text, const std::string& re) {
   return false;
 }
 
+std::string step_kind(const scenario::LifecycleStep& step) {
+  return step.program ? "program" : step.http ? "http" : "run";
+}
+
 std::string seconds(std::chrono::milliseconds ms) {
   return ms.count() % 1000 == 0 ? fmt::format("{} s", ms.count() / 1000) : fmt::format("{} ms", ms.count());
 }
 
 }  // namespace
 
-Lifecycle::Lifecycle(const scenario::Scenario& s, const kernel::ProbeSession* session, double timeout_scale)
-    : s_(s), session_(session), scale_(timeout_scale) {}
+Lifecycle::Lifecycle(const scenario::Scenario& s, const kernel::ProbeSession* session, const Options& o,
+                     const Prepared& prepared)
+    : s_(s), session_(session), o_(o), prepared_(prepared), scale_(o.timeout_scale) {}
 
 Lifecycle::~Lifecycle() {
   if (thread_.joinable()) thread_.join();
@@ -96,7 +101,7 @@ void Lifecycle::drive(pid_t pid, const process::Child* child) {
       if (ended || process::interrupted()) {  // (a started target is stopped by the interrupt: it ended)
         record::StepResult not_run;
         not_run.name = step.name;
-        not_run.kind = step.http ? "http" : "run";
+        not_run.kind = step_kind(step);
         not_run.error =
             ended ? "not run: the target ended before this step" : "not run: bpfault was interrupted before this step";
         steps_.push_back(std::move(not_run));
@@ -193,7 +198,7 @@ void Lifecycle::arm(const std::string& step, bool on, std::vector<std::string>* 
 record::StepResult Lifecycle::run_step(const scenario::LifecycleStep& step) {
   record::StepResult out;
   out.name = step.name;
-  out.kind = step.http ? "http" : "run";
+  out.kind = step_kind(step);
   std::vector<uint64_t> calls_before;
   for (size_t i = 0; i < s_.probes.size(); ++i)
     calls_before.push_back(session_ ? session_->probe_calls(static_cast<uint32_t>(i)) : 0);
@@ -214,6 +219,22 @@ record::StepResult Lifecycle::run_step(const scenario::LifecycleStep& step) {
     } else {
       out.error = a.error().what;
     }
+  } else if (step.program) {
+    // Its own run under bpfault, checked as a scenario is (check/ lifts its verdicts into the
+    // step's); it was prepared with the scenario. What belongs to the main program's run (the
+    // live hits of `trace`, its output, an attachment's duration) is not the step's.
+    const size_t index = static_cast<size_t>(&step - s_.steps.data());
+    Options own = o_;
+    own.on_hit = nullptr;
+    own.inherit_output = false;
+    own.attach_for = {};
+    own.attach_for_text.clear();
+    const bool prepared = index < prepared_.programs.size() && prepared_.programs[index];
+    out.program = std::make_shared<record::RunRecord>(prepared ? execute(*step.program, *prepared_.programs[index], own)
+                                                               : execute(*step.program, own));
+    out.exit_code = out.program->exit_code;
+    out.signal = out.program->signal;
+    out.timed_out = out.program->timed_out;
   } else {
     process::Command cmd;
     cmd.argv = step.run;

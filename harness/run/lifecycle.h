@@ -1,6 +1,7 @@
 // A service's lifecycle (README, "Testing a service"): once the target runs, wait until it is
-// ready (target.ready), run the scenario's steps in order with each probe's fault armed only
-// in the steps its "during" names, then stop it (target.stop: a signal, SIGKILL after the grace
+// ready (target.ready), run the scenario's steps in order (a command, an HTTP request, or a Go
+// program under probes of its own: execute() again) with each probe's fault armed only in the
+// steps its "during" names, then stop it (target.stop: a signal, SIGKILL after the grace
 // period; a process bpfault attached to is never stopped). It runs in a thread of its own
 // while execute() drains the probes and collects the target's output; the results go into the
 // record (service, steps, each hit's step), and check/ judges them.
@@ -16,14 +17,17 @@
 #include "kernel/probe_session.h"
 #include "process/child.h"
 #include "record/record.h"
+#include "run/execute.h"
 #include "scenario/scenario.h"
 
 namespace bpfault::run {
 
 class Lifecycle {
  public:
-  // `session` may be null (nothing probed); `timeout_scale` stretches every wait (the VM).
-  Lifecycle(const scenario::Scenario& s, const kernel::ProbeSession* session, double timeout_scale);
+  // `session` may be null (nothing probed); o.timeout_scale stretches every wait (the VM); a
+  // program step runs its program with `o` as prepared in `prepared.programs`.
+  Lifecycle(const scenario::Scenario& s, const kernel::ProbeSession* session, const Options& o,
+            const Prepared& prepared);
   Lifecycle(const Lifecycle&) = delete;
   Lifecycle& operator=(const Lifecycle&) = delete;
   ~Lifecycle();  // joins
@@ -50,6 +54,8 @@ class Lifecycle {
 
   const scenario::Scenario& s_;
   const kernel::ProbeSession* session_;
+  const Options& o_;
+  const Prepared& prepared_;
   double scale_;
   std::thread thread_;
   std::atomic<bool> done_{false};

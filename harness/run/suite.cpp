@@ -177,21 +177,22 @@ std::optional<vm::Outcome::Status> run_in_vm(std::vector<Entry>& entries, std::v
   if (o.jobs > 1) argv.push_back(fmt::format("--jobs={}", o.jobs));  // the guest runs its scenarios side by side too
   std::map<std::string, fs::path> prebuilt;
   std::vector<size_t> sent;
-  for (size_t i : todo) {
-    auto target = entries[i].prepared && *entries[i].prepared
-                      ? Result<target::ResolvedTarget>((*entries[i].prepared)->target)
-                      : target::resolve(*entries[i].scenario, o.run);
-    if (!target) {
-      vm_error(i, target.error());
-      continue;
-    }
-    // The guest builds nothing: a build it will want without inlining (a probed function is
-    // inlined everywhere) goes with the build it resolves first.
+  auto send_file = [&](const fs::path& f) {
+    if (std::none_of(files.begin(), files.end(), [&](const vm::File& x) { return x.host == f; }))
+      files.push_back({f, f.string()});
+  };
+  // A scenario's program and what the guest needs to run it as prepared here (`prepared`, when
+  // it was): the guest builds nothing.
+  std::function<Result<void>(const scenario::Scenario&, const Prepared*)> send =
+      [&](const scenario::Scenario& sc, const Prepared* prepared) -> Result<void> {
+    auto target = prepared ? Result<target::ResolvedTarget>(prepared->target) : target::resolve(sc, o.run);
+    if (!target) return tl::unexpected(target.error());
+    // A build it will want without inlining (a probed function is inlined everywhere) goes with
+    // the build it resolves first.
     std::vector<target::ResolvedTarget> builds = {*target};
-    const auto& sc = *entries[i].scenario;
     std::vector<std::string> pkgs;
-    if (entries[i].prepared && *entries[i].prepared)
-      pkgs = (*entries[i].prepared)->no_inline;  // and target is already the rebuild
+    if (prepared)
+      pkgs = prepared->no_inline;  // and target is already the rebuild
     else if (sc.target.builds())
       if (auto info = binary::analyse(target->binary)) pkgs = packages_to_build_without_inlining(sc, **info);
     if (!pkgs.empty()) {
@@ -202,29 +203,37 @@ std::optional<vm::Outcome::Status> run_in_vm(std::vector<Entry>& entries, std::v
     for (const auto& t : builds) {
       if (!t.key.empty() && prebuilt.emplace(t.key, t.binary).second)
         argv.push_back(fmt::format("--prebuilt={}={}", t.key, t.binary.string()));
-      if (std::none_of(files.begin(), files.end(), [&](const vm::File& x) { return x.host == t.binary; }))
-        files.push_back({t.binary, t.binary.string()});
+      send_file(t.binary);
     }
     // and the program that gave a stripped binary its standard-library signatures (found here
     // as prepare() finds it when nothing was prepared on the host: --vm=always)
     std::optional<StdlibDonor> donor;
-    if (entries[i].prepared && *entries[i].prepared)
-      donor = (*entries[i].prepared)->stdlib_donor;
+    if (prepared)
+      donor = prepared->stdlib_donor;
     else if (auto info = binary::analyse(builds.back().binary);
              info && !(*info)->has_dwarf && !plan::make_plan(sc, *info))
       donor = add_stdlib_signatures(*info, o.run).donor;
     if (const auto& d = donor) {
       if (prebuilt.emplace(d->key, d->binary).second)
         argv.push_back(fmt::format("--prebuilt={}={}", d->key, d->binary.string()));
-      if (std::none_of(files.begin(), files.end(), [&](const vm::File& x) { return x.host == d->binary; }))
-        files.push_back({d->binary, d->binary.string()});
+      send_file(d->binary);
     }
-    if (const fs::path f = fs::absolute(entries[i].file);
-        std::none_of(files.begin(), files.end(), [&](const vm::File& x) { return x.host == f; }))
-      files.push_back({f, f.string()});
-    for (const fs::path& f : sc.files)  // what the program reads beside its scenario: at the same path
-      if (std::none_of(files.begin(), files.end(), [&](const vm::File& x) { return x.host == f; }))
-        files.push_back({f, f.string()});
+    send_file(fs::absolute(sc.file));
+    for (const fs::path& f : sc.files) send_file(f);  // what the program reads beside its scenario: at the same path
+    for (size_t k = 0; k < sc.steps.size(); ++k)      // and each program step's program, likewise
+      if (const auto& program = sc.steps[k].program) {
+        const Prepared* its =
+            prepared && k < prepared->programs.size() && prepared->programs[k] ? &**prepared->programs[k] : nullptr;
+        if (auto ok = send(*program, its); !ok) return ok;
+      }
+    return {};
+  };
+  for (size_t i : todo) {
+    const bool prepared = entries[i].prepared && *entries[i].prepared;
+    if (auto ok = send(*entries[i].scenario, prepared ? &**entries[i].prepared : nullptr); !ok) {
+      vm_error(i, ok.error());
+      continue;
+    }
     sent.push_back(i);
   }
   if (sent.empty()) return std::nullopt;
@@ -349,7 +358,7 @@ std::chrono::seconds vm_watchdog(const std::vector<const scenario::Scenario*>& r
     milliseconds run = s->target.timeout;
     if (s->target.ready) run += s->target.ready->timeout;
     if (s->target.stop) run += s->target.stop->grace;
-    for (const auto& step : s->steps) run += step.timeout;
+    for (const auto& step : s->steps) run += step.program ? step.program->target.timeout : step.timeout;
     budget += std::chrono::duration_cast<milliseconds>(run * kVmTimeoutScale) + seconds(60);
   }
   return std::chrono::duration_cast<seconds>(budget);

@@ -281,6 +281,76 @@ void parse_lifecycle(const json& doc, const fs::path& file, Scenario& s) {
   }
 }
 
+// --- a step's own program (README, "Several programs under bpfault") ---
+
+// Moves every JSON pointer of a scenario parsed from a part of its file under `base` (a
+// pointer, "/probes/0", or a place, "FILE:/probes/0/term").
+void rebase(Scenario& s, const std::string& base) {
+  const std::string place = s.file.string() + ":/";
+  auto under = [&](std::string& ptr) {
+    if (ptr.starts_with(place))  // (before "/": the file's path may be absolute)
+      ptr.insert(place.size() - 1, base);
+    else if (ptr.starts_with("/"))
+      ptr = base + ptr;
+  };
+  for (auto& k : s.target.launch_only) under(k.pointer);
+  for (auto& p : s.probes) {
+    under(p.pointer);
+    for (auto& c : p.conditions) under(c.pointer);
+    for (auto& st : p.steps) under(st.pointer);
+  }
+  under(s.expect.stdout_text.pointer);
+  under(s.expect.stderr_text.pointer);
+  for (auto& ev : s.expect.events) under(ev.pointer);
+}
+
+Error rebase(Error e, const std::string& file, const std::string& base) {
+  if (e.where.starts_with(file + ":/")) e.where.insert(file.size() + 1, base);
+  for (auto& a : e.also) a = rebase(std::move(a), file, base);
+  return e;
+}
+
+// A step's "program" is a scenario of its own in the same file: its target, probes and expect
+// are parsed and checked as a file's would be, their pointers under the step's. It runs to its
+// end inside the step, so it has no lifecycle, and attaches to nothing.
+void parse_programs(const json& doc, const fs::path& file, Scenario& s, std::vector<Error>& errors) {
+  const std::string where = file.string();
+  for (auto& step : s.steps) {
+    const json& j = doc.at(json::json_pointer(step.pointer));
+    if (!j.contains("program")) continue;
+    const json& prog = j["program"];
+    const std::string base = step.pointer + "/program";
+    bool usable = true;
+    for (const char* key : {"ready", "stop", "pid", "variants"})
+      if (prog["target"].contains(key)) {
+        usable = false;
+        errors.push_back(
+            Error{ErrorKind::bad_input,
+                  fmt::format("{}:{}/target/{}", where, base, key),
+                  std::string_view(key) == "pid"
+                      ? "a step's program is one bpfault starts and runs to its end; it cannot attach to a process"
+                  : std::string_view(key) == "variants"
+                      ? "a step's program is built once, as its target says; the scenario's variants are its target's"
+                      : "a step's program runs to its end inside the step; it is not a service with a lifecycle",
+                  std::string_view(key) == "variants" ? "choose its build with \"goarch\" and \"stripped\""
+                                                      : "drop it; a service is the scenario's own target",
+                  {}});
+      }
+    if (!usable) continue;
+    json sub = {{"version", kVersion}, {"name", step.name}, {"target", prog["target"]}};
+    for (const char* key : {"probes", "expect"})
+      if (prog.contains(key)) sub[key] = prog[key];
+    if (s.seed) sub["seed"] = s.seed;
+    auto parsed = parse(sub.dump(), file);
+    if (!parsed) {
+      errors.push_back(rebase(parsed.error(), where, base));
+      continue;
+    }
+    rebase(*parsed, base);
+    step.program = std::make_shared<const Scenario>(std::move(*parsed));
+  }
+}
+
 // The lifecycle's rules the schema cannot say: one kind of readiness, one kind of step, step
 // names unique, `during` and an event's `step` naming steps, regular expressions that compile.
 void check_lifecycle(const json& doc, const Scenario& s,
@@ -329,9 +399,23 @@ void check_lifecycle(const json& doc, const Scenario& s,
   std::set<std::string> names;
   for (const auto& step : s.steps) {
     const json& j = doc.at(json::json_pointer(step.pointer));
-    if (j.contains("run") == j.contains("http"))
-      add(step.pointer, j.contains("run") ? "both \"run\" and \"http\" are set" : "neither \"run\" nor \"http\" is set",
-          "a step is a command, \"run\": [\"prog\", \"arg\"] (no shell), or a request, \"http\": {\"url\": ...}");
+    std::vector<std::string> kinds;
+    for (const char* k : {"run", "http", "program"})
+      if (j.contains(k)) kinds.push_back(fmt::format("\"{}\"", k));
+    if (kinds.size() != 1)
+      add(step.pointer,
+          kinds.empty()       ? std::string("none of \"run\", \"http\" or \"program\" is set")
+          : kinds.size() == 2 ? fmt::format("both {} and {} are set", kinds[0], kinds[1])
+                              : std::string("\"run\", \"http\" and \"program\" are all set"),
+          "a step is a command, \"run\": [\"prog\", \"arg\"] (no shell), a request, \"http\": {\"url\": ...}, or a "
+          "Go program under probes of its own, \"program\": {\"target\": ..., \"probes\": ..., \"expect\": ...}");
+    if (j.contains("program"))
+      for (const char* k : {"env", "stdin", "timeout_ms", "expect"})
+        if (j.contains(k))
+          add(fmt::format("{}/{}", step.pointer, k), fmt::format("a program step takes \"{}\" from its program", k),
+              std::string_view(k) == "expect"
+                  ? "move it into \"program\": {\"expect\": ...}"
+                  : fmt::format("move it into \"program\": {{\"target\": {{\"{}\": ...}}}}", k));
     if (!names.insert(step.name).second)
       add(step.pointer + "/name", fmt::format("a second step named \"{}\"", step.name),
           "give each step its own name: probes' \"during\" and events' \"step\" refer to it");
@@ -697,6 +781,7 @@ Result<Scenario> parse(const std::string& text, const fs::path& file) {
     s.target.variants = {variant_name(s.target.goarch, s.target.stripped)};
   }
   parse_lifecycle(doc, file, s);
+  parse_programs(doc, file, s, errors);
   if (doc.contains("probes"))
     for (size_t i = 0; i < doc["probes"].size(); ++i) {
       const json& p = doc["probes"][i];

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <filesystem>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -184,10 +185,16 @@ struct HttpRequest {
   std::map<std::string, std::string> headers;
 };
 
+struct Scenario;
+
 struct LifecycleStep {
   std::string name;
   std::vector<std::string> run;  // argv (argv[0] found in PATH, or relative to the scenario's folder)
   std::optional<HttpRequest> http;
+  // A Go program run under bpfault in this step, with probes and expect of its own: a scenario
+  // in the same file, every pointer of it under "/steps/N/program" (README, "Several programs
+  // under bpfault"). It has no steps of its own.
+  std::shared_ptr<const Scenario> program;
   std::map<std::string, std::string> env;
   std::string stdin_data;
   std::chrono::milliseconds timeout{10000};

@@ -224,5 +224,46 @@ TEST(RecordService, LifecycleRoundTrips) {
   EXPECT_FALSE(j.contains("steps"));
 }
 
+// A program step's whole run is the step's "program" (its output in bytes, its hits, its
+// verdicts), and the step's exit is its program's, as the VM's guest streams it back.
+TEST(RecordService, AProgramStepsRunRoundTrips) {
+  RunRecord r;
+  r.file = r.name = "svc";
+  r.service = ServiceRun{};
+  auto client = std::make_shared<RunRecord>();
+  client->file = "svc";
+  client->name = "slow";
+  client->status = Status::failed;
+  client->exit_code = 2;
+  client->stdout_text = "error: timeout\xff";
+  ProbeRecord p;
+  p.function = "main.fetch";
+  p.calls = 1;
+  Hit h;
+  h.site = "ret";
+  h.values = {{"status", 0}};
+  p.hits.push_back(h);
+  client->probes.push_back(p);
+  client->verdicts.push_back({"exit_code", false, "exit 0", "exit 2", "/steps/0/program/expect/exit_code", ""});
+  StepResult step{.name = "slow", .kind = "program", .started_ns = 1, .ended_ns = 2};
+  step.exit_code = 2;
+  step.program = client;
+  r.steps = {step};
+  auto back = record_from_json(json::parse(dump(to_json(r))));
+  ASSERT_TRUE(back) << back.error().format();
+  ASSERT_EQ(back->steps.size(), 1u);
+  EXPECT_EQ(back->steps[0].kind, "program");
+  EXPECT_EQ(back->steps[0].exit_code, 2);
+  ASSERT_TRUE(back->steps[0].program);
+  const RunRecord& c = *back->steps[0].program;
+  EXPECT_EQ(c.name, "slow");
+  EXPECT_EQ(c.status, Status::failed);
+  EXPECT_EQ(c.stdout_text, "error: timeout\xff");
+  ASSERT_EQ(c.probes.size(), 1u);
+  EXPECT_EQ(c.probes[0].hits[0].values["status"], 0);
+  ASSERT_EQ(c.verdicts.size(), 1u);
+  EXPECT_EQ(c.verdicts[0].pointer, "/steps/0/program/expect/exit_code");
+}
+
 }  // namespace
 }  // namespace bpfault::record

@@ -86,7 +86,7 @@ TEST(Lifecycle, StepsAreOneKindWithUniqueNamesAndTheirOwnExpectations) {
       error_of(service("", R"(, "steps": [{"name": "a", "run": ["x"], "http": {"url": "http://h:1/"}}])"));
   EXPECT_NE(all.find(":/steps/0: error: both \"run\" and \"http\" are set"), std::string::npos) << all;
   all = error_of(service("", R"(, "steps": [{"name": "a"}])"));
-  EXPECT_NE(all.find(":/steps/0: error: neither \"run\" nor \"http\" is set"), std::string::npos) << all;
+  EXPECT_NE(all.find(":/steps/0: error: none of \"run\", \"http\" or \"program\" is set"), std::string::npos) << all;
   all = error_of(service("", R"(, "steps": [{"name": "a", "run": ["x"]}, {"name": "a", "run": ["y"]}])"));
   EXPECT_NE(all.find(":/steps/1/name: error: a second step named \"a\""), std::string::npos) << all;
   all = error_of(
@@ -107,6 +107,74 @@ TEST(Lifecycle, DuringAndAnEventsStepNameSteps) {
             std::string::npos)
       << all;
   EXPECT_NE(all.find(":/expect/events/0/step: error: no step is named \"nope\""), std::string::npos) << all;
+}
+
+// Issue 18 item 3: a step's "program" is a scenario of its own in the same file, every pointer
+// of it under the step's, so that its errors and its checks name where they are in the file.
+TEST(Lifecycle, AProgramStepIsAScenarioOfItsOwnUnderTheStepsPointer) {
+  auto s = parse(service("", R"J(, "seed": 7, "steps": [{"name": "h", "http": {"url": "http://h:1/"}},
+      {"name": "client", "program": {
+         "target": {"fixture": "client", "args": ["http://127.0.0.1:1/", "50"], "timeout_ms": 4000},
+         "probes": [{"function": "main.fetch", "record": ["err"], "term": "1*return(7)"}],
+         "expect": {"exit_code": 2, "stdout": {"contains": "error"}, "events": [{"function": "main.fetch", "count": 1}]}}}])J"),
+                 "/s/x.json");
+  ASSERT_TRUE(s) << s.error().format();
+  ASSERT_EQ(s->steps.size(), 2u);
+  EXPECT_FALSE(s->steps[0].program);
+  ASSERT_TRUE(s->steps[1].program);
+  const Scenario& p = *s->steps[1].program;
+  EXPECT_EQ(p.file, s->file);  // relative paths resolve as the scenario's
+  EXPECT_EQ(p.name, "client");
+  EXPECT_EQ(p.seed, 7u);  // probability decisions reproducible with the scenario's
+  EXPECT_EQ(p.target.fixture, "client");
+  EXPECT_EQ(p.target.timeout.count(), 4000);
+  EXPECT_FALSE(p.serves());
+  ASSERT_EQ(p.probes.size(), 1u);
+  EXPECT_EQ(p.probes[0].pointer, "/steps/1/program/probes/0");
+  ASSERT_EQ(p.probes[0].steps.size(), 1u);
+  EXPECT_EQ(p.probes[0].steps[0].pointer, "/s/x.json:/steps/1/program/probes/0/term");
+  EXPECT_EQ(p.expect.exit_code, 2);
+  EXPECT_EQ(p.expect.stdout_text.pointer, "/steps/1/program/expect/stdout");
+  ASSERT_EQ(p.expect.events.size(), 1u);
+  EXPECT_EQ(p.expect.events[0].pointer, "/steps/1/program/expect/events/0");
+}
+
+TEST(Lifecycle, AProgramStepsMistakesAreNamedWhereTheyAreInTheFile) {
+  // what its own scenario would refuse, at its place in this file
+  std::string all = error_of(service("", R"(, "steps": [{"name": "c", "program": {"target": {"fixture": "client"},
+      "probes": [{"function": "main.fetch", "during": ["c"]}]}}])"));
+  EXPECT_NE(all.find("/s/x.json:/steps/0/program/probes/0/during/0: error: no step is named \"c\""), std::string::npos)
+      << all;
+  all = error_of(service("", R"J(, "steps": [{"name": "c", "program": {"target": {"fixture": "client"},
+      "expect": {"stdout": {"matches": "(x"}}}}])J"));
+  EXPECT_NE(all.find("/s/x.json:/steps/0/program/expect/stdout/matches: error: invalid regular expression"),
+            std::string::npos)
+      << all;
+  all =
+      error_of(service("", R"(, "steps": [{"name": "c", "program": {"target": {"fixture": "client", "fixtur": 1}}}])"));
+  EXPECT_NE(all.find("/s/x.json:/steps/0/program/target/fixtur: error: unknown key \"fixtur\""), std::string::npos)
+      << all;
+  // a program runs to its end inside the step: no lifecycle, no attaching, one build
+  for (const std::string key : {"ready", "stop", "pid", "variants"}) {
+    const std::string value = key == "pid"        ? "1"
+                              : key == "variants" ? R"(["386"])"
+                              : key == "ready"    ? R"({"tcp": "h:1"})"
+                                                  : "{}";
+    all = error_of(service("", R"(, "steps": [{"name": "c", "program": {"target": {"fixture": "client", ")" + key +
+                                   "\": " + value + "}}}]"));
+    EXPECT_NE(all.find("/s/x.json:/steps/0/program/target/" + key + ": error: a step's program"), std::string::npos)
+        << all;
+  }
+  // what a command step takes itself, a program step takes from its program
+  all = error_of(service("", R"(, "steps": [{"name": "c", "program": {"target": {"fixture": "client"}},
+      "env": {"A": "b"}, "expect": {"exit_code": 0}}])"));
+  EXPECT_NE(all.find(":/steps/0/env: error: a program step takes \"env\" from its program"), std::string::npos) << all;
+  EXPECT_NE(all.find("move it into \"program\": {\"target\": {\"env\": ...}}"), std::string::npos) << all;
+  EXPECT_NE(all.find(":/steps/0/expect: error: a program step takes \"expect\" from its program"), std::string::npos)
+      << all;
+  all = error_of(
+      service("", R"(, "steps": [{"name": "c", "run": ["x"], "program": {"target": {"fixture": "client"}}}])"));
+  EXPECT_NE(all.find(":/steps/0: error: both \"run\" and \"program\" are set"), std::string::npos) << all;
 }
 
 }  // namespace

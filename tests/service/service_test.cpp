@@ -143,6 +143,76 @@ TEST_F(Service, AWrongStatusAndAStopThatIsNotGracefulFail) {
       << r.out;
 }
 
+// Issue 18 item 3: a client and the service both under bpfault in one scenario. The service is
+// paused in the step slow only; each step runs the client fixture under probes of its own, and
+// its record, with its own hits and checks, is the step's.
+TEST_F(Service, AClientUnderItsOwnProbesRunsInAStepWhileTheServiceIsSlowed) {
+  const fs::path record = dir_ / "record.json", junit = dir_ / "junit.xml";
+  auto r = bpfault({"run", scenario("service-client.json"), "--json", record.string(), "--junit", junit.string()});
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("  step slow: its program: exit 2 in "), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("main.store armed: 1 calls, 1 injected, its main.fetch: 1 calls ok\n"), std::string::npos)
+      << r.out;
+
+  const json doc = json::parse(slurp(record));
+  EXPECT_EQ(
+      test::schema_errors(json::parse(slurp(test::source_dir() / "harness/record/run-record-v1.schema.json")), doc),
+      std::vector<std::string>{});
+  const json& run = doc["scenarios"][0];
+  ASSERT_EQ(run["steps"].size(), 3u) << run.dump(2);
+  // the service: paused in slow only
+  for (const json& h : run["probes"][0]["hits"]) EXPECT_EQ(h["injection"].is_null(), h["step"] != "slow") << h.dump();
+  // the client, step by step: its output, its own probe's values, its own checks
+  const json& slow = run["steps"][1];
+  EXPECT_EQ(slow["kind"], "program");
+  const json& client = slow["program"];
+  EXPECT_EQ(client["status"], "passed");
+  EXPECT_EQ(client["exit_code"], 2);
+  EXPECT_NE(client["stdout"].get<std::string>().find("Client.Timeout exceeded"), std::string::npos) << client["stdout"];
+  ASSERT_EQ(client["probes"].size(), 1u);
+  EXPECT_EQ(client["probes"][0]["function"], "main.fetch");
+  EXPECT_EQ(client["probes"][0]["calls"], 1);
+  bool returned = false;
+  for (const json& h : client["probes"][0]["hits"])
+    if (h["site"] == "ret") {
+      returned = true;
+      EXPECT_EQ(h["values"]["status"], 0);
+      EXPECT_EQ(h["values"]["err"]["dynamic_type"], "*url.Error");
+    } else {
+      EXPECT_EQ(h["values"]["timeoutMs"], 1000);
+      EXPECT_EQ(h["values"]["url"], "http://127.0.0.1:18437/item?id=2");
+    }
+  EXPECT_TRUE(returned) << client.dump(2);
+  EXPECT_EQ(run["steps"][0]["program"]["stdout"], "status 200: item 1: value-1\n");
+  EXPECT_EQ(run["steps"][2]["program"]["stdout"], "status 200: item 3: value-3\n");
+  // its checks are the scenario's, under the step's name and pointer
+  bool lifted = false;
+  for (const json& v : run["verdicts"])
+    if (v["check"] == "step slow: events main.fetch results.err") {
+      lifted = true;
+      EXPECT_TRUE(v["passed"].get<bool>());
+      EXPECT_EQ(v["step"], "slow");
+      EXPECT_EQ(v["pointer"], "/steps/1/program/expect/events/0/results/err");
+    }
+  EXPECT_TRUE(lifted) << run["verdicts"].dump(2);
+  EXPECT_NE(slurp(junit).find("<property name=\"step slow\" value=\"passed: exit 2 in "), std::string::npos)
+      << slurp(junit);
+}
+
+TEST_F(Service, AClientsFailedChecksFailTheScenarioWhereTheyAreWritten) {
+  auto r = bpfault({"run", here("must-fail/client-fails.json")});
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  EXPECT_NE(r.out.find("  step client: its program: exit 1 in "), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find(":/steps/0/program: Failure\n  step client: exit_code\n    expected: exit 0\n"
+                       "    actual:   exit 1"),
+            std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find(":/steps/0/program/expect/events/0/results/status: Failure\n  step client: events main.fetch "
+                       "results.status\n    expected: 200\n    actual:   500 at call 1"),
+            std::string::npos)
+      << r.out;
+}
+
 // Issue 18 item 6: a JSON file without "version" in a folder that is run is data, not a broken
 // scenario: listed as skipped with the reason, and the run passes.
 TEST_F(Service, AFoldersDataFileIsListedAsSkippedNotBroken) {
@@ -295,6 +365,39 @@ TEST_F(Attach, PidStepsCountEveryRequestAndTheServiceRunsOn) {
   auto again = bpfault({"run", write("attach.json", attach_scenario(pid(), 2)).string()});
   EXPECT_EQ(again.exit_code, 0) << again.out << again.err;
   expect_alive_and_serving(43);
+}
+
+// A client under probes of its own, run in a step against a service bpfault attached to: both
+// observed, the service left running.
+TEST_F(Attach, AProgramStepRunsAClientAgainstTheServiceAttachedTo) {
+  const json scenario = {
+      {"version", 1},
+      {"name", "attached, with a client"},
+      {"target", {{"pid", pid()}}},
+      {"probes", {{{"function", "main.store"}, {"record", {"id"}}}}},
+      {"steps",
+       {{{"name", "client"},
+         {"program",
+          {{"target", {{"fixture", "client"}, {"args", {fmt::format("http://{}/item?id=7", addr_), "10000"}}}},
+           {"probes", {{{"function", "main.fetch"}, {"record", {"status", "body"}}}}},
+           {"expect",
+            {{"stdout", {{"equals", "status 200: item 7: value-7\n"}}},
+             {"events", {{{"function", "main.fetch"}, {"count", 1}, {"results", {{"status", 200}}}}}}}}}}}}},
+      {"expect",
+       {{"events", {{{"function", "main.store"}, {"step", "client"}, {"count", 1}, {"args", {{"id", 7}}}}}}}}};
+  const fs::path record = dir_ / "record.json";
+  auto r = bpfault({"run", "--fixtures", (test::source_dir() / "fixtures").string(),
+                    write("client.json", scenario).string(), "--json", record.string()});
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("  step client: its program: exit 0 in "), std::string::npos) << r.out;
+  const json run = json::parse(slurp(record))["scenarios"][0];
+  const json& client = run["steps"][0]["program"];
+  EXPECT_EQ(client["probes"][0]["calls"], 1) << client.dump(2);
+  bool returned = false;
+  for (const auto& h : client["probes"][0]["hits"])
+    if (h["site"] == "ret") returned = h["values"]["body"] == "item 7: value-7\n";
+  EXPECT_TRUE(returned) << client.dump(2);
+  expect_alive_and_serving(44);
 }
 
 // --pid gives a scenario written for a started service this process: the same probes and steps;

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """A scenario behaves the same natively and in the VM (issue 18 item 5): a set of read-only
-scenarios (a service with its steps, stacks, strings, errors, a stripped build) is run both ways,
+scenarios (a service with its steps, a client under its own probes in them, stacks, strings, errors, a stripped build) is run both ways,
 and their records must agree on what the program did and what bpfault saw: status, exit code,
 output, each probe's counts, and every recorded hit's values and stack frames (as a multiset:
 goroutines may interleave differently). What cannot agree is left out: times, thread and
@@ -18,7 +18,7 @@ import sys
 
 bpfault, source, work = sys.argv[1:4]
 SCENARIOS = ["readfile-expect-values", "error-messages", "seed-trace-args", "seed-trace-stack",
-             "go-stack-inlined", "sigs-live-args", "stripped-stdlib-record", "service-steps"]
+             "go-stack-inlined", "sigs-live-args", "stripped-stdlib-record", "service-steps", "service-client"]
 shutil.rmtree(work, ignore_errors=True)
 os.makedirs(work)
 files = [os.path.join(source, "scenarios", s + ".json") for s in SCENARIOS]
@@ -56,7 +56,8 @@ def what_happened(s):
                                   "stack": frames(h.get("stack")), "step": h.get("step")}, sort_keys=True)
                       for h in p.get("hits", []))
         probes.append({k: p.get(k) for k in ("function", "calls", "returns", "injected")} | {"hits": hits})
-    steps = [{k: st.get(k) for k in ("name", "status", "body", "exit_code", "stdout")} for st in s.get("steps", [])]
+    steps = [{k: st.get(k) for k in ("name", "status", "body", "exit_code", "stdout")}
+             | ({"program": what_happened(st["program"])} if "program" in st else {}) for st in s.get("steps", [])]
     return {"status": s.get("status"), "exit_code": s.get("exit_code"), "signal": s.get("signal"),
             "stdout": re.sub(r"0x[0-9a-f]+", "0x...", s.get("stdout") or ""), "probes": probes, "steps": steps}
 
