@@ -66,9 +66,10 @@ Hit Collector::decode_hit(const probe_event& e, const probe_event_ext* ext, cons
   h.tid = e.tid;
   h.goid = e.goid;
   h.duration_ns = e.duration_ns;
-  // an injection's values are read back after its writes; an early return's are the arguments
-  // it was called with (its results now fill the argument registers)
-  const bool returned_early = inj && inj->step < pp.steps.size() && pp.steps[inj->step].step->early_return;
+  // an injection's values are read back after its writes; those of a call that leaves at once
+  // (an early return, a panic) are the arguments it was called with: the registers now hold its
+  // results or gopanic's argument
+  const bool returned_early = inj && inj->step < pp.steps.size() && pp.steps[inj->step].step->leaves_at_call();
   Capture c = inj && !returned_early ? Capture{inj->regs_after, inj->stack_after} : Capture{e.regs, e.stack};
   if (injection) h.injection = *injection;
   const auto& captured = site.kind == SITE_CALL ? pp.captured : pp.captured_results;

@@ -333,16 +333,17 @@ record::Injection describe_injection(const PlannedProbe& pp, const probe_injecti
   auto decode_after = [&](const binary::Value& v, const binary::Value& at) {
     return with_identity(v, decode(at, after, memory(v, true), bin), writes, inj);
   };
+  const bool left = at_call && step && step->step->leaves_at_call();
   const bool early = at_call && step && step->step->early_return;
   if (at_call) {
-    // an early return's arguments have no "after": the body never ran, and its results now
-    // fill the argument registers
+    // the arguments of a call that left at once (an early return, a panic) have no "after": the
+    // body never ran, and its results (or gopanic's argument) now fill the argument registers
     j.args_before = json::object();
-    if (!early) j.args_after = json::object();
+    if (!left) j.args_after = json::object();
     for (const auto& v : pp.function->params) {
       if (v.hidden) continue;
       (*j.args_before)[v.name] = decode(v, before, memory(v, false), bin);
-      if (!early) (*j.args_after)[v.name] = decode_after(v, v);
+      if (!left) (*j.args_after)[v.name] = decode_after(v, v);
     }
     if (step && !step->ret.empty()) {
       // the RET must apply the rest: the call was kept for it, or the write cannot happen

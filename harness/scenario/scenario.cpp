@@ -283,15 +283,10 @@ void parse_lifecycle(const json& doc, const fs::path& file, Scenario& s) {
 
 // --- a step's own program (README, "Several programs under bpfault") ---
 
-// Moves every JSON pointer of a scenario parsed from a part of its file under `base` (a
-// pointer, "/probes/0", or a place, "FILE:/probes/0/term").
+// Moves every JSON pointer of a scenario parsed from a part of its file under `base`.
 void rebase(Scenario& s, const std::string& base) {
-  const std::string place = s.file.string() + ":/";
   auto under = [&](std::string& ptr) {
-    if (ptr.starts_with(place))  // (before "/": the file's path may be absolute)
-      ptr.insert(place.size() - 1, base);
-    else if (ptr.starts_with("/"))
-      ptr = base + ptr;
+    if (ptr.starts_with("/")) ptr = base + ptr;
   };
   for (auto& k : s.target.launch_only) under(k.pointer);
   for (auto& p : s.probes) {
@@ -660,6 +655,7 @@ Error parse_injection(const json& p, Probe& probe, const std::string& file) {
     auto steps = parse_term(p["term"], file + ":" + probe.pointer + "/term");
     if (!steps) return steps.error();
     probe.steps = std::move(*steps);
+    for (auto& st : probe.steps) st.pointer = probe.pointer + "/term";  // a pointer, as every Step's (not the place)
     return {};
   }
   bool writes = p.contains("set_args") || p.contains("set_results");

@@ -103,6 +103,9 @@ struct Step {
   uint64_t nth = 0, every = 0, times = 0;  // 0: unset
   double probability = 100;                // percent
   std::string pointer;                     // "/probes/0" or "/probes/0/term"
+  // The body never runs: the call leaves at its call site, by an early return or a panic
+  // raised there (the argument registers then hold its results, or gopanic's argument).
+  bool leaves_at_call() const { return early_return || action == Action::panic; }
 };
 
 // A condition on an argument: {"name": {"prefix": "/etc/"}}.

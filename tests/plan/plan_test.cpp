@@ -492,6 +492,7 @@ TEST_P(PanicPlan, IsRefusedWhereGopanicWouldOverwriteTheCallersFrame) {
   EXPECT_NE(p.error().what.find("main.main takes 0 bytes of arguments: runtime.gopanic stores its argument"),
             std::string::npos)
       << p.error().format();
+  EXPECT_EQ(p.error().where, "t.json:/probes/0/term");  // the term's place, named once
   EXPECT_NE(p.error().hint.find("crash(SIGABRT)"), std::string::npos) << p.error().format();
 }
 

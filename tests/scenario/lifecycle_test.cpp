@@ -132,7 +132,7 @@ TEST(Lifecycle, AProgramStepIsAScenarioOfItsOwnUnderTheStepsPointer) {
   ASSERT_EQ(p.probes.size(), 1u);
   EXPECT_EQ(p.probes[0].pointer, "/steps/1/program/probes/0");
   ASSERT_EQ(p.probes[0].steps.size(), 1u);
-  EXPECT_EQ(p.probes[0].steps[0].pointer, "/s/x.json:/steps/1/program/probes/0/term");
+  EXPECT_EQ(p.probes[0].steps[0].pointer, "/steps/1/program/probes/0/term");
   EXPECT_EQ(p.expect.exit_code, 2);
   EXPECT_EQ(p.expect.stdout_text.pointer, "/steps/1/program/expect/stdout");
   ASSERT_EQ(p.expect.events.size(), 1u);
