@@ -600,6 +600,13 @@ Result<std::shared_ptr<BinaryInfo>> analyse_file(ElfFile elf, std::string build_
     for (auto& f : inlined_everywhere(*dwarf, by_name)) info->functions.push_back(std::move(f));
   }
   if (want_dwarf) add_inlined_copies(*pcln, elf, decoder, info->functions);
+  for (Function& f : info->functions)
+    for (InlinedCopy& c : f.inlined_copies) c.params_why = "the binary has no DWARF (stripped)";
+  if (dwarf) {
+    for (Function& f : info->functions)
+      for (InlinedCopy& c : f.inlined_copies) c.params_why.clear();
+    locate_copy_params(*dwarf, *pcln, info->arch, info->functions);
+  }
 
   if (dwarf && dwarf->goid_offset) {
     info->goid_offset = *dwarf->goid_offset;

@@ -21,7 +21,7 @@ namespace fs = std::filesystem;
 namespace {
 
 constexpr std::string_view kMagic = "bpfault analysis\n";
-constexpr uint32_t kFormat = 3;  // bump when the layout below changes
+constexpr uint32_t kFormat = 4;  // bump when the layout below changes
 constexpr size_t kKeepFiles = 64;
 constexpr uint32_t kNone = UINT32_MAX;
 
@@ -49,8 +49,12 @@ void fields(Ar& ar, Value& v) {
   ar(v.name)(v.type)(v.hidden)(v.on_stack)(v.pieces);
 }
 template <typename Ar>
+void fields(Ar& ar, std::pair<std::string, std::string>& p) {
+  ar(p.first)(p.second);
+}
+template <typename Ar>
 void fields(Ar& ar, InlinedCopy& c) {
-  ar(c.mark)(c.outer)(c.caller)(c.at)(c.file)(c.line)(c.not_countable);
+  ar(c.mark)(c.outer)(c.caller)(c.at)(c.file)(c.line)(c.not_countable)(c.params)(c.unlocated)(c.params_why);
 }
 template <typename Ar>
 void fields(Ar& ar, Function& f) {
@@ -102,9 +106,12 @@ class Writer {
 
   // The type table: every type the functions' values reach, then the types themselves.
   void types(const BinaryInfo& info) {
-    for (const Function& f : info.functions)
+    for (const Function& f : info.functions) {
       for (const auto* values : {&f.params, &f.results})
         for (const Value& v : *values) number(v.type);
+      for (const InlinedCopy& c : f.inlined_copies)
+        for (const Value& v : c.params) number(v.type);
+    }
     (*this)(static_cast<uint32_t>(order_.size()));
     for (const Type* t : order_) (*this)(*t);
   }

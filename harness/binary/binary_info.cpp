@@ -53,6 +53,18 @@ const Value* Function::param(std::string_view n) const {
   return nullptr;
 }
 
+const Value* InlinedCopy::param(std::string_view n) const {
+  for (const Value& v : params)
+    if (v.name == n) return &v;
+  return nullptr;
+}
+
+std::string InlinedCopy::unlocated_why(std::string_view n) const {
+  for (const auto& [name, why] : unlocated)
+    if (name == n) return why;
+  return {};
+}
+
 const Value* Function::result(std::string_view n) const {
   for (const Value& v : results)
     if (v.name == n) return &v;

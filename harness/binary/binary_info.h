@@ -122,6 +122,16 @@ struct InlinedCopy {
   int line = 0;
   // Empty when a probe at `mark` runs exactly once per call of the copy; else why not.
   std::string not_countable;
+  // The function's parameters where the copy's DWARF (DW_TAG_inlined_subroutine) places them at
+  // `mark`, as a probe there reads them: registers the probe captures, stack slots from SP. Only
+  // those it places whole; `unlocated` says why each other one is not (README, "Inlined
+  // functions"). Both empty when `params_why` says why the copy has no DWARF of its own.
+  std::vector<Value> params;
+  std::vector<std::pair<std::string, std::string>> unlocated;  // name, why record cannot read it at `mark`
+  std::string params_why;
+
+  const Value* param(std::string_view name) const;
+  std::string unlocated_why(std::string_view name) const;  // "" when located or unknown
 };
 
 struct Function {

@@ -195,20 +195,8 @@ class TypeBuilder {
   std::unordered_map<Dwarf_Off, const Type*> cache_;
 };
 
-// The location of `die` valid at `pc`, decoded from the ops Go emits.
-std::optional<std::vector<DwarfPiece>> location_at(Dwarf_Die* die, uint64_t pc) {
-  Dwarf_Attribute a;
-  if (!dwarf_attr(die, DW_AT_location, &a)) return std::nullopt;
-  // Go writes single location expressions as DW_FORM_block1 even in DWARF 4/5 units, and
-  // libdw refuses block forms there ("not a location list value"). A block1 shorter than 128
-  // bytes is byte-identical to an exprloc (same one-byte length), so relabel it.
-  if (a.form == DW_FORM_block1) {
-    if (!a.valp || *a.valp >= 0x80) return std::nullopt;
-    a.form = DW_FORM_exprloc;
-  }
-  Dwarf_Op* ops = nullptr;
-  size_t n = 0;
-  if (dwarf_getlocation_addr(&a, pc, &ops, &n, 1) <= 0 || n == 0) return std::nullopt;
+// The pieces of one location expression, decoded from the few ops Go emits.
+std::vector<DwarfPiece> decode_ops(const Dwarf_Op* ops, size_t n) {
   std::vector<DwarfPiece> out;
   std::optional<DwarfPiece> cur;
   for (size_t i = 0; i < n; ++i) {
@@ -230,6 +218,42 @@ std::optional<std::vector<DwarfPiece>> location_at(Dwarf_Die* die, uint64_t pc) 
       cur = DwarfPiece{DwarfPiece::Kind::other, 0, 0, 0};
   }
   if (cur) out.push_back(*cur);
+  return out;
+}
+
+// `die`'s DW_AT_location as libdw can read it.
+bool location_attr(Dwarf_Die* die, Dwarf_Attribute& a) {
+  if (!dwarf_attr(die, DW_AT_location, &a)) return false;
+  // Go writes single location expressions as DW_FORM_block1 even in DWARF 4/5 units, and
+  // libdw refuses block forms there ("not a location list value"). A block1 shorter than 128
+  // bytes is byte-identical to an exprloc (same one-byte length), so relabel it.
+  if (a.form == DW_FORM_block1) {
+    if (!a.valp || *a.valp >= 0x80) return false;
+    a.form = DW_FORM_exprloc;
+  }
+  return true;
+}
+
+// The location of `die` valid at `pc`, decoded from the ops Go emits.
+std::optional<std::vector<DwarfPiece>> location_at(Dwarf_Die* die, uint64_t pc) {
+  Dwarf_Attribute a;
+  if (!location_attr(die, a)) return std::nullopt;
+  Dwarf_Op* ops = nullptr;
+  size_t n = 0;
+  if (dwarf_getlocation_addr(&a, pc, &ops, &n, 1) <= 0 || n == 0) return std::nullopt;
+  return decode_ops(ops, n);
+}
+
+// Every entry of `die`'s location list (a single expression: one entry for every PC).
+std::vector<DwarfLocRange> locations(Dwarf_Die* die) {
+  std::vector<DwarfLocRange> out;
+  Dwarf_Attribute a;
+  if (!location_attr(die, a)) return out;
+  Dwarf_Addr base = 0, lo = 0, hi = 0;
+  Dwarf_Op* ops = nullptr;
+  size_t n = 0;
+  for (ptrdiff_t off = 0; out.size() < 4096 && (off = dwarf_getlocations(&a, off, &base, &lo, &hi, &ops, &n)) > 0;)
+    if (n > 0 && lo < hi) out.push_back(DwarfLocRange{lo, hi, decode_ops(ops, n)});
   return out;
 }
 
@@ -503,7 +527,7 @@ class Reader {
     f.low_pc = low;
     f.name = name_of(&sp);
     Dwarf_Die c;
-    std::vector<Dwarf_Die> stack;
+    std::vector<std::pair<Dwarf_Die, std::string>> stack;  // with the function that calls what is inlined there
     if (dwarf_child(&sp, &c) == 0) do {
         const int tag = dwarf_tag(&c);
         if (tag == DW_TAG_formal_parameter) {
@@ -515,17 +539,17 @@ class Reader {
                           });
           if (!repeated) f.params.push_back(std::move(p));
         } else if (tag == DW_TAG_lexical_block || tag == DW_TAG_inlined_subroutine)
-          stack.push_back(c);
+          stack.emplace_back(c, f.name);
       } while (dwarf_siblingof(&c, &c) == 0);
     // Inlined call sites anywhere below (blocks nest, inlined bodies contain inlined calls).
     while (!stack.empty()) {
-      Dwarf_Die d = stack.back();
+      auto [d, caller] = stack.back();
       stack.pop_back();
-      if (dwarf_tag(&d) == DW_TAG_inlined_subroutine) inlined(d);
+      if (dwarf_tag(&d) == DW_TAG_inlined_subroutine) caller = inlined(d, caller, low);
       if (stack.size() > 4096 || dwarf_child(&d, &c) != 0) continue;
       do {
         const int tag = dwarf_tag(&c);
-        if (tag == DW_TAG_lexical_block || tag == DW_TAG_inlined_subroutine) stack.push_back(c);
+        if (tag == DW_TAG_lexical_block || tag == DW_TAG_inlined_subroutine) stack.emplace_back(c, caller);
       } while (dwarf_siblingof(&c, &c) == 0);
     }
     info_.functions.push_back(std::move(f));
@@ -544,14 +568,42 @@ class Reader {
     return p;
   }
 
-  void inlined(Dwarf_Die& d) {
+  // Records the copy; returns the function it is a copy of (the caller of what is inlined in it).
+  std::string inlined(Dwarf_Die& d, const std::string& caller, uint64_t outer_low_pc) {
     Dwarf_Die origin;
-    if (!ref(&d, DW_AT_abstract_origin, origin)) return;
+    if (!ref(&d, DW_AT_abstract_origin, origin)) return caller;
     std::string site = "?";
     const auto file = udata(&d, DW_AT_call_file);
     const auto line = udata(&d, DW_AT_call_line);
     if (file && *file < files_.size()) site = fmt::format("{}:{}", files_[*file], line.value_or(0));
-    info_.inlined_at[name_of(&origin)].push_back(std::move(site));
+    DwarfInlined in;
+    in.function = name_of(&origin);
+    in.caller = caller;
+    in.outer_low_pc = outer_low_pc;
+    if (file && *file < files_.size()) in.call_file = files_[*file];
+    in.call_line = static_cast<int>(line.value_or(0));
+    Dwarf_Addr base = 0, lo = 0, hi = 0;
+    for (ptrdiff_t off = 0; in.ranges.size() < 1024 && (off = dwarf_ranges(&d, off, &base, &lo, &hi)) > 0;)
+      in.ranges.emplace_back(lo, hi);
+    Dwarf_Die c;
+    if (dwarf_child(&d, &c) == 0) do {
+        if (dwarf_tag(&c) != DW_TAG_formal_parameter) continue;
+        Dwarf_Attribute a;
+        bool result = false;
+        if (dwarf_attr_integrate(&c, DW_AT_variable_parameter, &a)) dwarf_formflag(&a, &result);
+        if (result) continue;  // a copy has no RET: its results are never read there
+        DwarfInlinedParam p;
+        if (dwarf_attr_integrate(&c, DW_AT_name, &a))
+          if (const char* n = dwarf_formstring(&a)) p.name = n;
+        Dwarf_Die t;
+        if (ref(&c, DW_AT_type, t)) p.type = types_.get(t);
+        p.where = locations(&c);
+        in.params.push_back(std::move(p));
+      } while (dwarf_siblingof(&c, &c) == 0);
+    info_.inlined_at[in.function].push_back(std::move(site));
+    std::string name = in.function;
+    info_.inlined.push_back(std::move(in));
+    return name;
   }
 
   void structure(Dwarf_Die& s) {

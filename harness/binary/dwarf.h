@@ -32,6 +32,34 @@ struct DwarfParam {
   std::optional<std::vector<DwarfPiece>> entry_loc;  // nullopt: not described at the entry PC
 };
 
+// One entry of a location list: where a value is for PCs in [lo, hi).
+struct DwarfLocRange {
+  uint64_t lo = 0, hi = 0;
+  std::vector<DwarfPiece> pieces;
+};
+
+// A parameter of an inlined copy (a DW_TAG_formal_parameter under a DW_TAG_inlined_subroutine):
+// the abstract function's name and type, and the copy's own location list, whole, because
+// where it is asked for (the copy's mark, from pclntab) is known only after DWARF is read.
+struct DwarfInlinedParam {
+  std::string name;
+  const Type* type = nullptr;        // in the binary's TypeTable
+  std::vector<DwarfLocRange> where;  // empty: DWARF gives it no location anywhere
+};
+
+// One DW_TAG_inlined_subroutine: a copy of `function` inlined into the compiled function whose
+// code starts at `outer_low_pc`, called from `caller` (the outer function, or the copy it is
+// nested in) at call_file:call_line.
+struct DwarfInlined {
+  std::string function;
+  std::string caller;
+  uint64_t outer_low_pc = 0;
+  std::string call_file;  // base name, as pclntab's path ends
+  int call_line = 0;
+  std::vector<std::pair<uint64_t, uint64_t>> ranges;  // [lo, hi) of the copy's own code
+  std::vector<DwarfInlinedParam> params;              // results excluded
+};
+
 struct DwarfFunction {
   uint64_t low_pc = 0;
   std::string name;
@@ -43,6 +71,7 @@ struct DwarfInfo {
   std::vector<DwarfFunction> functions;  // sorted by low_pc
   // Call sites ("main.go:30") of every function that was inlined somewhere, by Go name.
   std::unordered_map<std::string, std::vector<std::string>> inlined_at;
+  std::vector<DwarfInlined> inlined;       // every DW_TAG_inlined_subroutine, in .debug_info order
   std::vector<std::string> abstract_only;  // DW_AT_inline subprograms, candidates for "inlined everywhere"
   std::vector<uint64_t> prologue_ends;     // sorted
   std::optional<uint64_t> goid_offset, stack_hi_offset;

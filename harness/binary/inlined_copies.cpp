@@ -6,6 +6,9 @@
 
 #include <fmt/format.h>
 
+#include "binary/abi.h"
+#include "binary/go_type.h"
+
 namespace bpfault::binary {
 namespace {
 
@@ -23,7 +26,179 @@ struct Entry {
   int32_t parent = -1;  // the inline-tree index at the mark: -1 for the outer function itself
 };
 
+// The probe's register slot (Reg, in Go's amd64 ABI order) of a DWARF register, or -1 when the
+// probe does not capture it. A 386 task's registers are in the same pt_regs slots (eax in rax).
+int probe_reg(Arch arch, int dwreg) {
+  if (arch == Arch::amd64) return abi_int_index(dwreg);
+  switch (dwreg) {  // 386 DWARF numbers: 0 eax, 1 ecx, 2 edx, 3 ebx, 4 esp, 5 ebp, 6 esi, 7 edi
+    case 0:
+      return 0;
+    case 3:
+      return 1;
+    case 1:
+      return 2;
+    case 7:
+      return 3;
+    case 6:
+      return 4;
+    default:
+      return -1;
+  }
+}
+
+std::string dwarf_reg(Arch arch, int dwreg) {
+  static constexpr const char* kAmd64[] = {"rax", "rdx", "rcx", "rbx", "rsi", "rdi", "rbp", "rsp",
+                                           "r8",  "r9",  "r10", "r11", "r12", "r13", "r14", "r15"};
+  static constexpr const char* k386[] = {"eax", "ecx", "edx", "ebx", "esp", "ebp", "esi", "edi"};
+  if (arch == Arch::amd64 && dwreg >= 0 && dwreg < 16) return kAmd64[dwreg];
+  if (arch == Arch::i386 && dwreg >= 0 && dwreg < 8) return k386[dwreg];
+  if (arch == Arch::amd64 && abi_xmm_index(dwreg) >= 0) return fmt::format("xmm{}", abi_xmm_index(dwreg));
+  return fmt::format("DWARF register {}", dwreg);
+}
+
+// Places every leaf of `v` by DWARF's location `dw` at a PC where the CFA is SP + cfa; "" when
+// every leaf is placed, else why not (a value read in part would be decoded wrong).
+std::string place(Value& v, const std::vector<DwarfPiece>& dw, int32_t cfa, Arch arch) {
+  struct Segment {
+    uint64_t start, size;
+    DwarfPiece piece;
+  };
+  std::vector<Segment> segs;
+  uint64_t at = 0;
+  for (const DwarfPiece& d : dw) {
+    const uint64_t size = d.size ? d.size : v.type->size;  // no DW_OP_piece: the whole value
+    // consecutive stack pieces are one run of memory (386 splits a 64-bit leaf into two)
+    if (!segs.empty() && d.kind == DwarfPiece::Kind::cfa && segs.back().piece.kind == DwarfPiece::Kind::cfa &&
+        segs.back().piece.cfa_off + int64_t(segs.back().size) == d.cfa_off)
+      segs.back().size += size;
+    else
+      segs.push_back({at, size, d});
+    at += size;
+  }
+  for (Piece& p : v.pieces) {
+    const Segment* s = nullptr;
+    for (const Segment& seg : segs)
+      if (seg.start <= p.offset && p.offset + p.size <= seg.start + seg.size) s = &seg;
+    if (!s) return fmt::format("DWARF places {}{} across two locations", v.name, p.path);
+    switch (s->piece.kind) {
+      case DwarfPiece::Kind::empty:
+        return fmt::format("DWARF says {}{} is not available there (optimized away)", v.name, p.path);
+      case DwarfPiece::Kind::other:
+        return fmt::format("DWARF computes {}{} with an expression bpfault does not evaluate", v.name, p.path);
+      case DwarfPiece::Kind::reg: {
+        if (s->start != p.offset)  // seen: Go 1.24 and 1.27 give an inlined string one register
+          return fmt::format(
+              "DWARF places all {} bytes of {} in one register, {}, which holds one word: its location "
+              "there is incomplete",
+              s->size, v.name, dwarf_reg(arch, s->piece.dwreg));
+        if (arch == Arch::amd64 && abi_xmm_index(s->piece.dwreg) >= 0) {
+          p.loc = Loc{Loc::Kind::xmm, Reg::rax, static_cast<uint8_t>(abi_xmm_index(s->piece.dwreg)), 0};
+          break;
+        }
+        const int r = probe_reg(arch, s->piece.dwreg);
+        if (r < 0)
+          return fmt::format("{}{} is in {}, a register the probe does not capture (it keeps Go's argument registers)",
+                             v.name, p.path, dwarf_reg(arch, s->piece.dwreg));
+        p.loc = Loc{Loc::Kind::reg, static_cast<Reg>(r), 0, 0};
+        break;
+      }
+      case DwarfPiece::Kind::cfa: {
+        const int64_t off = cfa + s->piece.cfa_off + int64_t(p.offset - s->start);
+        if (off < 0) return fmt::format("DWARF places {}{} below the stack pointer", v.name, p.path);
+        p.loc = Loc{Loc::Kind::stack, Reg::rax, 0, static_cast<int32_t>(off)};
+        break;
+      }
+    }
+  }
+  v.on_stack = !v.pieces.empty() && std::all_of(v.pieces.begin(), v.pieces.end(),
+                                                [](const Piece& p) { return p.loc.kind == Loc::Kind::stack; });
+  return {};
+}
+
+std::string base_name(std::string_view path) {
+  const auto slash = path.rfind('/');
+  return std::string(slash == std::string_view::npos ? path : path.substr(slash + 1));
+}
+
 }  // namespace
+
+void locate_copy_params(const DwarfInfo& dwarf, const Pclntab& pcln, Arch arch, std::vector<Function>& functions) {
+  const int ptr = arch == Arch::amd64 ? 8 : 4;
+  std::map<std::pair<uint64_t, std::string_view>, std::vector<const DwarfInlined*>> by_outer;
+  for (const DwarfInlined& in : dwarf.inlined) by_outer[{in.outer_low_pc, in.function}].push_back(&in);
+  for (Function& f : functions)
+    for (InlinedCopy& c : f.inlined_copies) {
+      const PclnFunc* outer = pcln.lookup(c.mark);
+      const auto colon = c.at.rfind(':');
+      if (!outer || colon == std::string::npos) {
+        c.params_why = "its call site is unknown";
+        continue;
+      }
+      const std::string file = base_name(std::string_view(c.at).substr(0, colon));
+      const int line = std::atoi(c.at.c_str() + colon + 1);
+      // The copy's DW_TAG_inlined_subroutine: in its outer function, of this function, called on
+      // the same line; among several (a line with two calls of it, or a copy inside another
+      // copy), the one called from the same function, then the one whose code holds the mark.
+      std::vector<const DwarfInlined*> found;
+      if (auto it = by_outer.find({outer->entry, f.name}); it != by_outer.end())
+        for (const DwarfInlined* in : it->second)
+          if (in->call_line == line && in->call_file == file) found.push_back(in);
+      if (found.size() > 1) {
+        std::vector<const DwarfInlined*> same_caller;
+        for (const DwarfInlined* in : found)
+          if (in->caller == c.caller) same_caller.push_back(in);
+        if (!same_caller.empty()) found = std::move(same_caller);
+      }
+      if (found.size() > 1) {
+        std::vector<const DwarfInlined*> holding;
+        for (const DwarfInlined* in : found)
+          if (std::any_of(in->ranges.begin(), in->ranges.end(),
+                          [&](const auto& r) { return r.first <= c.mark && c.mark < r.second; }))
+            holding.push_back(in);
+        if (holding.size() == 1) found = std::move(holding);
+      }
+      if (found.empty()) {
+        c.params_why = fmt::format("DWARF describes no copy of it inlined into {} at {}", c.outer, c.at);
+        continue;
+      }
+      if (found.size() > 1) {
+        c.params_why =
+            fmt::format("DWARF describes {} copies of it inlined into {} at {} and cannot tell which is this one",
+                        found.size(), c.outer, c.at);
+        continue;
+      }
+      const auto sp = pcln.pc_value(outer->pcsp, outer->entry, c.mark);
+      for (const DwarfInlinedParam& p : found.front()->params) {
+        auto unlocated = [&](std::string why) { c.unlocated.emplace_back(p.name, std::move(why)); };
+        if (!p.type) {
+          unlocated("DWARF gives it no type");
+          continue;
+        }
+        const DwarfLocRange* r = nullptr;
+        for (const DwarfLocRange& l : p.where)
+          if (l.lo <= c.mark && c.mark < l.hi) r = &l;
+        if (!r || r->pieces.empty()) {
+          unlocated(fmt::format("DWARF gives it no location at {:#x}", c.mark));
+          continue;
+        }
+        if (!sp) {
+          unlocated(fmt::format("the SP delta of {} at {:#x} is unknown", c.outer, c.mark));
+          continue;
+        }
+        Value v;
+        v.name = p.name;
+        v.hidden = p.name == ".dict" || p.name == "_" || p.name.starts_with("~p");
+        v.type = dwarf.types->owning(p.type);
+        v.pieces = leaves(*p.type, ptr).pieces;
+        // at the mark SP is the CFA less the return address and the frame the outer function has so far
+        if (std::string why = place(v, r->pieces, *sp + ptr, arch); !why.empty()) {
+          unlocated(fmt::format("at {:#x}, {}", c.mark, why));
+          continue;
+        }
+        c.params.push_back(std::move(v));
+      }
+    }
+}
 
 void add_inlined_copies(const Pclntab& pcln, const ElfFile& elf, const CodeDecoder& decoder,
                         std::vector<Function>& functions) {

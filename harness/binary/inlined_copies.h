@@ -7,6 +7,7 @@
 
 #include "binary/binary_info.h"
 #include "binary/code.h"
+#include "binary/dwarf.h"
 #include "binary/elf_file.h"
 #include "binary/pclntab.h"
 
@@ -16,5 +17,10 @@ namespace bpfault::binary {
 // name (a stripped binary has no DWARF to list it) is appended with entry 0, as DWARF's are.
 void add_inlined_copies(const Pclntab& pcln, const ElfFile& elf, const CodeDecoder& decoder,
                         std::vector<Function>& functions);
+
+// Fills each copy's `params` (or `unlocated`, `params_why`) from its DW_TAG_inlined_subroutine:
+// each parameter's location list evaluated at the copy's mark, a stack slot turned into an SP
+// offset with the outer function's pc->SP-delta table (DWARF's frame base is the CFA).
+void locate_copy_params(const DwarfInfo& dwarf, const Pclntab& pcln, Arch arch, std::vector<Function>& functions);
 
 }  // namespace bpfault::binary

@@ -80,18 +80,31 @@ bpfault::Result<bpfault::cli::Outcome> run_list(const ListOptions& o) {
     }
   }
   // Each inlined copy: where, and whether a count at its mark is exact (README, "Inlined functions").
+  // With DWARF, what `record` reads there: each argument the copy's DWARF places at its mark.
   auto copies = [&](const Function& f, std::string_view indent) {
-    for (const InlinedCopy& c : f.inlined_copies)
+    for (const InlinedCopy& c : f.inlined_copies) {
       out += fmt::format("{}inlined into {} at {}, mark {:#x}{}\n", indent, c.caller, c.at, c.mark,
                          c.not_countable.empty() ? "" : ": not countable: " + c.not_countable);
+      if (!bi.has_dwarf) continue;
+      if (!c.params_why.empty()) {
+        out += fmt::format("{}  record: nothing ({})\n", indent, c.params_why);
+        continue;
+      }
+      std::vector<std::string> at;
+      for (const Value& v : c.params)
+        if (!v.hidden) at.push_back(fmt::format("{} {} @{}", v.name, v.type ? v.type->name : "?", v.describe_loc()));
+      out +=
+          fmt::format("{}  record: {}\n", indent, at.empty() ? "no argument" : fmt::format("{}", fmt::join(at, ", ")));
+      for (const auto& [name, why] : c.unlocated) out += fmt::format("{}  not {}: {}\n", indent, name, why);
+    }
   };
   for (const Function* f : matched) {
     if (!f->probeable()) {
       if (!o.verbose) continue;
       out += fmt::format("# {}: not probe-able: {}\n", f->name, f->not_probeable);
       if (!f->inlined_copies.empty())
-        out += fmt::format("#   count and stack probes attach at its {} inlined cop{}:\n", f->inlined_copies.size(),
-                           f->inlined_copies.size() == 1 ? "y" : "ies");
+        out += fmt::format("#   count, stack and record probes attach at its {} inlined cop{}:\n",
+                           f->inlined_copies.size(), f->inlined_copies.size() == 1 ? "y" : "ies");
       copies(*f, "#     ");
       continue;
     }

@@ -1,6 +1,7 @@
 #include "plan/plan.h"
 
 #include <algorithm>
+#include <cctype>
 
 #include <fmt/format.h>
 
@@ -139,8 +140,34 @@ uint64_t TraceeStrings::add(const std::string& text) {
   return value.size() + 1;  // the NUL after the value is the last byte of the environment
 }
 
+std::string copy_cannot_record(const binary::Function& f, const binary::InlinedCopy& c, const std::string& name) {
+  if (!c.params_why.empty()) return c.params_why;
+  if (c.param(name)) return {};
+  if (std::string why = c.unlocated_why(name); !why.empty()) return why;
+  if (f.result(name) || name.starts_with("~r") || (name.size() > 1 && name[0] == 'r' && std::isdigit(name[1])))
+    return fmt::format(
+        "\"{}\" is a result: a copy has no RET of its own, so its results are never in a place of "
+        "their own",
+        name);
+  std::vector<std::string> names;
+  for (const auto& v : c.params)
+    if (!v.hidden) names.push_back(v.name);
+  for (const auto& [n, why] : c.unlocated) names.push_back(n);
+  return fmt::format("its DWARF names no argument \"{}\" (its arguments: {})", name,
+                     names.empty() ? "none" : fmt::format("{}", fmt::join(names, ", ")));
+}
+
 bool at_inlined_copies(const scenario::Probe& p, const binary::Function& f) {
-  return !f.inlined_copies.empty() && p.record.empty() && !p.injects() && !p.latency;
+  if (f.inlined_copies.empty() || p.injects() || p.latency) return false;
+  if (p.record.empty() || f.entry == 0) return true;
+  // A function with code of its own records there as before when a copy cannot give every name
+  // (its copies' calls are then not seen: `list -v` warns), rather than refusing what worked.
+  for (const auto& c : f.inlined_copies) {
+    if (!c.not_countable.empty()) return false;
+    for (const auto& name : p.record)
+      if (!copy_cannot_record(f, c, name).empty()) return false;
+  }
+  return true;
 }
 
 Result<Plan> make_plan(const scenario::Scenario& s, std::shared_ptr<const binary::BinaryInfo> bin) {
@@ -169,10 +196,16 @@ Result<Plan> make_plan(const scenario::Scenario& s, std::shared_ptr<const binary
           where(s, p.pointer + "/function"),
           fmt::format("{} cannot be probed: {}{}", f->name, f->not_probeable,
                       f->inlined_copies.empty() ? ""
-                                                : fmt::format(" (its {} inlined copies can be counted and stacked, but "
-                                                              "not recorded, timed or changed: no ABI location holds "
-                                                              "their arguments, and no RET of their own ends them)",
-                                                              f->inlined_copies.size())),
+                      : p.latency
+                          ? fmt::format(" (its {} inlined copies can be counted, stacked and their arguments "
+                                        "recorded, but not timed: a copy has no RET of its own, and the compiler "
+                                        "mixes its instructions with its caller's, so no probe marks where it ends)",
+                                        f->inlined_copies.size())
+                          : fmt::format(" (its {} inlined copies can be counted, stacked and their arguments "
+                                        "recorded, but not changed: a copy has no call of its own to return from "
+                                        "or fail, its arguments are its caller's registers and slots, which the "
+                                        "caller goes on using, and it has no RET where results could be set)",
+                                        f->inlined_copies.size())),
           f->entry == 0
               ? fmt::format(
                     "rebuild with inlining off in its package only ({}), mark it //go:noinline, or probe its caller",
@@ -190,18 +223,56 @@ Result<Plan> make_plan(const scenario::Scenario& s, std::shared_ptr<const binary
         errors.push_back(Error{
             ErrorKind::bad_input,
             where(s, p.pointer + "/function"),
-            fmt::format("{} cannot be counted exactly: {} of its {} inlined copies cannot (the copy inlined into {} at "
-                        "{}: {})",
-                        f->name, uncountable.size(), f->inlined_copies.size(), c.caller, c.at, c.not_countable),
-            fmt::format("rebuild with inlining off in its package only ({}), or count its callers; `bpfault list -v "
+            // a record there is a count too: each hit is a call
+            fmt::format("{} cannot be {} exactly: {} of its {} inlined copies cannot be counted (the copy inlined "
+                        "into {} at {}: {})",
+                        f->name, p.record.empty() ? "counted" : "recorded at its copies", uncountable.size(),
+                        f->inlined_copies.size(), c.caller, c.at, c.not_countable),
+            fmt::format("rebuild with inlining off in its package only ({}), or {} its callers; `bpfault list -v "
                         "BINARY '{}'` lists its copies",
-                        binary::no_inlining_flag(f->name), f->name),
+                        binary::no_inlining_flag(f->name), p.record.empty() ? "count" : "record", f->name),
             {}});
         continue;
       }
     }
     PlannedProbe pp{&p, f, {}, {}};
-    if (!p.record.empty() && !f->has_signature) {  // one error for the probe, not one per name
+    if (copies && !p.record.empty()) {  // each copy's own locations, from its DWARF at its mark
+      pp.copy_args.resize(f->inlined_copies.size());
+      for (size_t i = 0; i < p.record.size(); ++i) {
+        const std::string ptr = fmt::format("{}/record/{}", p.pointer, i);
+        const std::string& name = p.record[i];
+        for (size_t k = 0; k < f->inlined_copies.size(); ++k) {
+          const binary::InlinedCopy& c = f->inlined_copies[k];
+          if (std::string why = copy_cannot_record(*f, c, name); !why.empty()) {
+            errors.push_back(Error{
+                ErrorKind::bad_input,
+                where(s, ptr),
+                fmt::format("{} of {} cannot be recorded at its copy inlined into {} at {} (mark {:#x}): {}", name,
+                            f->name, c.caller, c.at, c.mark, why),
+                !bin->has_dwarf
+                    ? std::string("record from an unstripped build of the same program (counts and stacks at the "
+                                  "copies work stripped)")
+                    : fmt::format("rebuild with inlining off in its package only ({}; a fixture, build or test target "
+                                  "is rebuilt so by itself), or record it in the caller; `bpfault list -v BINARY "
+                                  "'{}'` shows what each copy's DWARF places",
+                                  binary::no_inlining_flag(f->name), f->name),
+                {}});
+            break;
+          }
+          const binary::Value* v = c.param(name);
+          if (auto r = readable(s, ptr, *f, *v); !r) {
+            Error e = r.error();
+            e.what += fmt::format(" (at its copy inlined into {} at {}, mark {:#x})", c.caller, c.at, c.mark);
+            errors.push_back(std::move(e));
+            break;
+          }
+          pp.copy_args[k].push_back(v);
+          pp.labels[v] = name;
+        }
+      }
+    }
+    // one error for the probe, not one per name (copies of a function inlined everywhere: above)
+    if (!p.record.empty() && !f->has_signature && !(copies && f->entry == 0)) {
       errors.push_back(
           Error{ErrorKind::bad_input,
                 where(s, p.pointer + "/record"),
@@ -213,7 +284,7 @@ Result<Plan> make_plan(const scenario::Scenario& s, std::shared_ptr<const binary
                 {}});
       continue;
     }
-    for (size_t i = 0; i < p.record.size(); ++i) {
+    for (size_t i = 0; i < p.record.size() && f->entry != 0; ++i) {
       const std::string ptr = fmt::format("{}/record/{}", p.pointer, i);
       const std::string& name = p.record[i];
       const binary::Value* v = f->param(name);
@@ -298,12 +369,18 @@ Result<Plan> make_plan(const scenario::Scenario& s, std::shared_ptr<const binary
     if (f.entry != 0)
       if (auto r = add(f.body, SITE_CALL, record_call, injects, call_program, f.body_sp_delta, call_captures); !r)
         return tl::unexpected(r.error());
-    if (at_inlined_copies(*pp.probe, f))  // each copy's mark: a call (nothing to read, no RET to pair)
+    if (at_inlined_copies(*pp.probe, f)) {  // each copy's mark: a call (its own read spec, no RET to pair)
+      const uint8_t record_copy = !pp.probe->record.empty() || pp.probe->stack ? RECORD_VALUES : RECORD_NONE;
+      pp.copy_captured.resize(pp.copy_args.size());
       for (size_t c = 0; c < f.inlined_copies.size(); ++c) {
-        if (auto r = add(f.inlined_copies[c].mark, SITE_CALL, record_call, false, Program::observe, 0, {}); !r)
+        std::vector<probe_capture> copy_captures;
+        if (c < pp.copy_args.size()) captures_of(pp.copy_args[c], pp.copy_captured[c], copy_captures, bin->ptr_size());
+        if (auto r = add(f.inlined_copies[c].mark, SITE_CALL, record_copy, false, Program::observe, 0, copy_captures);
+            !r)
           return tl::unexpected(r.error());
         plan.sites.back().inlined_copy = static_cast<int32_t>(c);
       }
+    }
     if ((record_ret || !ret_writes.empty()) && std::ranges::find(f.rets, f.body) != f.rets.end()) {
       // The probe point is the RET itself: the call site and a RET site would be one address, and
       // the kernel runs two uprobes there in an order of its own, so a RET could pair with the

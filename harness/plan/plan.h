@@ -52,7 +52,11 @@ struct PlannedProbe {
   // `error` kErrorCaptures times in a row (its object, its first string field, its second)
   std::vector<const binary::Value*> captured;
   std::vector<const binary::Value*> captured_results;  // the same for record_results at the RETs
-  probe_rule rule{};                                   // what the kernel evaluates (steps compiled)
+  // At each inlined copy's mark (by index into Function::inlined_copies, when the probe records
+  // there): the recorded arguments as that copy's DWARF places them, and its captures.
+  std::vector<std::vector<const binary::Value*>> copy_args;
+  std::vector<std::vector<const binary::Value*>> copy_captured;
+  probe_rule rule{};  // what the kernel evaluates (steps compiled)
 };
 
 // New text for strings (README, "New text for a string"): bpfault gives the texts to the tracee in
@@ -79,9 +83,15 @@ struct Plan {
 };
 
 // Whether a probe on `f` attaches at its inlined copies' marks too (README, "Inlined functions"):
-// it only counts calls and takes stacks (what a copy's mark can give: its arguments have no ABI
-// location there, and it has no RET of its own), and the compiler inlined it somewhere.
+// the compiler inlined it somewhere, and the probe counts calls, takes stacks or records
+// arguments (what a copy's mark can give; it has no RET of its own to time or to change results
+// at, and no call of its own to change). A probe that records attaches there when every copy's
+// DWARF places every name it records at the copy's mark, or when `f` has no code of its own
+// (then the plan refuses it, naming the copy and why).
 bool at_inlined_copies(const scenario::Probe& p, const binary::Function& f);
+
+// Why `name` cannot be recorded at copy `c` of `f`: "" when its DWARF places it at the mark.
+std::string copy_cannot_record(const binary::Function& f, const binary::InlinedCopy& c, const std::string& name);
 
 Result<Plan> make_plan(const scenario::Scenario& s, std::shared_ptr<const binary::BinaryInfo> binary);
 

@@ -72,8 +72,15 @@ Hit Collector::decode_hit(const probe_event& e, const probe_event_ext* ext, cons
   const bool returned_early = inj && inj->step < pp.steps.size() && pp.steps[inj->step].step->leaves_at_call();
   Capture c = inj && !returned_early ? Capture{inj->regs_after, inj->stack_after} : Capture{e.regs, e.stack};
   if (injection) h.injection = *injection;
-  const auto& captured = site.kind == SITE_CALL ? pp.captured : pp.captured_results;
-  for (const binary::Value* v : site.kind == SITE_CALL ? pp.record_args : pp.record_results) {
+  // An inlined copy's mark reads the arguments where that copy's DWARF places them.
+  const int32_t at_copy = plan_.sites[e.site].inlined_copy;
+  const bool copy_values = at_copy >= 0 && size_t(at_copy) < pp.copy_args.size();
+  const auto& captured = copy_values              ? pp.copy_captured[at_copy]
+                         : site.kind == SITE_CALL ? pp.captured
+                                                  : pp.captured_results;
+  for (const binary::Value* v : copy_values              ? pp.copy_args[at_copy]
+                                : site.kind == SITE_CALL ? pp.record_args
+                                                         : pp.record_results) {
     const std::vector<Memory> mem = ext    ? memory_of(captured, *v, ext->captured, ext->capture)
                                     : !inj ? std::vector<Memory>{}
                                     : returned_early

@@ -215,12 +215,19 @@ std::vector<std::string> packages_to_build_without_inlining(const scenario::Scen
                                                             const binary::BinaryInfo& info) {
   std::vector<std::string> pkgs;
   if (!s.target.builds()) return pkgs;  // a prebuilt binary is refused with the flag instead
-  // A probe that counts at the inlined copies needs it only when a copy cannot be counted
-  // exactly (else the program is probed as it was built); any other probe, when the function has
-  // no out-of-line copy.
-  auto needs_rebuild = [](const scenario::Probe& p, const binary::Function& f) {
-    if (plan::at_inlined_copies(p, f))
-      return !std::ranges::all_of(f.inlined_copies, [](const auto& c) { return c.not_countable.empty(); });
+  // A probe that counts or records at the inlined copies needs it only when a copy cannot be
+  // counted exactly or its DWARF does not place a recorded name at its mark (else the program is
+  // probed as it was built); any other probe, when the function has no out-of-line copy. A
+  // stripped build is not rebuilt for a record: it has no names to record (refused, as before).
+  auto needs_rebuild = [&info](const scenario::Probe& p, const binary::Function& f) {
+    if (plan::at_inlined_copies(p, f)) {
+      if (!p.record.empty() && !info.has_dwarf) return false;
+      return !std::ranges::all_of(f.inlined_copies, [&](const auto& c) {
+        return c.not_countable.empty() && std::ranges::all_of(p.record, [&](const std::string& name) {
+                 return plan::copy_cannot_record(f, c, name).empty();
+               });
+      });
+    }
     return f.entry == 0 && !f.inlined_at.empty();
   };
   for (const auto& p : s.probes)

@@ -145,6 +145,67 @@ TEST_P(Unwind, InlinedCopiesComeFromTheInlineTrees) {
       std::ranges::any_of(open->inlined_copies, [](const InlinedCopy& c) { return c.caller == "os.ReadFile"; }));
 }
 
+// Each copy's arguments from its own DW_TAG_inlined_subroutine, evaluated at its mark: main.scale's
+// x and k, which area and volume pass from their own parameters, are where the caller has them
+// there (the argument registers as they arrived on amd64, the caller's argument slots above its
+// return address on 386: the CFA plus the caller's SP delta at the mark); main.twice's x has no
+// location at the mark of its copy in loop (the loop counter's location list starts later), and
+// says so; a stripped build has no DWARF for any copy.
+TEST_P(Unwind, InlinedCopiesArgumentsAreWhereTheirDwarfPlacesThemAtTheMark) {
+  const auto& [release, variant] = GetParam();
+  const fs::path bin_path = test::fixture("inlines", release, variant);
+  ASSERT_FALSE(bin_path.empty());
+  auto bin = analyse(bin_path);
+  ASSERT_TRUE(bin) << bin.error().format();
+  const Function* scale = (*bin)->find("main.scale");
+  ASSERT_NE(scale, nullptr);
+  ASSERT_EQ(scale->inlined_copies.size(), 2u);
+  const Function* twice = (*bin)->find("main.twice");
+  ASSERT_NE(twice, nullptr);
+  for (const InlinedCopy& c : twice->inlined_copies)
+    if (c.caller == "main.loop" && !variant.stripped) {
+      EXPECT_EQ(c.param("x"), nullptr);
+      EXPECT_EQ(c.unlocated_why("x"), fmt::format("DWARF gives it no location at {:#x}", c.mark));
+    }
+  for (const InlinedCopy& c : scale->inlined_copies) {
+    SCOPED_TRACE(c.caller);
+    EXPECT_EQ(c.not_countable, "");
+    if (variant.stripped) {
+      EXPECT_EQ(c.params_why, "the binary has no DWARF (stripped)");
+      EXPECT_TRUE(c.params.empty());
+      continue;
+    }
+    ASSERT_EQ(c.params_why, "");
+    EXPECT_TRUE(c.unlocated.empty()) << c.unlocated.front().first << ": " << c.unlocated.front().second;
+    const Value* x = c.param("x");
+    const Value* k = c.param("k");
+    ASSERT_TRUE(x && k);
+    ASSERT_EQ(x->pieces.size(), 1u);
+    ASSERT_EQ(k->pieces.size(), 1u);
+    const Loc& lx = x->pieces[0].loc;
+    const Loc& lk = k->pieces[0].loc;
+    if (variant.goarch == "386") {
+      // the caller's own arguments: its frame (SP delta at the mark) and return address below them
+      const auto& pcln = (*bin)->image->pclntab;
+      const PclnFunc* outer = pcln.lookup(c.mark);
+      ASSERT_NE(outer, nullptr);
+      const int32_t frame = pcln.pc_value(outer->pcsp, outer->entry, c.mark).value_or(-1);
+      EXPECT_EQ(lx, (Loc{Loc::Kind::stack, Reg::rax, 0, frame + 4})) << lx.describe();
+      EXPECT_EQ(lk, (Loc{Loc::Kind::stack, Reg::rax, 0, frame + 8})) << lk.describe();
+    } else if (lx.kind == Loc::Kind::reg) {  // 1.24, 1.27: the mark comes before the spills
+      EXPECT_EQ(lx, (Loc{Loc::Kind::reg, Reg::rax, 0, 0})) << lx.describe();
+      EXPECT_EQ(lk, (Loc{Loc::Kind::reg, Reg::rbx, 0, 0})) << lk.describe();
+    } else {  // 1.19: after them, in the caller's spill slots (its argument area: CFA, CFA+8)
+      const auto& pcln = (*bin)->image->pclntab;
+      const PclnFunc* outer = pcln.lookup(c.mark);
+      ASSERT_NE(outer, nullptr);
+      const int32_t frame = pcln.pc_value(outer->pcsp, outer->entry, c.mark).value_or(-1);
+      EXPECT_EQ(lx, (Loc{Loc::Kind::stack, Reg::rax, 0, frame + 8})) << lx.describe();
+      EXPECT_EQ(lk, (Loc{Loc::Kind::stack, Reg::rax, 0, frame + 16})) << lk.describe();
+    }
+  }
+}
+
 // fixtures/inlcaller's main.helper, inlined into fromA, fromB and fromC with no code of its own:
 // its ranges hold the call instruction's last byte (return address - 1) of every call of
 // main.leaf made from a copy, and neither fromB's own call of leaf, next to its copy, nor

@@ -375,6 +375,114 @@ TEST(CallerRanges, WhenCallerHoldsEveryRangeOfTheCallersInlinedCopies) {
   }
 }
 
+// fixtures/inlines' main.scale and main.label, inlined everywhere, each caller passing its own
+// parameters: `record` attaches at every copy's mark, each site reading that copy's arguments
+// where its DWARF places them (its own values, its own string capture), on every toolchain,
+// amd64 and 386. A result, a name the copy has not, latency and writes are refused with the
+// reason; a stripped build has no DWARF to place anything.
+TEST(InlinedRecord, EachCopyReadsItsOwnArgumentsAndTheRestIsRefusedWithTheReason) {
+  for (const std::string& release : test::go_releases())
+    for (const FixtureVariant& variant :
+         {FixtureVariant{"amd64", false}, FixtureVariant{"386", false}, FixtureVariant{"amd64", true}}) {
+      const std::string build = release + " " + variant.goarch + (variant.stripped ? " stripped" : "");
+      SCOPED_TRACE(build);
+      const auto path = test::fixture("inlines", release, variant);
+      ASSERT_FALSE(path.empty());
+      auto bin = binary::analyse(path);
+      ASSERT_TRUE(bin) << bin.error().format();
+      std::unique_ptr<scenario::Scenario> sc;
+      auto plan = [&](const std::string& function, const std::string& keys) {
+        auto s = scenario::parse(fmt::format(R"j({{"version": 1, "name": "t", "target": {{"fixture": "inlines"}},
+          "probes": [{{"function": "{}", {}}}]}})j",
+                                             function, keys),
+                                 "t.json");
+        EXPECT_TRUE(s) << s.error().format();
+        sc = std::make_unique<scenario::Scenario>(std::move(*s));
+        return make_plan(*sc, *bin);
+      };
+      const binary::Function* scale = (*bin)->find("main.scale");
+      ASSERT_NE(scale, nullptr);
+      ASSERT_EQ(scale->inlined_copies.size(), 2u);
+
+      auto recorded = plan("main.scale", R"("record": ["x", "k"])");
+      if (variant.stripped) {
+        ASSERT_FALSE(recorded);
+        EXPECT_NE(recorded.error().what.find("the binary has no DWARF"), std::string::npos)
+            << recorded.error().format();
+        continue;
+      }
+      ASSERT_TRUE(recorded) << recorded.error().format();
+      ASSERT_EQ(recorded->sites.size(), 2u);  // no code of its own: the two marks only
+      const PlannedProbe& pp = recorded->probes[0];
+      ASSERT_EQ(pp.copy_args.size(), 2u);
+      for (const Site& site : recorded->sites) {
+        ASSERT_GE(site.inlined_copy, 0);
+        const binary::InlinedCopy& c = scale->inlined_copies[site.inlined_copy];
+        EXPECT_EQ(site.config.vaddr, c.mark);
+        EXPECT_EQ(site.config.record, RECORD_VALUES);
+        EXPECT_EQ(site.program, Program::observe);
+        const auto& values = pp.copy_args[site.inlined_copy];
+        ASSERT_EQ(values.size(), 2u);
+        EXPECT_EQ(values[0], c.param("x")) << c.caller;  // the copy's own locations, not another's
+        EXPECT_EQ(values[1], c.param("k")) << c.caller;
+        EXPECT_EQ(pp.labels.at(values[0]), "x");
+        for (const auto* v : values)
+          for (const auto& piece : v->pieces)
+            EXPECT_TRUE(piece.loc.kind == binary::Loc::Kind::reg || piece.loc.kind == binary::Loc::Kind::stack)
+                << c.caller << " " << v->name << " @" << piece.loc.describe();
+      }
+
+      auto label = plan("main.label", R"("record": ["name", "n"])");
+      if (variant.goarch == "amd64" && release != "1.19") {
+        // Go 1.24 and later give the inlined string one register in DWARF: refused, never half read
+        ASSERT_FALSE(label);
+        EXPECT_NE(label.error().what.find("name of main.label cannot be recorded at its copy inlined into "
+                                          "main.describe"),
+                  std::string::npos)
+            << label.error().format();
+        EXPECT_NE(label.error().what.find("DWARF places all 16 bytes of name in one register, rbx, which holds one "
+                                          "word: its location there is incomplete"),
+                  std::string::npos)
+            << label.error().format();
+        label = plan("main.label", R"("record": ["n"])");
+      }
+      ASSERT_TRUE(label) << label.error().format();
+      const binary::Function* lf = (*bin)->find("main.label");
+      for (const Site& site : label->sites) {
+        const binary::Value* name = lf->inlined_copies[site.inlined_copy].param("name");
+        if (label->probes[0].copy_args[site.inlined_copy].size() == 1) continue;  // n only
+        ASSERT_NE(name, nullptr);
+        ASSERT_EQ(site.config.ncaptures, 1);  // the string's bytes, from this copy's pointer and length
+        EXPECT_EQ(site.config.captures[0].ptr.kind,
+                  name->pieces[0].loc.kind == binary::Loc::Kind::reg ? LOC_REG : LOC_STACK);
+        EXPECT_EQ(label->probes[0].copy_captured[site.inlined_copy], std::vector<const binary::Value*>{name});
+      }
+
+      auto result = plan("main.scale", R"("record": ["r0"])");
+      ASSERT_FALSE(result);
+      EXPECT_NE(result.error().what.find("is a result: a copy has no RET of its own"), std::string::npos)
+          << result.error().format();
+      EXPECT_NE(result.error().what.find("cannot be recorded at its copy inlined into main."), std::string::npos)
+          << result.error().format();
+      EXPECT_NE(result.error().hint.find("-gcflags=-l"), std::string::npos) << result.error().format();
+
+      auto unknown = plan("main.scale", R"("record": ["y"])");
+      ASSERT_FALSE(unknown);
+      EXPECT_NE(unknown.error().what.find("its DWARF names no argument \"y\" (its arguments: x, k)"), std::string::npos)
+          << unknown.error().format();
+
+      auto timed = plan("main.scale", R"("latency": true)");
+      ASSERT_FALSE(timed);
+      EXPECT_NE(timed.error().what.find("but not timed: a copy has no RET of its own"), std::string::npos)
+          << timed.error().format();
+
+      auto written = plan("main.scale", R"("set_args": {"x": 1})");
+      ASSERT_FALSE(written);
+      EXPECT_NE(written.error().what.find("but not changed: a copy has no call of its own"), std::string::npos)
+          << written.error().format();
+    }
+}
+
 // `panic` on fixtures/recover (amd64, each toolchain): a tail call into runtime.gopanic with a
 // string naming bpfault and the function, written past the binary's last writable section.
 class PanicPlan : public ::testing::TestWithParam<std::string> {

@@ -2,6 +2,7 @@
 #include <fstream>
 #include <map>
 #include <set>
+#include <tuple>
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>
@@ -212,13 +213,23 @@ TEST_F(Targets, InlinedEverywhereOnABinaryNamesTheRebuildFlag) {
   ASSERT_FALSE(bin.empty());
   nlohmann::json j = demo_binary_scenario(bin);
   j["probes"][0]["function"] = "main.smallAdd";
-  j["probes"][0]["record"] = {"a", "b"};  // a count alone is taken at its inlined copies
+  j["probes"][0]["record"] = {"a", "b"};  // recorded at its copies, whose shared mark cannot count them
   j["expect"]["events"][0]["function"] = "main.smallAdd";
   const fs::path s = write("inlined.json", j);
   auto r = test::run_bpfault({"run", "--vm=never", s.string()});
   EXPECT_EQ(r.exit_code, 2) << r.out << r.err;
-  EXPECT_NE(r.out.find(s.string() + ":/probes/0/function: error: main.smallAdd cannot be probed: inlined everywhere"),
+  EXPECT_NE(r.out.find(s.string() + ":/probes/0/function: error: main.smallAdd cannot be recorded at its copies "
+                                    "exactly: 2 of its 2 inlined copies cannot be counted"),
             std::string::npos)
+      << r.out;
+  j["probes"][0].erase("record");
+  j["probes"][0]["latency"] = true;  // never at its copies
+  const fs::path timed = write("timed.json", j);
+  r = test::run_bpfault({"run", "--vm=never", timed.string()});
+  EXPECT_EQ(r.exit_code, 2) << r.out << r.err;
+  EXPECT_NE(
+      r.out.find(timed.string() + ":/probes/0/function: error: main.smallAdd cannot be probed: inlined everywhere"),
+      std::string::npos)
       << r.out;
   EXPECT_NE(r.out.find("hint: rebuild with inlining off in its package only (-gcflags=-l)"), std::string::npos)
       << r.out;
@@ -267,8 +278,8 @@ TEST_F(Targets, ACountWhereACopyCannotBeCountedExactlyIsRefusedOrRebuilt) {
   j["expect"]["events"][0] = {{"function", "main.smallAdd"}, {"count", 2}};
   auto refused = test::run_bpfault({"run", "--vm=never", write("binary.json", j).string()});
   EXPECT_EQ(refused.exit_code, 2) << refused.out;
-  EXPECT_NE(refused.out.find("main.smallAdd cannot be counted exactly: 2 of its 2 inlined copies cannot (the copy "
-                             "inlined into main.main at "),
+  EXPECT_NE(refused.out.find("main.smallAdd cannot be counted exactly: 2 of its 2 inlined copies cannot be counted "
+                             "(the copy inlined into main.main at "),
             std::string::npos)
       << refused.out;
   EXPECT_NE(refused.out.find("its mark is an instruction it shares with"), std::string::npos) << refused.out;
@@ -287,8 +298,9 @@ TEST_F(Targets, ACountWhereACopyCannotBeCountedExactlyIsRefusedOrRebuilt) {
 // A function inlined everywhere (fixtures/inlines' main.twice: no out-of-line copy, inlined into
 // loop, once and maybe) on a prebuilt binary, with and without symbols, on every toolchain:
 // counted at its inlined copies as often as the program counts its own calls, each hit's stack
-// starting with twice, inlined, above the caller the record names; recording its arguments is
-// refused with the reason.
+// starting with twice, inlined, above the caller the record names; recording x, which the copy
+// in loop has no DWARF location for, and timing it are refused with the reason; main.scale's
+// arguments are recorded at its copies, each hit with the values the program passed there.
 TEST_F(Targets, InlinedEverywhereIsCountedAtItsCopiesOnTheBinaryAsBuilt) {
   if (!test::can_load_bpf()) GTEST_SKIP() << "needs root to load BPF programs (CAP_BPF, CAP_PERFMON)";
   for (const std::string& release : test::go_releases())
@@ -323,13 +335,49 @@ TEST_F(Targets, InlinedEverywhereIsCountedAtItsCopiesOnTheBinaryAsBuilt) {
       expected.insert(expected.end(), 2, "main.maybe");
       EXPECT_EQ(callers, expected);
 
+      // x has no DWARF location at the mark of the copy in loop (every toolchain, amd64 and 386):
+      // refused naming that copy, never recorded at the two copies that have it
       j["probes"][0]["record"] = {"x"};
       auto refused = test::run_bpfault({"run", "--vm=never", write("record.json", j).string()});
       EXPECT_EQ(refused.exit_code, 2) << refused.out;
-      EXPECT_NE(refused.out.find("main.twice cannot be probed: inlined everywhere"), std::string::npos) << refused.out;
-      EXPECT_NE(refused.out.find("its 3 inlined copies can be counted and stacked, but not recorded, timed or changed"),
+      EXPECT_NE(refused.out.find("x of main.twice cannot be recorded at its copy inlined into main.loop at "),
                 std::string::npos)
           << refused.out;
+      EXPECT_NE(refused.out.find(stripped ? "the binary has no DWARF (stripped)" : "DWARF gives it no location at 0x"),
+                std::string::npos)
+          << refused.out;
+      EXPECT_NE(refused.out.find(stripped ? "record from an unstripped build" : "-gcflags=-l"), std::string::npos)
+          << refused.out;
+
+      j["probes"][0]["record"] = nlohmann::json::array();
+      j["probes"][0]["latency"] = true;
+      auto untimed = test::run_bpfault({"run", "--vm=never", write("latency.json", j).string()});
+      EXPECT_EQ(untimed.exit_code, 2) << untimed.out;
+      EXPECT_NE(untimed.out.find("its 3 inlined copies can be counted, stacked and their arguments recorded, but not "
+                                 "timed: a copy has no RET of its own"),
+                std::string::npos)
+          << untimed.out;
+      if (stripped) continue;
+
+      // main.scale's copies in area and volume: each hit read where its own copy's DWARF puts x and k
+      nlohmann::json rec = {{"version", 1},
+                            {"name", "scale at its copies"},
+                            {"target", {{"binary", bin.string()}}},
+                            {"probes", {{{"function", "main.scale"}, {"record", {"x", "k"}}}}},
+                            {"expect", {{"exit_code", 0}, {"stdout", {{"contains", "scale: 3 calls"}}}}}};
+      auto recorded =
+          test::run_bpfault({"run", "--vm=never", "--json", record.string(), write("scale.json", rec).string()});
+      ASSERT_EQ(recorded.exit_code, 0) << recorded.out << recorded.err;
+      const auto scale = nlohmann::json::parse(test::slurp(record))["scenarios"][0]["probes"][0];
+      ASSERT_EQ(scale["hits"].size(), 3u) << scale.dump(1);
+      const std::vector<std::tuple<std::string, int, int>> want = {
+          {"main.area", 2, 3}, {"main.area", 4, 5}, {"main.volume", 6, 7}};  // as the program prints them
+      for (size_t i = 0; i < want.size(); ++i) {
+        const auto& h = scale["hits"][i];
+        EXPECT_EQ(h["inlined_into"], std::get<0>(want[i])) << h.dump();
+        EXPECT_EQ(h["values"]["x"], std::get<1>(want[i])) << h.dump();
+        EXPECT_EQ(h["values"]["k"], std::get<2>(want[i])) << h.dump();
+      }
     }
 }
 
