@@ -238,11 +238,17 @@ def same(tag, text, rec):
     raise AssertionError(tag)
 
 
-def compare_value(name, printed, recorded):
+def compare_value(name, printed, recorded, unreadable=None):
     """Differences between what the program printed for one value and what bpfault recorded
-    for it: [(leaf, expected, recorded)]."""
+    for it: [(leaf, expected, recorded)]. A string whose bytes bpfault recorded as unreadable
+    (the probe could not copy them: a page not resident) is compared by its words only, and
+    its leaf is appended to `unreadable`: not a wrong value, a value bpfault says it lacks."""
     mine = {k: v for k, v in printed.items() if k == name or k.startswith(name + ".") or k.startswith(name + "[")}
     rec = flatten(name, recorded, name + ".bytes" in mine)
+    for k in [k for k in rec if k.endswith(".unreadable")]:
+        rec.pop(k)
+        if unreadable is not None:
+            unreadable.append(k[: -len(".unreadable")])
     diffs = []
     if not mine:  # a zero-size value: bpfault has nothing to read either
         return [] if recorded in ({}, None) else [(name, "(no leaves)", recorded)]
@@ -422,6 +428,7 @@ class Report:
         self.seed, self.count, self.out_dir = seed, count, out_dir
         self.mismatches = []
         self.values = self.calls = self.refusals = self.writes = self.locations = self.unknown = 0
+        self.unreadable = []  # values whose bytes bpfault recorded as unreadable (not a mismatch)
 
     def mismatch(self, where, fn, what, expected, recorded, scenario):
         self.mismatches.append(dict(where=where, key=fn["key"] if fn else "", source=fn["source"] if fn else "", what=what,
@@ -461,7 +468,7 @@ def check_reads(rep, manifest, info, rec, scen_file, where):
                 rep.calls += site == "call"
                 for n in wanted:
                     rep.values += 1
-                    for leaf, exp, got in compare_value(n, leaves, h["values"].get(n)):
+                    for leaf, exp, got in compare_value(n, leaves, h["values"].get(n), rep.unreadable):
                         rep.mismatch(where, fn, f"{site} {i + 1} {leaf}", exp, got, scen_file)
 
 
