@@ -542,8 +542,7 @@ Result<Report> explore(const Options& o, const std::function<void(const std::str
     rep.control = suite_record_for(result.records, control_file);
     if (rep.interrupted_by || rep.vm_failed) return rep;
     auto spent = [&](const record::RunRecord& r) {  // the suite started it no more (--start-within)
-      return o.budget && r.status == record::Status::skipped && r.error &&
-             r.error->what.starts_with("not run: --start-within");
+      return o.budget && r.not_started == "start_within";
     };
     if (spent(rep.control))
       return fail(ErrorKind::bad_input, "--budget " + o.budget_text,

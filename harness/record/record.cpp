@@ -504,6 +504,7 @@ json to_json(const RunRecord& r) {
   }
   if (r.error) j["error"] = to_json(*r.error);
   if (r.interrupted) j["interrupted"] = true;
+  if (!r.not_started.empty()) j["not_started"] = r.not_started;
   return encode_bytes(std::move(j));
 }
 
@@ -623,6 +624,7 @@ Result<RunRecord> record_from_json(const json& encoded) {
     }
     if (j.contains("error")) r.error = error_from_json(j["error"]);
     r.interrupted = j.value("interrupted", false);
+    r.not_started = j.value("not_started", "");
     return r;
   } catch (const json::exception& e) {
     return fail(ErrorKind::internal, "run record", std::string("malformed record: ") + e.what());

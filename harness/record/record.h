@@ -214,6 +214,9 @@ struct RunRecord {
   std::optional<Diagnosis> diagnosis;  // set when the tracee crashed, was killed or timed out
   std::optional<Error> error;          // why it is an error (bad input) or skipped (a missing capability)
   bool interrupted = false;            // bpfault was interrupted before this scenario finished (status error)
+  // The suite did not start it (status skipped): "fail_fast" (a run before it failed) or
+  // "start_within" (--start-within had passed; explore's --budget); "" when it was started.
+  std::string not_started;
 };
 
 // What the tracee produced is bytes, not text: its output, recorded strings, the bytes an

@@ -57,13 +57,18 @@ struct StartGate {
     std::lock_guard lock(m);
     return !first.empty();
   }
-  // Why a run that did not start was not started (closed() was true).
-  std::string why() {
+  // A run that did not start (closed() was true): skipped, saying why (RunRecord::not_started).
+  void refuse(RunRecord& r) {
     {
       std::lock_guard lock(m);
-      if (!first.empty()) return fmt::format("not run: --fail-fast, after \"{}\" failed", first);
+      if (!first.empty()) {
+        r.error->what = fmt::format("not run: --fail-fast, after \"{}\" failed", first);
+        r.not_started = "fail_fast";
+        return;
+      }
     }
-    return fmt::format("not run: --start-within {} had passed", start_within_text);
+    r.error->what = fmt::format("not run: --start-within {} had passed", start_within_text);
+    r.not_started = "start_within";
   }
 };
 
@@ -502,7 +507,8 @@ SuiteResult run_suite(const std::vector<fs::path>& files, const SuiteOptions& o,
                             entries[i].started ? "still running" : "not started", ""});
       on_done(r);
     } else if (gate.closed()) {
-      r = unfinished_record(entries[i], Status::skipped, gate.why());
+      r = unfinished_record(entries[i], Status::skipped, "");
+      gate.refuse(r);
       on_done(r);
     }
   }

@@ -681,7 +681,9 @@ TEST_F(Cli, FailFastSkipsTheRestSayingWhy) {
     EXPECT_EQ(rec["scenarios"][i]["error"]["what"],
               "not run: --fail-fast, after \"must fail: a1 is expected to be 2021 but nothing rewrote it\" failed")
         << rec["scenarios"][i].dump(2);
+    EXPECT_EQ(rec["scenarios"][i]["not_started"], "fail_fast");
   }
+  EXPECT_FALSE(rec["scenarios"][0].contains("not_started"));
   EXPECT_NE(r.out.find("[  SKIPPED ] 2, listed below"), std::string::npos) << r.out;
   auto without = run_bpfault({"run", here("must-fail/wrong-arg-value.json"), kSuite});
   EXPECT_EQ(without.exit_code, 1);
@@ -699,6 +701,7 @@ TEST_F(Cli, StartWithinSkipsWhatItDidNotStartSayingWhy) {
   for (const auto& sc : rec["scenarios"]) {
     EXPECT_EQ(sc["status"], "skipped");
     EXPECT_EQ(sc["error"]["what"], "not run: --start-within 0s had passed") << sc.dump(2);
+    EXPECT_EQ(sc["not_started"], "start_within");  // what explore's --budget counts on
   }
   auto in_time = run_bpfault({"run", "--start-within", "10m", kSuite});
   EXPECT_EQ(in_time.exit_code, 0) << in_time.out << in_time.err;

@@ -332,6 +332,7 @@ TEST_F(VmReliability, FailFastStopsTheGuestsSuite) {
     EXPECT_NE(recs[i]["error"].value("what", "").find("not run: --fail-fast, after \"must fail: writing into a string"),
               std::string::npos)
         << recs[i].dump(2);
+    EXPECT_EQ(recs[i]["not_started"], "fail_fast");  // streamed back from the guest
   }
 }
 
