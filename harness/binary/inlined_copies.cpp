@@ -1,6 +1,7 @@
 #include "binary/inlined_copies.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <map>
 #include <unordered_map>
 
@@ -68,8 +69,9 @@ std::string place(Value& v, const std::vector<DwarfPiece>& dw, int32_t cfa, Arch
   for (const DwarfPiece& d : dw) {
     const uint64_t size = d.size ? d.size : v.type->size;  // no DW_OP_piece: the whole value
     // consecutive stack pieces are one run of memory (386 splits a 64-bit leaf into two)
+    int64_t after_last = 0;  // (a hostile DWARF's offsets may overflow: no run then)
     if (!segs.empty() && d.kind == DwarfPiece::Kind::cfa && segs.back().piece.kind == DwarfPiece::Kind::cfa &&
-        segs.back().piece.cfa_off + int64_t(segs.back().size) == d.cfa_off)
+        !__builtin_add_overflow(segs.back().piece.cfa_off, segs.back().size, &after_last) && after_last == d.cfa_off)
       segs.back().size += size;
     else
       segs.push_back({at, size, d});
@@ -103,7 +105,10 @@ std::string place(Value& v, const std::vector<DwarfPiece>& dw, int32_t cfa, Arch
         break;
       }
       case DwarfPiece::Kind::cfa: {
-        const int64_t off = cfa + s->piece.cfa_off + int64_t(p.offset - s->start);
+        int64_t off = 0;  // a hostile DWARF may give any offset: one no stack slot has is refused
+        if (__builtin_add_overflow(int64_t{cfa}, s->piece.cfa_off, &off) ||
+            __builtin_add_overflow(off, p.offset - s->start, &off) || off > INT32_MAX)
+          return fmt::format("DWARF places {}{} at an offset no stack slot has", v.name, p.path);
         if (off < 0) return fmt::format("DWARF places {}{} below the stack pointer", v.name, p.path);
         p.loc = Loc{Loc::Kind::stack, Reg::rax, 0, static_cast<int32_t>(off)};
         break;
