@@ -162,12 +162,15 @@ bool at_inlined_copies(const scenario::Probe& p, const binary::Function& f) {
   if (p.record.empty() || f.entry == 0) return true;
   // A function with code of its own records there as before when a copy cannot give every name
   // (its copies' calls are then not seen: `list -v` warns), rather than refusing what worked.
-  for (const auto& c : f.inlined_copies) {
-    if (!c.not_countable.empty()) return false;
-    for (const auto& name : p.record)
-      if (!copy_cannot_record(f, c, name).empty()) return false;
-  }
-  return true;
+  return every_copy_gives(p, f);
+}
+
+bool every_copy_gives(const scenario::Probe& p, const binary::Function& f) {
+  return std::ranges::all_of(f.inlined_copies, [&](const binary::InlinedCopy& c) {
+    return c.not_countable.empty() && std::ranges::all_of(p.record, [&](const std::string& name) {
+             return copy_cannot_record(f, c, name).empty();
+           });
+  });
 }
 
 Result<Plan> make_plan(const scenario::Scenario& s, std::shared_ptr<const binary::BinaryInfo> bin) {

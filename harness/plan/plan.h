@@ -92,6 +92,8 @@ bool at_inlined_copies(const scenario::Probe& p, const binary::Function& f);
 
 // Why `name` cannot be recorded at copy `c` of `f`: "" when its DWARF places it at the mark.
 std::string copy_cannot_record(const binary::Function& f, const binary::InlinedCopy& c, const std::string& name);
+// Every copy of `f` counts its calls exactly and gives every name `p` records.
+bool every_copy_gives(const scenario::Probe& p, const binary::Function& f);
 
 Result<Plan> make_plan(const scenario::Scenario& s, std::shared_ptr<const binary::BinaryInfo> binary);
 

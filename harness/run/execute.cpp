@@ -222,11 +222,7 @@ std::vector<std::string> packages_to_build_without_inlining(const scenario::Scen
   auto needs_rebuild = [&info](const scenario::Probe& p, const binary::Function& f) {
     if (plan::at_inlined_copies(p, f)) {
       if (!p.record.empty() && !info.has_dwarf) return false;
-      return !std::ranges::all_of(f.inlined_copies, [&](const auto& c) {
-        return c.not_countable.empty() && std::ranges::all_of(p.record, [&](const std::string& name) {
-                 return plan::copy_cannot_record(f, c, name).empty();
-               });
-      });
+      return !plan::every_copy_gives(p, f);
     }
     return f.entry == 0 && !f.inlined_at.empty();
   };
