@@ -4,6 +4,7 @@
 #include <elf.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cstring>
 #include <future>
 #include <map>
@@ -12,6 +13,7 @@
 #include <unordered_set>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <xxhash.h>
 
 #include "binary/abi.h"
@@ -120,6 +122,19 @@ bool takes_dictionary(std::string_view name) {
          !name.starts_with("type..") && !is_closure_name(name);
 }
 
+// cmd/cgo's wrappers of C functions (`_Cfunc_NAME`, `_C2func_NAME`, `_cgo_cmalloc`) are Go
+// functions marked //go:cgo_unsafe_args, which the compiler pins to ABI0: their arguments and
+// results are on the stack, as in assembly (.symtab names them NAME.abi0; this is for stripped
+// binaries). Not cgo's helpers written in plain Go (C.CString, C.GoString, ...).
+bool cgo_unsafe_args(std::string_view name) {
+  const auto dot = name.rfind('.');
+  const std::string_view base = dot == std::string_view::npos ? name : name.substr(dot + 1);
+  if (base == "_cgo_cmalloc" || base.starts_with("_C2func_")) return true;
+  if (!base.starts_with("_Cfunc_")) return false;
+  static constexpr std::string_view kPlainGo[] = {"CString", "CBytes", "GoString", "GoStringN", "GoBytes", "_CMalloc"};
+  return std::ranges::find(kPlainGo, base.substr(7)) == std::end(kPlainGo);
+}
+
 bool is_method_name(std::string_view name) {
   const auto close = name.rfind(']');
   return close != std::string_view::npos && close + 1 < name.size();  // "...]).Put" or "...].Get"
@@ -143,6 +158,132 @@ std::string pointer_receiver(std::string_view name) {
   return fmt::format("*{}.{}", name.substr(0, open), name.substr(open + 3, close - open - 3));
 }
 
+// The words and braces of ArgInfo's parameter shapes, "|" before each parameter; a parameter of
+// zero size is left out: it takes no place (a method's unnamed receiver of type struct{}).
+std::vector<std::string> shape_tokens(const std::vector<std::string>& params) {
+  std::vector<std::string> out;
+  for (const std::string& p : params) {
+    if (p.find_first_not_of("{}") == std::string::npos) continue;
+    out.emplace_back("|");
+    for (size_t i = 0; i < p.size();) {
+      if (p[i] == ' ') {
+        ++i;
+      } else if (p[i] == '{' || p[i] == '}') {
+        out.emplace_back(1, p[i++]);
+      } else {
+        const size_t end = p.find_first_of(" {}", i);
+        out.emplace_back(p.substr(i, end - i));
+        i = end == std::string::npos ? p.size() : end;
+      }
+    }
+  }
+  return out;
+}
+
+// Whether the shapes ArgInfo lists are those of the parameters found. A word listed `_` (its
+// offset too large, as a register parameter's spill slot after big stack arguments) matches
+// any size. Where a list was cut at 10 words, only what both list is compared: zero-size
+// parameters count as a word there, so the two may be cut apart.
+bool same_shapes(const std::vector<std::string>& listed, bool listed_complete, const std::vector<std::string>& found,
+                 bool found_complete) {
+  const auto a = shape_tokens(listed), b = shape_tokens(found);
+  if (listed_complete != found_complete) return false;  // one has more words than the other
+  if (listed_complete && a.size() != b.size()) return false;
+  for (size_t i = 0; i < std::min(a.size(), b.size()); ++i) {
+    const bool word_a = std::isdigit(static_cast<unsigned char>(a[i][0])),
+               word_b = std::isdigit(static_cast<unsigned char>(b[i][0]));
+    if (a[i] != b[i] && !((a[i] == "_" && word_b) || (b[i] == "_" && word_a))) return false;
+  }
+  return true;
+}
+
+// A function's FUNCDATA_ArgInfo, which leaves out the first parameter (the dictionary; in a
+// generic's closure, a real one) of a name with a '['.
+struct Listed {
+  ArgInfo info;
+  bool skips_first = false;
+};
+
+// The shapes cmd/compile's EmitArgInfo gives parameters of these types (see ArgInfo), cut
+// where it stops, at 10 words; known() is false when a type is one it cannot tell.
+class ArgInfoModel {
+ public:
+  explicit ArgInfoModel(int ptr_size) : ptr_(ptr_size) {}
+  bool param(const Type* t) {  // false once the list stopped or a type is unknown
+    if (!complete_ || !known_) return false;
+    if (words_ >= kLimit) return complete_ = false;
+    params_.emplace_back();
+    return visit(t, 0, params_.back());
+  }
+  bool known() const { return known_; }
+  bool complete() const { return complete_; }
+  const std::vector<std::string>& params() const { return params_; }
+
+ private:
+  static constexpr int kLimit = 10, kMaxDepth = 5;
+  static void token(std::string& s, std::string_view tok) {
+    if (!s.empty() && s.back() != '{') s += ' ';
+    s += tok;
+  }
+  bool visit(const Type* t, int depth, std::string& s) {
+    if (words_ >= kLimit) return complete_ = false;
+    if (!t) return known_ = false;
+    auto word = [&](uint64_t size) {
+      token(s, std::to_string(size));
+      ++words_;
+      return true;
+    };
+    auto words = [&](std::initializer_list<uint64_t> sizes) {
+      for (uint64_t size : sizes)
+        if (words_ >= kLimit || !word(size)) return complete_ = false;
+      return true;
+    };
+    switch (t->kind) {
+      case TypeKind::string:
+      case TypeKind::interface:
+      case TypeKind::slice:
+      case TypeKind::complex_:
+      case TypeKind::struct_:
+        break;
+      case TypeKind::other:
+        return known_ = false;
+      case TypeKind::array:  // a blank found: its size is all that is known
+        if (t->len == 0 && t->size > 0) return known_ = false;
+        break;
+      default:
+        return word(t->size);
+    }
+    token(s, "{");
+    if (++depth >= kMaxDepth) {
+      s += "...}";
+      ++words_;
+      return true;
+    }
+    bool go_on = true;
+    const uint64_t w = uint64_t(ptr_);
+    if (t->kind == TypeKind::string || t->kind == TypeKind::interface)
+      go_on = words({w, w});
+    else if (t->kind == TypeKind::slice)
+      go_on = words({w, w, w});
+    else if (t->kind == TypeKind::complex_)
+      go_on = words({t->size / 2, t->size / 2});
+    else if ((t->kind == TypeKind::array && t->len == 0) || (t->kind == TypeKind::struct_ && t->fields.empty()))
+      ++words_;  // `{}` counts as a word
+    else if (t->kind == TypeKind::array)
+      for (uint64_t i = 0; go_on && i < t->len; ++i) go_on = visit(t->elem.get(), depth, s);
+    else
+      for (size_t i = 0; go_on && i < t->fields.size(); ++i) go_on = visit(t->fields[i].type.get(), depth, s);
+    if (!go_on) return false;  // EmitArgInfo stops there
+    s += '}';
+    return true;
+  }
+
+  int ptr_;
+  int words_ = 0;
+  bool complete_ = true, known_ = true;
+  std::vector<std::string> params_;
+};
+
 struct Built {
   std::vector<Value> params, results;
   std::vector<std::string> warnings;
@@ -161,8 +302,9 @@ class SignatureBuilder {
     dict_type_ = &types_.add(std::move(dict));
   }
 
-  // Fills f's params and results from DWARF and the ABI.
-  void build(Function& f, const DwarfFunction& df, bool stack_abi) {
+  // Fills f's params and results from DWARF and the ABI. `arg_info`: the function's
+  // FUNCDATA_ArgInfo, the only list of its parameters that has the blank ones before Go 1.22.
+  void build(Function& f, const DwarfFunction& df, bool stack_abi, std::optional<ArgInfo> arg_info) {
     std::vector<const DwarfParam*> params, results;
     bool has_dict = false;
     for (const auto& p : df.params) {
@@ -172,7 +314,7 @@ class SignatureBuilder {
     f.has_signature = true;
     // Go 1.19 leaves a wrapper's receiver (".this") out of DWARF: put back a pointer of the
     // type its name spells. Later releases list it.
-    std::optional<DwarfParam> receiver;
+    std::optional<DwarfParam> receiver;  // nothing can come before it: it is placed
     if (const std::string recv = pointer_receiver(f.name);
         f.wrapper && !recv.empty() && (params.empty() || !params[0]->type || params[0]->type->name != recv)) {
       Type t;
@@ -183,16 +325,20 @@ class SignatureBuilder {
       params.insert(params.begin(), &*receiver);
     }
     const bool dict = !f.abi0 && !has_dict && takes_dictionary(f.name);  // 386 passes it too, on the stack
+    std::optional<Listed> listed;
+    if (arg_info && minor_ != 0 && minor_ < 22 &&
+        !(f.abi0 && info_.arch == Arch::amd64))  // ABI0 bodies: a wrapper's DWARF
+      listed = Listed{std::move(*arg_info), f.name.find('[') != std::string::npos};
     Built best;
     if (!dict) {
-      best = assign(params, results, stack_abi, f.body_sp_delta, -1, f.args_size);
+      best = assign(params, results, stack_abi, f.body_sp_delta, -1, f.args_size, listed);
     } else {
       // The dictionary comes first for functions; for methods Go 1.19 put it before the
       // receiver and later releases after it. DWARF's receiver location decides when it can.
       const int preferred = is_method_name(f.name) && (minor_ == 0 || minor_ >= 20) ? 1 : 0;
-      best = assign(params, results, stack_abi, f.body_sp_delta, preferred, f.args_size);
+      best = assign(params, results, stack_abi, f.body_sp_delta, preferred, f.args_size, listed);
       if (best.disagreements > 0 && is_method_name(f.name)) {
-        Built other = assign(params, results, stack_abi, f.body_sp_delta, 1 - preferred, f.args_size);
+        Built other = assign(params, results, stack_abi, f.body_sp_delta, 1 - preferred, f.args_size, listed);
         if (other.disagreements < best.disagreements) best = std::move(other);
       }
     }
@@ -213,18 +359,22 @@ class SignatureBuilder {
 
   // dict_at: where to insert the hidden dictionary (-1: none).
   Built assign(const std::vector<const DwarfParam*>& params, const std::vector<const DwarfParam*>& results,
-               bool stack_abi, int body_sp_delta, int dict_at, int32_t args_size) {
+               bool stack_abi, int body_sp_delta, int dict_at, int32_t args_size, const std::optional<Listed>& listed) {
     Built out;
     const int param_base = w_ + body_sp_delta;
     AbiAssigner abi(info_.arch, stack_abi, param_base);
+    // false: DWARF states no location for it, or another one than the ABI's
     auto check = [&](const Value& v, const DwarfParam* p, int sp_base) {
       if (!p || !p->entry_loc || stack_abi != (info_.arch != Arch::amd64))
-        return;  // ABI0 bodies borrow a wrapper's DWARF
+        return false;  // ABI0 bodies borrow a wrapper's DWARF
       if (auto d = cross_check(v, *p->entry_loc, sp_base)) {
         ++out.disagreements;
         out.warnings.push_back(*d);
+        return false;
       }
+      return !p->entry_loc->empty() && p->entry_loc->front().kind != DwarfPiece::Kind::empty;
     };
+    std::vector<bool> confirmed;  // by out.params' index: DWARF places it where the ABI does
     for (size_t i = 0; i <= params.size(); ++i) {
       if (int(i) == dict_at) {
         Value d;
@@ -233,18 +383,42 @@ class SignatureBuilder {
         d.type = types_.owning(dict_type_);
         abi.assign(d);
         out.params.push_back(std::move(d));
+        confirmed.push_back(true);  // first (or after the receiver), before any blank
       }
       if (i == params.size()) break;
       const DwarfParam* p = params[i];
       Value v = make_value(*p);
       infer_blank(abi, v, *p, out);
+      confirmed.resize(out.params.size(), true);  // the blanks it added
       abi.assign(v);
-      check(v, p, param_base);
+      confirmed.push_back(check(v, p, param_base) || (i == 0 && p->name == ".this"));  // a wrapper's receiver: first
       out.params.push_back(std::move(v));
       if (p->entry_loc && !p->entry_loc->empty() && p->entry_loc->front().kind != DwarfPiece::Kind::empty)
         out.anchored = out.params.size();
     }
-    const bool results_placed = trailing_blank(abi, results, args_size, out);
+    bool results_placed = trailing_blank(abi, results, args_size, out);
+    std::string unseen;  // the evidence of a parameter nothing placed
+    if (listed && unseen_blank(*listed, out))
+      unseen = fmt::format("FUNCDATA_ArgInfo lists parameters ({}{}) that DWARF and what its locations reveal do not",
+                           fmt::join(listed->info.params, ", "), listed->info.complete ? "" : ", ...");
+    else if (!results_placed)
+      unseen = fmt::format(
+          "pclntab gives {} bytes of arguments, more than the parameters DWARF and its locations reveal "
+          "and the results take",
+          args_size);
+    if (!unseen.empty()) {
+      for (size_t i = 0; i < confirmed.size(); ++i) {
+        Value& v = out.params[i];
+        if (confirmed[i] || v.hidden || v.pieces.empty()) continue;
+        for (Piece& piece : v.pieces) piece.loc = Loc{};
+        v.on_stack = false;
+        out.warnings.push_back(fmt::format(
+            "{}: {}: a blank or unnamed parameter DWARF leaves out lies before or after it, and DWARF does not place "
+            "it: location unknown",
+            v.name, unseen));
+      }
+      results_placed &= stack_abi;  // on 386 the argument bytes placed the results (trailing_blank)
+    }
     abi.start_results(w_);
     for (const DwarfParam* p : results) {
       Value v = make_value(*p);
@@ -317,6 +491,27 @@ class SignatureBuilder {
     Value b = blank(uint64_t(gap_int + gap_fp) * w_);
     abi.skip_registers(b, gap_int, gap_fp);
     add_blank(std::move(b), out);
+  }
+
+  // Go 1.19-1.21 leave blank and unnamed parameters out of DWARF; infer_blank and trailing_blank
+  // find those a later location or the argument bytes reveal. ArgInfo lists every parameter's
+  // shape: one that differs from the shapes of the parameters found (DWARF's, the dictionary)
+  // is a parameter nothing placed, which the ones DWARF does not place may follow (fuzz/abi seed
+  // 502, Go 1.19: `F903[T0 any](g0 T0, p0 [4]bool, _ int8, p2 S2655)` read p2 one register
+  // low; seed 107: `M876(p0 int, p1 float32, p2 int, p3 []int32, _ []int32, p5 S2341)` read p5
+  // in registers, not on the stack). Once a blank was found its shape is unknown, and only more
+  // parameters taking bytes than those found tell. A blank ArgInfo's 10 words do not reach, with
+  // no later location and no argument bytes to reveal it, stays unseen.
+  bool unseen_blank(const Listed& listed, const Built& out) const {
+    ArgInfoModel model(w_);
+    for (size_t i = listed.skips_first ? 1 : 0; i < out.params.size(); ++i)
+      if (!model.param(out.params[i].type.get())) break;
+    if (model.known()) return !same_shapes(listed.info.params, listed.info.complete, model.params(), model.complete());
+    int sized = 0, sized_found = 0;
+    for (const std::string& p : listed.info.params) sized += p.find_first_not_of("{}") != std::string::npos;
+    for (size_t i = listed.skips_first ? 1 : 0; i < out.params.size(); ++i)
+      sized_found += !out.params[i].type || out.params[i].type->size > 0;
+    return sized > sized_found;
   }
 
   // A blank parameter of Go 1.19-1.21 with no later parameter to reveal it still counts in
@@ -565,6 +760,8 @@ Result<std::shared_ptr<BinaryInfo>> analyse_file(ElfFile elf, std::string build_
     f.wrapper = wrapper_id != 0 && pf.func_id == wrapper_id;
     f.args_size = pf.args;
     name_from_symbols(f, pf, syms);
+    // A Go body the linker names NAME.abi0: the compiler pinned it to ABI0 (//go:cgo_unsafe_args)
+    if (!f.wrapper && (f.symbol.ends_with(".abi0") || (f.symbol.empty() && cgo_unsafe_args(f.name)))) f.abi0 = true;
     set_probe_points(f, pf, scans[i], elf, *pcln, dwarf ? &*dwarf : nullptr);
     if (dwarf)
       if (auto it = dwarf->inlined_at.find(f.name); it != dwarf->inlined_at.end()) {
@@ -586,13 +783,13 @@ Result<std::shared_ptr<BinaryInfo>> analyse_file(ElfFile elf, std::string build_
       Function& f = info->functions[i];
       const DwarfFunction* df = dwarf_of[i];
       if (df && !df->params.empty()) {
-        signatures.build(f, *df, f.abi0 || info->arch != Arch::amd64);
+        signatures.build(f, *df, f.abi0 || info->arch != Arch::amd64, pcln->arg_info(funcs[i]));
         continue;
       }
       // An assembly body has no DWARF parameters; its ABIInternal wrapper's are the same.
       for (size_t j : by_name.at(f.name))
         if (j != i && f.abi0 && dwarf_of[j] && !dwarf_of[j]->params.empty()) {
-          signatures.build(f, *dwarf_of[j], true);
+          signatures.build(f, *dwarf_of[j], true, pcln->arg_info(funcs[i]));
           break;
         }
       if (!f.has_signature && df && (!f.abi0 || f.args_size == 0)) f.has_signature = true;  // nothing in, nothing out

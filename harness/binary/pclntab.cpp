@@ -236,6 +236,53 @@ std::optional<InlinedCall> Pclntab::inlined_call(const PclnFunc& f, int32_t inde
   return inlined_call_at(*off, index);
 }
 
+// The byte stream of cmd/compile's EmitArgInfo (runtime/traceback.go printArgs reads it): an
+// offset byte and a size byte per word, 0xfe/0xfd around an aggregate, 0xfb for a word whose
+// offset does not fit, 0xfc where it stopped (10 words listed; or 5 nested aggregates, `{...}`,
+// after which it goes on), 0xff at the end.
+std::optional<ArgInfo> Pclntab::arg_info(const PclnFunc& f) const {
+  constexpr uint8_t kEnd = 0xff, kStartAgg = 0xfe, kEndAgg = 0xfd, kDotDotDot = 0xfc, kOffsetTooLarge = 0xfb,
+                    kSpecial = 0xf0;
+  constexpr int kMaxDepth = 5;
+  auto off = funcdata_offset(f, kFuncdataArgInfo);
+  if (!off || gofunc_bytes_.empty() || *off >= gofunc_bytes_.size()) return std::nullopt;
+  const auto bytes = gofunc_bytes_.subspan(*off, std::min<size_t>(gofunc_bytes_.size() - *off, 256));
+  ArgInfo out;
+  int depth = 0;
+  auto put = [&](std::string_view token) {
+    if (depth == 0) out.params.emplace_back();
+    std::string& s = out.params.back();
+    if (!s.empty() && s.back() != '{' && token != "}") s += ' ';
+    s += token;
+  };
+  for (size_t i = 0; i < bytes.size(); ++i) {
+    const uint8_t b = bytes[i];
+    if (b == kEnd) {
+      if (depth != 0) return std::nullopt;
+      out.complete = true;
+      return out;
+    }
+    if (b == kStartAgg) {
+      put("{");
+      ++depth;
+    } else if (b == kEndAgg) {
+      if (depth == 0) return std::nullopt;
+      --depth;
+      out.params.back() += '}';
+    } else if (b == kDotDotDot) {
+      if (depth < kMaxDepth) return out;  // the 10-word limit: incomplete
+      put("...");
+    } else if (b == kOffsetTooLarge) {
+      put("_");
+    } else if (b < kSpecial && i + 1 < bytes.size()) {  // an offset, then its size
+      put(std::to_string(bytes[++i]));
+    } else {
+      return std::nullopt;
+    }
+  }
+  return std::nullopt;  // no end within the longest stream the compiler writes
+}
+
 const PclnFunc* Pclntab::lookup(uint64_t pc) const {
   auto it = std::upper_bound(funcs_.begin(), funcs_.end(), pc, [](uint64_t v, const PclnFunc& f) { return v < f.end; });
   if (it == funcs_.end() || pc < it->entry) return nullptr;

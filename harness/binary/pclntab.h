@@ -35,6 +35,18 @@ inline constexpr uint8_t kFuncFlagSPWrite = 2;   // writes SP other than by a co
 inline constexpr uint8_t kFuncFlagAsm = 4;
 inline constexpr int kPcdataInlTreeIndex = 2;  // abi.PCDATA_InlTreeIndex
 inline constexpr int kFuncdataInlTree = 3;     // abi.FUNCDATA_InlTree
+inline constexpr int kFuncdataArgInfo = 5;     // abi.FUNCDATA_ArgInfo
+
+// The parameters FUNCDATA_ArgInfo lists (cmd/compile's EmitArgInfo, which Go's traceback
+// prints): every parameter in order, blank and unnamed ones included (DWARF leaves them out
+// before Go 1.22), a shape instance's dictionary left out; only the first 10 words of them.
+// Each parameter's shape without its offsets, as Go's traceback would print it: a word by its
+// size, an aggregate in braces (a string, slice, interface, complex, array or struct; `{}` when
+// empty, `{...}` nested 5 deep), `_` for a word whose offset does not fit: "8", "{8 8}", "{4 {}}".
+struct ArgInfo {
+  std::vector<std::string> params;  // the last one cut short when the list is not complete
+  bool complete = false;            // false: the 10-word limit stopped the list, more may follow
+};
 
 // One entry of a function's inline tree (runtime.inlinedCall): a call the compiler inlined.
 struct InlinedCall {
@@ -71,6 +83,9 @@ class Pclntab {
   std::optional<InlinedCall> inlined_call(const PclnFunc& f, int32_t index) const;
   // moduledata.gofunc, the base of FUNCDATA offsets; 0 when it was not found.
   uint64_t gofunc() const { return gofunc_; }
+  // The function's FUNCDATA_ArgInfo; nullopt when it has none, its bytes are not in the file,
+  // or they are damaged.
+  std::optional<ArgInfo> arg_info(const PclnFunc& f) const;
 
   std::vector<std::string> warnings;  // text base disagreements and the like
 

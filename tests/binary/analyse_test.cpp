@@ -484,8 +484,9 @@ TEST(Sigs, StrippedBuildHasTheSameFunctionsAndProbePoints) {
 // Go's text, so neither .text nor Go >= 1.26's zero pcHeader.textStart is the text base).
 class LinkModes : public ::testing::Test {
  protected:
-  // Builds fixtures/demo with extra `go build` flags, once per toolchain and flags.
-  fs::path build(const std::string& release, std::vector<std::string> flags, bool cgo) {
+  // Builds fixtures/demo (or another package) with extra `go build` flags, once per toolchain and flags.
+  fs::path build(const std::string& release, std::vector<std::string> flags, bool cgo,
+                 const fs::path& dir = test::fixture_dir("demo")) {
     auto go = process::find_toolchain(release);
     if (!go) {
       ADD_FAILURE() << go.error().format();
@@ -493,15 +494,16 @@ class LinkModes : public ::testing::Test {
     }
     std::string tag;
     for (auto& f : flags) tag += f;
-    const fs::path out =
-        fs::path(BPFAULT_BINARY_DIR) / "fixtures-build" /
-        fmt::format("demo-linkmode-go{}-{:x}", go->version, std::hash<std::string>{}(tag + read_source()));
+    tag += dir.string();
+    const fs::path out = fs::path(BPFAULT_BINARY_DIR) / "fixtures-build" /
+                         fmt::format("{}-linkmode-go{}-{:x}", dir.filename().string(), go->version,
+                                     std::hash<std::string>{}(tag + read_source(dir)));
     if (fs::exists(out)) return out;
     process::Command c;
     c.argv = {go->go().string(), "build", "-o", out.string() + ".tmp"};
     c.argv.insert(c.argv.end(), flags.begin(), flags.end());
     c.argv.push_back(".");
-    c.cwd = test::fixture_dir("demo");
+    c.cwd = dir;
     c.unset_env = {"GOROOT", "GOFLAGS", "GOENV"};
     c.env = {{"CGO_ENABLED", cgo ? "1" : "0"},
              {"GOTOOLCHAIN", "local"},
@@ -517,8 +519,8 @@ class LinkModes : public ::testing::Test {
     fs::rename(out.string() + ".tmp", out);
     return out;
   }
-  static std::string read_source() {
-    std::ifstream in(test::fixture_dir("demo") / "main.go");
+  static std::string read_source(const fs::path& dir) {
+    std::ifstream in(dir / "main.go");
     return {std::istreambuf_iterator<char>(in), {}};
   }
   void same_probe_points(const fs::path& a, const fs::path& b) {
@@ -574,6 +576,30 @@ TEST_F(LinkModes, ExternalLinkingStrippedOrNot) {
 // merges .gopclntab into .data.rel.ro (Go <= 1.25) and leaves moduledata's pointers to the
 // loader (RELA relocations, 0 in the file): the pclntab is found by its header's magic and
 // moduledata through the relocations, on every toolchain, and with no section headers at all.
+// cmd/cgo's wrapper of a C function is a Go function the compiler pins to ABI0
+// (//go:cgo_unsafe_args): its argument and result are on the stack. .symtab names it
+// NAME.abi0; stripped, its name says it. (It was read from RAX, and on Go 1.19 refused for the
+// argument bytes pclntab gives, which only ABI0 explains.)
+TEST_F(LinkModes, CgoWrappersOfCFunctionsTakeTheirArgumentsOnTheStack) {
+  if (!fs::exists("/usr/bin/gcc")) GTEST_SKIP() << "cgo needs gcc (/usr/bin/gcc missing)";
+  const fs::path dir = fs::path(BPFAULT_SOURCE_DIR) / "tests" / "binary" / "cgo";
+  for (const std::string release : {"1.19", "newest"}) {
+    SCOPED_TRACE(release);
+    const fs::path full = build(release, {}, true, dir), stripped = build(release, {"-ldflags=-s -w"}, true, dir);
+    ASSERT_FALSE(full.empty() || stripped.empty());
+    auto bi = analyse(full);
+    ASSERT_TRUE(bi) << bi.error().format();
+    const Function& twice = get(**bi, "main._Cfunc_twice");
+    EXPECT_TRUE(twice.abi0);
+    EXPECT_EQ(twice.symbol, "main._Cfunc_twice.abi0");
+    EXPECT_EQ(signature(twice), "main._Cfunc_twice(p0 main._Ctype_int @sp+8) (r1 main._Ctype_int @sp+16)");
+    EXPECT_FALSE(get(**bi, "main.main").abi0);
+    auto bs = analyse(stripped);
+    ASSERT_TRUE(bs) << bs.error().format();
+    EXPECT_TRUE(get(**bs, "main._Cfunc_twice").abi0);
+  }
+}
+
 TEST_F(LinkModes, StrippedPieExternalOnEveryToolchain) {
   if (!fs::exists("/usr/bin/gcc")) GTEST_SKIP() << "external linking needs gcc (/usr/bin/gcc missing)";
   for (const std::string& release : test::go_releases()) {
