@@ -202,6 +202,7 @@ bool same_shapes(const std::vector<std::string>& listed, bool listed_complete, c
 struct Listed {
   ArgInfo info;
   bool skips_first = false;
+  bool no_blank = false;  // it lists as many parameters that take bytes as DWARF has (and the dictionary)
 };
 
 // The shapes cmd/compile's EmitArgInfo gives parameters of these types (see ArgInfo), cut
@@ -314,7 +315,7 @@ class SignatureBuilder {
     f.has_signature = true;
     // Go 1.19 leaves a wrapper's receiver (".this") out of DWARF: put back a pointer of the
     // type its name spells. Later releases list it.
-    std::optional<DwarfParam> receiver;  // nothing can come before it: it is placed
+    std::optional<DwarfParam> receiver;
     if (const std::string recv = pointer_receiver(f.name);
         f.wrapper && !recv.empty() && (params.empty() || !params[0]->type || params[0]->type->name != recv)) {
       Type t;
@@ -329,6 +330,7 @@ class SignatureBuilder {
     if (arg_info && minor_ != 0 && minor_ < 22 &&
         !(f.abi0 && info_.arch == Arch::amd64))  // ABI0 bodies: a wrapper's DWARF
       listed = Listed{std::move(*arg_info), f.name.find('[') != std::string::npos};
+    if (listed) listed->no_blank = lists_no_blank(*listed, params, dict);
     Built best;
     if (!dict) {
       best = assign(params, results, stack_abi, f.body_sp_delta, -1, f.args_size, listed);
@@ -388,15 +390,18 @@ class SignatureBuilder {
       if (i == params.size()) break;
       const DwarfParam* p = params[i];
       Value v = make_value(*p);
-      infer_blank(abi, v, *p, out);
+      if (!listed || !listed->no_blank) infer_blank(abi, v, *p, out);
       confirmed.resize(out.params.size(), true);  // the blanks it added
       abi.assign(v);
-      confirmed.push_back(check(v, p, param_base) || (i == 0 && p->name == ".this"));  // a wrapper's receiver: first
+      // a wrapper's receiver build() put back: first by construction, so placed
+      const bool put_back_receiver = i == 0 && p->name == ".this" && !p->entry_loc;
+      confirmed.push_back(check(v, p, param_base) || put_back_receiver);
       out.params.push_back(std::move(v));
-      if (p->entry_loc && !p->entry_loc->empty() && p->entry_loc->front().kind != DwarfPiece::Kind::empty)
+      if (put_back_receiver ||
+          (p->entry_loc && !p->entry_loc->empty() && p->entry_loc->front().kind != DwarfPiece::Kind::empty))
         out.anchored = out.params.size();
     }
-    bool results_placed = trailing_blank(abi, results, args_size, out);
+    bool results_placed = (listed && listed->no_blank) || trailing_blank(abi, results, args_size, out);
     std::string unseen;  // the evidence of a parameter nothing placed
     if (listed && unseen_blank(*listed, out))
       unseen = fmt::format("FUNCDATA_ArgInfo lists parameters ({}{}) that DWARF and what its locations reveal do not",
@@ -503,6 +508,7 @@ class SignatureBuilder {
   // parameters taking bytes than those found tell. A blank ArgInfo's 10 words do not reach, with
   // no later location and no argument bytes to reveal it, stays unseen.
   bool unseen_blank(const Listed& listed, const Built& out) const {
+    if (listed.no_blank) return false;
     ArgInfoModel model(w_);
     for (size_t i = listed.skips_first ? 1 : 0; i < out.params.size(); ++i)
       if (!model.param(out.params[i].type.get())) break;
@@ -512,6 +518,20 @@ class SignatureBuilder {
     for (size_t i = listed.skips_first ? 1 : 0; i < out.params.size(); ++i)
       sized_found += !out.params[i].type || out.params[i].type->size > 0;
     return sized > sized_found;
+  }
+
+  // Whether a complete ArgInfo lists exactly DWARF's parameters: then there is no blank, whatever
+  // a DWARF location seems to reveal. (Go 1.19's DWARF places a frameless 386 function's stack
+  // parameters 4 bytes high: `(*endOfEarlyDataMsg).unmarshal(data []byte) bool`, which reads
+  // len(data) at 0xc(SP), says data is at cfa+8; a blank was inferred before it and data read
+  // from its length.)
+  static bool lists_no_blank(const Listed& listed, const std::vector<const DwarfParam*>& params, bool dict) {
+    if (!listed.info.complete) return false;
+    int listed_sized = 0, found = dict ? 1 : 0;
+    for (const std::string& p : listed.info.params) listed_sized += p.find_first_not_of("{}") != std::string::npos;
+    for (const DwarfParam* p : params) found += !p->type || p->type->size > 0;
+    if (listed.skips_first && (dict || (!params.empty() && (!params[0]->type || params[0]->type->size > 0)))) --found;
+    return listed_sized == found;
   }
 
   // A blank parameter of Go 1.19-1.21 with no later parameter to reveal it still counts in

@@ -157,6 +157,20 @@ TEST(Demo, On386EverythingIsOnTheStack) {
   EXPECT_TRUE(f.warnings.empty()) << f.warnings[0];
 }
 
+// Go 1.19's DWARF places some 386 functions' stack parameters 4 bytes high (runtime.fadd64's f
+// at cfa+8; sort.StringSlice.Len's receiver at cfa+4, where its code reads len(x) at 0x8(SP)).
+// That looked like a blank parameter before them, and every later value was read 4 bytes
+// high. FUNCDATA_ArgInfo lists exactly DWARF's parameters: there is no blank, and the stack
+// ABI places them, DWARF's disagreement a warning.
+TEST(Demo, On386Go119ArgInfoProvesThereIsNoBlankWhereDwarfSeemsToShowOne) {
+  auto bi = load("demo", "1.19", k386);
+  ASSERT_TRUE(bi);
+  const Function& f = get(*bi, "runtime.fadd64");
+  EXPECT_EQ(entry_signature(f), "runtime.fadd64(f uint64 @sp+4, g uint64 @sp+12) (uint64 @sp+20)");
+  ASSERT_FALSE(f.warnings.empty());
+  EXPECT_EQ(f.warnings[0], "DWARF places f at cfa+8,cfa+12 at the entry, the ABI at cfa+0");
+}
+
 // --- sigs: every parameter shape --------------------------------------------------------
 
 std::vector<std::pair<std::string, std::string>> amd64_expectations(const std::string& release) {
