@@ -169,6 +169,11 @@ TEST(Demo, On386Go119ArgInfoProvesThereIsNoBlankWhereDwarfSeemsToShowOne) {
   EXPECT_EQ(entry_signature(f), "runtime.fadd64(f uint64 @sp+4, g uint64 @sp+12) (uint64 @sp+20)");
   ASSERT_FALSE(f.warnings.empty());
   EXPECT_EQ(f.warnings[0], "DWARF places f at cfa+8,cfa+12 at the entry, the ABI at cfa+0");
+  // the fixture's frameless describe(name string, n int) int: its code adds len(name) at
+  // 0x8(SP) and n at 0xc(SP) and returns at 0x10(SP)
+  auto inl = load("inlines", "1.19", k386);
+  ASSERT_TRUE(inl);
+  EXPECT_EQ(entry_signature(get(*inl, "main.describe")), "main.describe(name string @sp+4, n int @sp+12) (int @sp+16)");
 }
 
 // --- sigs: every parameter shape --------------------------------------------------------
