@@ -252,7 +252,7 @@ std::optional<ArgInfo> Pclntab::arg_info(const PclnFunc& f) const {
   auto put = [&](std::string_view token) {
     if (depth == 0) out.params.emplace_back();
     std::string& s = out.params.back();
-    if (!s.empty() && s.back() != '{' && token != "}") s += ' ';
+    if (!s.empty() && s.back() != '{') s += ' ';
     s += token;
   };
   for (size_t i = 0; i < bytes.size(); ++i) {
