@@ -289,7 +289,9 @@ struct Built {
   std::vector<Value> params, results;
   std::vector<std::string> warnings;
   int disagreements = 0;
-  size_t anchored = 0;  // params[0, anchored) end with one whose location DWARF states
+  size_t anchored = 0;               // params[0, anchored) end with one whose location DWARF states
+  std::optional<size_t> doubt_from;  // params from here that DWARF does not confirm are unknown, for `doubt`
+  std::string doubt;
 };
 
 class SignatureBuilder {
@@ -390,7 +392,8 @@ class SignatureBuilder {
       if (i == params.size()) break;
       const DwarfParam* p = params[i];
       Value v = make_value(*p);
-      if (!listed || !listed->no_blank) infer_blank(abi, v, *p, out);
+      // a complete ArgInfo vouches for a blank (its count) or for none (no_blank)
+      if (!listed || !listed->no_blank) infer_blank(abi, v, *p, out, listed && listed->info.complete);
       confirmed.resize(out.params.size(), true);  // the blanks it added
       abi.assign(v);
       // a wrapper's receiver build() put back: first by construction, so placed
@@ -401,6 +404,14 @@ class SignatureBuilder {
           (p->entry_loc && !p->entry_loc->empty() && p->entry_loc->front().kind != DwarfPiece::Kind::empty))
         out.anchored = out.params.size();
     }
+    if (out.doubt_from)
+      for (size_t i = *out.doubt_from; i < confirmed.size(); ++i) {
+        Value& v = out.params[i];
+        if (confirmed[i] || v.hidden || v.pieces.empty()) continue;
+        for (Piece& piece : v.pieces) piece.loc = Loc{};
+        v.on_stack = false;
+        out.warnings.push_back(fmt::format("{}: {}: location unknown", v.name, out.doubt));
+      }
     bool results_placed = (listed && listed->no_blank) || trailing_blank(abi, results, args_size, out);
     std::string unseen;  // the evidence of a parameter nothing placed
     if (listed && unseen_blank(*listed, out))
@@ -445,7 +456,7 @@ class SignatureBuilder {
   // shifted; DWARF's entry location for the next parameter reveals what the blank took:
   // registers (it is in a later register, or on the stack although the registers left would
   // hold it) or stack bytes (it is further up the stack). (1.22+ lists them as ~p0.)
-  void infer_blank(AbiAssigner& abi, const Value& v, const DwarfParam& p, Built& out) {
+  void infer_blank(AbiAssigner& abi, const Value& v, const DwarfParam& p, Built& out, bool blank_vouched) {
     if (minor_ == 0 || minor_ >= 22 || !p.entry_loc || p.entry_loc->empty() || !v.type) return;
     const DwarfPiece& first = p.entry_loc->front();
     const Leaves l = leaves(*v.type, w_);
@@ -463,7 +474,7 @@ class SignatureBuilder {
         // them, the blank took registers (or the other way round); either way DWARF says where
         // this one is (fuzz/abi seed 103: `_ S998, p2 S999, p3 uint16` with p2 unplaced)
         const uint64_t a = alignment(*v.type, w_), at = (abi.stack_size() + a - 1) / a * a;
-        if (first.cfa_off > int64_t(at)) {
+        if (first.cfa_off > int64_t(at) && (blank_vouched || !dead_first_words(v, first.cfa_off - at, out))) {
           Value s = blank(first.cfa_off - at);
           abi.assign(s);
           add_blank(std::move(s), out);
@@ -472,7 +483,7 @@ class SignatureBuilder {
       }
       if (abi.stack_abi() && info_.arch == Arch::amd64) return;  // ABI0 bodies borrow a wrapper's DWARF
       const uint64_t a = alignment(*v.type, w_), at = (abi.stack_size() + a - 1) / a * a;
-      if (first.cfa_off <= int64_t(at)) return;
+      if (first.cfa_off <= int64_t(at) || (!blank_vouched && dead_first_words(v, first.cfa_off - at, out))) return;
       Value b = blank(first.cfa_off - at);  // the blank took stack bytes
       abi.assign(b);
       add_blank(std::move(b), out);
@@ -532,6 +543,23 @@ class SignatureBuilder {
     for (const DwarfParam* p : params) found += !p->type || p->type->size > 0;
     if (listed.skips_first && (dict || (!params.empty() && (!params[0]->type || params[0]->type->size > 0)))) --found;
     return listed_sized == found;
+  }
+
+  // Go 1.19-1.21 place a value on the stack whose first words are dead (never read) at its first
+  // live word: `describe(name string, n int)`, which reads only len(name), has name at cfa+4 on
+  // 386. Unless a complete ArgInfo says a blank exists, a gap smaller than the value is that as
+  // well as a blank before it: the value, and what follows until DWARF confirms a place, are
+  // then unknown, as are those since the last place DWARF states (Built::doubt_from), not shifted.
+  bool dead_first_words(const Value& v, int64_t gap, Built& out) {
+    if (!v.type || uint64_t(gap) >= v.type->size) return false;
+    if (!out.doubt_from) {
+      out.doubt_from = out.anchored;  // a blank could lie anywhere after the last place DWARF states
+      out.doubt = fmt::format(
+          "DWARF places {} {} bytes after where the ABI does, which is a blank parameter DWARF leaves out or Go "
+          "1.19-1.21's way of placing a value whose first words are never read at its first word that is",
+          v.name, gap);
+    }
+    return true;
   }
 
   // A blank parameter of Go 1.19-1.21 with no later parameter to reveal it still counts in

@@ -1,0 +1,3 @@
+module deadwords
+
+go 1.19
