@@ -404,14 +404,17 @@ class SignatureBuilder {
           (p->entry_loc && !p->entry_loc->empty() && p->entry_loc->front().kind != DwarfPiece::Kind::empty))
         out.anchored = out.params.size();
     }
-    if (out.doubt_from)
-      for (size_t i = *out.doubt_from; i < confirmed.size(); ++i) {
+    // the parameters from `from` on that DWARF does not confirm are unknown, for `why`
+    auto unplace = [&](size_t from, const std::string& why) {
+      for (size_t i = from; i < confirmed.size(); ++i) {
         Value& v = out.params[i];
         if (confirmed[i] || v.hidden || v.pieces.empty()) continue;
         for (Piece& piece : v.pieces) piece.loc = Loc{};
         v.on_stack = false;
-        out.warnings.push_back(fmt::format("{}: {}: location unknown", v.name, out.doubt));
+        out.warnings.push_back(fmt::format("{}: {}: location unknown", v.name, why));
       }
+    };
+    if (out.doubt_from) unplace(*out.doubt_from, out.doubt);
     bool results_placed = (listed && listed->no_blank) || trailing_blank(abi, results, args_size, out);
     std::string unseen;  // the evidence of a parameter nothing placed
     if (listed && unseen_blank(*listed, out))
@@ -423,16 +426,9 @@ class SignatureBuilder {
           "and the results take",
           args_size);
     if (!unseen.empty()) {
-      for (size_t i = 0; i < confirmed.size(); ++i) {
-        Value& v = out.params[i];
-        if (confirmed[i] || v.hidden || v.pieces.empty()) continue;
-        for (Piece& piece : v.pieces) piece.loc = Loc{};
-        v.on_stack = false;
-        out.warnings.push_back(fmt::format(
-            "{}: {}: a blank or unnamed parameter DWARF leaves out lies before or after it, and DWARF does not place "
-            "it: location unknown",
-            v.name, unseen));
-      }
+      unplace(0, unseen +
+                     ": a blank or unnamed parameter DWARF leaves out lies before or after it, and DWARF does not "
+                     "place it");
       results_placed &= stack_abi;  // on 386 the argument bytes placed the results (trailing_blank)
     }
     abi.start_results(w_);
@@ -524,32 +520,34 @@ class SignatureBuilder {
     for (size_t i = listed.skips_first ? 1 : 0; i < out.params.size(); ++i)
       if (!model.param(out.params[i].type.get())) break;
     if (model.known()) return !same_shapes(listed.info.params, listed.info.complete, model.params(), model.complete());
-    int sized = 0, sized_found = 0;
-    for (const std::string& p : listed.info.params) sized += p.find_first_not_of("{}") != std::string::npos;
+    int sized_found = 0;
     for (size_t i = listed.skips_first ? 1 : 0; i < out.params.size(); ++i)
       sized_found += !out.params[i].type || out.params[i].type->size > 0;
-    return sized > sized_found;
+    return sized(listed.info) > sized_found;
+  }
+
+  static int sized(const ArgInfo& info) {  // parameters listed that take bytes (not `{}`)
+    return int(std::ranges::count_if(
+        info.params, [](const std::string& p) { return p.find_first_not_of("{}") != std::string::npos; }));
   }
 
   // Whether a complete ArgInfo lists exactly DWARF's parameters: then there is no blank, whatever
-  // a DWARF location seems to reveal. (Go 1.19's DWARF places a frameless 386 function's stack
-  // parameters 4 bytes high: `(*endOfEarlyDataMsg).unmarshal(data []byte) bool`, which reads
-  // len(data) at 0xc(SP), says data is at cfa+8; a blank was inferred before it and data read
-  // from its length.)
+  // a DWARF location seems to reveal (see dead_first_words: `(*endOfEarlyDataMsg).unmarshal(data
+  // []byte) bool` on 386, which reads len(data) at 0xc(SP), has data at cfa+8; a blank was
+  // inferred before it and data read from its length).
   static bool lists_no_blank(const Listed& listed, const std::vector<const DwarfParam*>& params, bool dict) {
     if (!listed.info.complete) return false;
-    int listed_sized = 0, found = dict ? 1 : 0;
-    for (const std::string& p : listed.info.params) listed_sized += p.find_first_not_of("{}") != std::string::npos;
+    int found = dict ? 1 : 0;
     for (const DwarfParam* p : params) found += !p->type || p->type->size > 0;
     if (listed.skips_first && (dict || (!params.empty() && (!params[0]->type || params[0]->type->size > 0)))) --found;
-    return listed_sized == found;
+    return sized(listed.info) == found;
   }
 
   // Go 1.19-1.21 place a value on the stack whose first words are dead (never read) at its first
   // live word: `describe(name string, n int)`, which reads only len(name), has name at cfa+4 on
   // 386. Unless a complete ArgInfo says a blank exists, a gap smaller than the value is that as
-  // well as a blank before it: the value, and what follows until DWARF confirms a place, are
-  // then unknown, as are those since the last place DWARF states (Built::doubt_from), not shifted.
+  // well as a blank before it: no blank is put in, and the parameters DWARF does not confirm,
+  // from the last place it states on, are unknown (Built::doubt_from), not shifted.
   bool dead_first_words(const Value& v, int64_t gap, Built& out) {
     if (!v.type || uint64_t(gap) >= v.type->size) return false;
     if (!out.doubt_from) {
