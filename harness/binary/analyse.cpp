@@ -306,7 +306,8 @@ class SignatureBuilder {
   }
 
   // Fills f's params and results from DWARF and the ABI. `arg_info`: the function's
-  // FUNCDATA_ArgInfo, the only list of its parameters that has the blank ones before Go 1.22.
+  // FUNCDATA_ArgInfo, the only list of its parameters that has the blank ones before Go 1.22
+  // (given for Go 1.19-1.21 only).
   void build(Function& f, const DwarfFunction& df, bool stack_abi, std::optional<ArgInfo> arg_info) {
     std::vector<const DwarfParam*> params, results;
     bool has_dict = false;
@@ -329,8 +330,7 @@ class SignatureBuilder {
     }
     const bool dict = !f.abi0 && !has_dict && takes_dictionary(f.name);  // 386 passes it too, on the stack
     std::optional<Listed> listed;
-    if (arg_info && minor_ != 0 && minor_ < 22 &&
-        !(f.abi0 && info_.arch == Arch::amd64))  // ABI0 bodies: a wrapper's DWARF
+    if (arg_info && !(f.abi0 && info_.arch == Arch::amd64))  // ABI0 bodies: a wrapper's DWARF
       listed = Listed{std::move(*arg_info), f.name.find('[') != std::string::npos};
     if (listed) listed->no_blank = lists_no_blank(*listed, params, dict);
     Built best;
@@ -825,17 +825,19 @@ Result<std::shared_ptr<BinaryInfo>> analyse_file(ElfFile elf, std::string build_
 
   if (dwarf) {
     SignatureBuilder signatures(*info, *types, minor);
+    // only Go 1.19-1.21 leave parameters out of DWARF: later ones need no ArgInfo parsed
+    auto arg_info = [&](size_t i) { return minor != 0 && minor < 22 ? pcln->arg_info(funcs[i]) : std::nullopt; };
     for (size_t i = 0; i < info->functions.size(); ++i) {
       Function& f = info->functions[i];
       const DwarfFunction* df = dwarf_of[i];
       if (df && !df->params.empty()) {
-        signatures.build(f, *df, f.abi0 || info->arch != Arch::amd64, pcln->arg_info(funcs[i]));
+        signatures.build(f, *df, f.abi0 || info->arch != Arch::amd64, arg_info(i));
         continue;
       }
       // An assembly body has no DWARF parameters; its ABIInternal wrapper's are the same.
       for (size_t j : by_name.at(f.name))
         if (j != i && f.abi0 && dwarf_of[j] && !dwarf_of[j]->params.empty()) {
-          signatures.build(f, *dwarf_of[j], true, pcln->arg_info(funcs[i]));
+          signatures.build(f, *dwarf_of[j], true, arg_info(i));
           break;
         }
       if (!f.has_signature && df && (!f.abi0 || f.args_size == 0)) f.has_signature = true;  // nothing in, nothing out
