@@ -6,7 +6,8 @@
 //
 // usage: floor [--prog empty|arg] [--func SYM]... [--perf] [--stats] [--timing] -- PROG [ARGS...]
 //   --prog empty  return 0 (default) | arg: print the first integer argument (RAX) of every hit
-//   --func SYM    a function to probe, repeatable (default main.work)
+//   --func SYM    a function to probe, repeatable (default main.work); with --perf, SYM+OFF
+//                 probes the instruction OFF bytes into it (what a hit costs by instruction kind)
 //   --perf        one perf-event uprobe per function (what bpftrace and BCC use) instead of one
 //                 uprobe_multi link (what bpfault uses, kernel >= 6.6)
 //   --stats       BPF run-time stats: print the program's own ns per run
@@ -131,9 +132,20 @@ int main(int argc, char** argv) {
   }
   if (perf) {
     for (i = 0; i < nfuncs; i++) {
-      LIBBPF_OPTS(bpf_uprobe_opts, o, .func_name = funcs[i]);
+      /* SYM+OFF: an instruction inside the function (libbpf adds the offset to SYM's) */
+      char name[256];
+      char* plus;
+      size_t off = 0;
 
-      links[nlinks] = bpf_program__attach_uprobe_opts(prog, pid, child[0], 0, &o);
+      snprintf(name, sizeof(name), "%s", funcs[i]);
+      plus = strchr(name, '+');
+      if (plus) {
+        *plus = 0;
+        off = strtoul(plus + 1, NULL, 0);
+      }
+      LIBBPF_OPTS(bpf_uprobe_opts, o, .func_name = name);
+
+      links[nlinks] = bpf_program__attach_uprobe_opts(prog, pid, child[0], off, &o);
       if (!links[nlinks++]) goto attach_failed;
     }
   } else {

@@ -22,15 +22,19 @@ char LICENSE[] SEC("license") = "GPL";
 
 #define SIGSTOP 19
 
-/* Set by the harness before load, from the binary's analysis. */
-const volatile __u64 goid_offset = 0;	  /* runtime.g.goid; 0: goroutine ids unknown */
-const volatile __u64 stack_hi_offset = 8; /* runtime.g.stack.hi */
-const volatile __u32 preempt_off = 1;	  /* hits run with preemption off (see handle()) */
-const volatile __u64 ptr_size = 8;	  /* 4 for a 386 tracee */
-const volatile __u64 seed =
-	0; /* 0: random probability rolls; else reproducible ones (see roll()) */
+/* Set by the harness before load: one choice for the whole process. */
+const volatile __u32 preempt_off = 1; /* hits run with preemption off (see handle()) */
 
-/* Set by the harness after load, before the tracee execs. */
+/* Set by the harness for each run, from the binary's analysis: one loaded object serves every
+ * run of a process in turn (harness/kernel/probe_session.cpp), so these are data, not rodata
+ * (in a section of their own, whatever their initial values: skel->data_settings). */
+#define SETTING __attribute__((section(".data.settings")))
+__u64 goid_offset SETTING = 0;	   /* runtime.g.goid; 0: goroutine ids unknown */
+__u64 stack_hi_offset SETTING = 8; /* runtime.g.stack.hi */
+__u64 ptr_size SETTING = 8;	   /* 4 for a 386 tracee */
+__u64 seed SETTING = 0; /* 0: random probability rolls; else reproducible ones (see roll()) */
+
+/* Set by the harness when it attaches, before the tracee execs; 0 between runs. */
 __u32 target_tgid = 0;
 
 struct {

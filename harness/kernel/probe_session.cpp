@@ -13,6 +13,7 @@
 #include <cerrno>
 #include <cstddef>
 #include <cstring>
+#include <mutex>
 #include <vector>
 
 #include <fmt/format.h>
@@ -74,14 +75,26 @@ constexpr Program kPrograms[] = {Program::observe, Program::decide, Program::wri
 
 }  // namespace
 
+// A loaded bpf/probe.bpf.c and its ring buffer, with the sink its callback fills (heap-held:
+// the callback's context survives moves of the session that borrows it).
+struct LoadedProbes {
+  probe_bpf* skel = nullptr;
+  ring_buffer* ring = nullptr;
+  std::unique_ptr<ProbeSession::Events> sink = std::make_unique<ProbeSession::Events>();
+  unsigned programs = 0;  // a bit per Program loaded
+  bool uprobe_multi = true;
+
+  LoadedProbes() = default;
+  LoadedProbes(const LoadedProbes&) = delete;
+  LoadedProbes& operator=(const LoadedProbes&) = delete;
+  ~LoadedProbes() {
+    if (ring) ring_buffer__free(ring);
+    if (skel) probe_bpf__destroy(skel);
+  }
+};
+
 ProbeSession::ProbeSession(ProbeSession&& o) noexcept
-    : config_(std::move(o.config_)),
-      skel_(o.skel_),
-      links_(std::move(o.links_)),
-      ring_(o.ring_),
-      sink_(std::move(o.sink_)) {
-  o.skel_ = nullptr;
-  o.ring_ = nullptr;
+    : config_(std::move(o.config_)), loaded_(std::move(o.loaded_)), links_(std::move(o.links_)), reused_(o.reused_) {
   o.links_.clear();
 }
 
@@ -123,6 +136,25 @@ int release_elsewhere(const std::vector<int>& links) {
   return gate[1];
 }
 
+// The process's loaded objects no session holds. Never destroyed: freeing them at exit only
+// costs time (the kernel frees their maps and programs with the file descriptors).
+std::mutex pool_mu;
+auto& idle = *new std::vector<std::unique_ptr<LoadedProbes>>;
+
+unsigned program_bit(Program p) { return 1U << static_cast<unsigned>(p); }
+
+// An idle object with at least these programs, attached the same way; nullptr when none is.
+std::unique_ptr<LoadedProbes> borrow(unsigned programs, bool uprobe_multi) {
+  std::lock_guard lock(pool_mu);
+  for (auto it = idle.begin(); it != idle.end(); ++it)
+    if ((*it)->uprobe_multi == uprobe_multi && ((*it)->programs & programs) == programs) {
+      auto found = std::move(*it);
+      idle.erase(it);
+      return found;
+    }
+  return nullptr;
+}
+
 }  // namespace
 
 ProbeSession::~ProbeSession() {
@@ -131,8 +163,11 @@ ProbeSession::~ProbeSession() {
   const int gate = release_elsewhere(fds);
   for (bpf_link* l : links_) bpf_link__destroy(l);
   if (gate >= 0) close(gate);  // our references are gone: the grandchild drops its own
-  if (ring_) ring_buffer__free(ring_);
-  if (skel_) probe_bpf__destroy(skel_);
+  if (!loaded_) return;
+  // No hit of this run counts from here on (load() resets the rest before the next run).
+  loaded_->skel->bss->target_tgid = 0;
+  std::lock_guard lock(pool_mu);
+  idle.push_back(std::move(loaded_));
 }
 
 namespace {
@@ -141,20 +176,22 @@ namespace {
 // programs so: some (6.12) allow no global function in a preemption-disabled region.
 std::atomic<bool> preempt_off{true};
 
-// Opens the skeleton with only the programs the sites use, configured for this run.
+// The programs the sites use.
+unsigned programs_used(const SessionConfig& config) {
+  unsigned bits = 0;
+  for (const Site& site : config.sites) bits |= program_bit(site.program);
+  return bits;
+}
+
+// Opens the skeleton with only the programs the sites use.
 probe_bpf* open_configured(const SessionConfig& config) {
   probe_bpf* skel = probe_bpf__open();
   if (!skel) return nullptr;
+  const unsigned used = programs_used(config);
   for (Program p : kPrograms) {
-    bool used = false;
-    for (const Site& site : config.sites) used |= site.program == p;
-    bpf_program__set_autoload(program(skel, p), used);
+    bpf_program__set_autoload(program(skel, p), (used & program_bit(p)) != 0);
     if (config.uprobe_multi) bpf_program__set_expected_attach_type(program(skel, p), BPF_TRACE_UPROBE_MULTI);
   }
-  skel->rodata->goid_offset = config.goid_offset;
-  skel->rodata->stack_hi_offset = config.stack_hi_offset;
-  skel->rodata->ptr_size = config.ptr_size;
-  skel->rodata->seed = config.seed;
   skel->rodata->preempt_off = preempt_off;
   return skel;
 }
@@ -176,107 +213,9 @@ std::string refusal(const SessionConfig& config) {
   return verifier_reason(log.substr(0, log.find('\0')));  // the log ends at its NUL
 }
 
-}  // namespace
-
-Result<ProbeSession> ProbeSession::load(const SessionConfig& config) {
-  libbpf_set_print(quiet);
-  if (config.sites.empty() || config.sites.size() > PROBE_MAX_SITES)
-    return fail(ErrorKind::bad_input, config.binary.string(),
-                fmt::format("{} attach points; bpfault supports 1 to {} per run", config.sites.size(), PROBE_MAX_SITES),
-                "probe fewer functions, or functions with fewer RET instructions");
-  if (config.rules.size() > PROBE_MAX_PROBES)
-    return fail(
-        ErrorKind::bad_input, config.binary.string(),
-        fmt::format("{} probes; bpfault supports up to {} per scenario", config.rules.size(), PROBE_MAX_PROBES));
-  ProbeSession s;
-  s.config_ = config;
-  s.skel_ = open_configured(config);
-  if (!s.skel_) return fail(ErrorKind::internal, "bpf/probe.bpf.c", fmt::format("open failed: {}", strerror(errno)));
-  int err = probe_bpf__load(s.skel_);
-  if (err && err != -EPERM && preempt_off.exchange(false)) {
-    probe_bpf__destroy(s.skel_);  // again, preemptible: only that differs
-    s.skel_ = open_configured(config);
-    if (!s.skel_) return fail(ErrorKind::internal, "bpf/probe.bpf.c", fmt::format("open failed: {}", strerror(errno)));
-    err = probe_bpf__load(s.skel_);
-    if (err) preempt_off = true;  // not the reason: say why with the programs as they should be
-  }
-  if (err) {
-    if (err == -EPERM)
-      return fail(ErrorKind::unsupported, "bpf/probe.bpf.c", "loading BPF programs is not permitted",
-                  "bpfault needs root (or CAP_BPF and CAP_PERFMON); `bpfault caps` shows what this kernel allows");
-    std::string why = refusal(config);
-    return fail(ErrorKind::internal, "bpf/probe.bpf.c",
-                fmt::format("the kernel refused the probe programs ({}){}", strerror(-err),
-                            why.empty() ? "" : ": verifier: " + why),
-                "set BPFAULT_LIBBPF_DEBUG=1 for the whole verifier log, and report it");
-  }
-  s.skel_->bss->target_tgid = 0;
-  s.skel_->bss->drops = 0;
-  s.skel_->bss->goid_misses = 0;
-  s.skel_->bss->unpaired = 0;
-  int sites_fd = bpf_map__fd(s.skel_->maps.sites);
-  for (uint32_t i = 0; i < config.sites.size(); ++i)
-    if (bpf_map_update_elem(sites_fd, &i, &config.sites[i].config, BPF_ANY))
-      return fail(ErrorKind::internal, "bpf/probe.bpf.c",
-                  fmt::format("writing site {} failed: {}", i, strerror(errno)));
-  int rules_fd = bpf_map__fd(s.skel_->maps.rules);
-  for (uint32_t i = 0; i < config.rules.size(); ++i)
-    if (bpf_map_update_elem(rules_fd, &i, &config.rules[i], BPF_ANY))
-      return fail(ErrorKind::internal, "bpf/probe.bpf.c",
-                  fmt::format("writing rule {} failed: {}", i, strerror(errno)));
-  s.ring_ = ring_buffer__new(bpf_map__fd(s.skel_->maps.events), on_sample, s.sink_.get(), nullptr);
-  if (!s.ring_) return fail(ErrorKind::internal, "bpf/probe.bpf.c", fmt::format("ring buffer: {}", strerror(errno)));
-  return s;
-}
-
-Result<void> ProbeSession::set_armed(uint32_t probe, bool armed) const {
-  if (probe >= config_.rules.size())
-    return fail(ErrorKind::internal, "bpf/probe.bpf.c", fmt::format("no rule {} to arm", probe));
-  probe_rule rule = config_.rules[probe];
-  rule.disarmed = armed ? 0 : 1;
-  if (bpf_map_update_elem(bpf_map__fd(skel_->maps.rules), &probe, &rule, BPF_EXIST))
-    return fail(ErrorKind::internal, "bpf/probe.bpf.c",
-                fmt::format("{} rule {} failed: {}", armed ? "arming" : "disarming", probe, strerror(errno)));
-  return {};
-}
-
-Result<void> ProbeSession::attach(pid_t tgid) {
-  skel_->bss->target_tgid = static_cast<uint32_t>(tgid);
-  const std::string path = config_.binary.string();
-  for (Program p : kPrograms) {
-    std::vector<unsigned long> offsets;
-    std::vector<__u64> cookies;
-    for (uint32_t i = 0; i < config_.sites.size(); ++i)
-      if (config_.sites[i].program == p) {
-        offsets.push_back(config_.sites[i].file_offset);
-        cookies.push_back(i);
-      }
-    if (offsets.empty()) continue;
-    if (config_.uprobe_multi) {
-      LIBBPF_OPTS(bpf_uprobe_multi_opts, opts, .offsets = offsets.data(), .cookies = cookies.data(),
-                  .cnt = offsets.size());
-      bpf_link* link = bpf_program__attach_uprobe_multi(program(skel_, p), tgid, path.c_str(), nullptr, &opts);
-      if (!link)
-        return fail(ErrorKind::environment, path,
-                    fmt::format("attaching {} uprobes failed: {}", offsets.size(), strerror(errno)),
-                    "is the file a native executable on a local file system? (uprobes need an inode)");
-      links_.push_back(link);
-      continue;
-    }
-    for (size_t k = 0; k < offsets.size(); ++k) {
-      LIBBPF_OPTS(bpf_uprobe_opts, opts, .bpf_cookie = cookies[k]);
-      bpf_link* link = bpf_program__attach_uprobe_opts(program(skel_, p), tgid, path.c_str(), offsets[k], &opts);
-      if (!link)
-        return fail(ErrorKind::environment, path,
-                    fmt::format("attaching the uprobe at file offset {:#x} failed: {}", offsets[k], strerror(errno)));
-      links_.push_back(link);
-    }
-  }
-  return {};
-}
-
-int ProbeSession::on_sample(void* ctx, void* data, size_t size) {
-  auto* sink = static_cast<Sink*>(ctx);
+// The ring buffer's callback: each record into the sink's vector of its type.
+int on_sample(void* ctx, void* data, size_t size) {
+  auto* sink = static_cast<ProbeSession::Events*>(ctx);
   uint32_t type = size >= sizeof(uint32_t) ? *static_cast<uint32_t*>(data) : 0;
   if (type == EV_HIT && size >= sizeof(probe_event)) sink->hits.push_back(*static_cast<probe_event*>(data));
   // A site that records no stack emits its hits and injections without the stack copy.
@@ -293,21 +232,174 @@ int ProbeSession::on_sample(void* ctx, void* data, size_t size) {
   return 0;
 }
 
-const ProbeSession::Events& ProbeSession::drain() {
-  sink_->hits.clear();
-  sink_->hits_ext.clear();
-  sink_->timings.clear();
-  sink_->injections.clear();
-  ring_buffer__consume(ring_);
-  return *sink_;
+// Opens and loads the programs the sites use, with the ring buffer that the sink drains into.
+Result<std::unique_ptr<LoadedProbes>> load_new(const SessionConfig& config) {
+  auto l = std::make_unique<LoadedProbes>();
+  l->programs = programs_used(config);
+  l->uprobe_multi = config.uprobe_multi;
+  l->skel = open_configured(config);
+  if (!l->skel) return fail(ErrorKind::internal, "bpf/probe.bpf.c", fmt::format("open failed: {}", strerror(errno)));
+  int err = probe_bpf__load(l->skel);
+  if (err && err != -EPERM && preempt_off.exchange(false)) {
+    probe_bpf__destroy(l->skel);  // again, preemptible: only that differs
+    l->skel = open_configured(config);
+    if (!l->skel) return fail(ErrorKind::internal, "bpf/probe.bpf.c", fmt::format("open failed: {}", strerror(errno)));
+    err = probe_bpf__load(l->skel);
+    if (err) preempt_off = true;  // not the reason: say why with the programs as they should be
+  }
+  if (err) {
+    if (err == -EPERM)
+      return fail(ErrorKind::unsupported, "bpf/probe.bpf.c", "loading BPF programs is not permitted",
+                  "bpfault needs root (or CAP_BPF and CAP_PERFMON); `bpfault caps` shows what this kernel allows");
+    std::string why = refusal(config);
+    return fail(ErrorKind::internal, "bpf/probe.bpf.c",
+                fmt::format("the kernel refused the probe programs ({}){}", strerror(-err),
+                            why.empty() ? "" : ": verifier: " + why),
+                "set BPFAULT_LIBBPF_DEBUG=1 for the whole verifier log, and report it");
+  }
+  l->ring = ring_buffer__new(bpf_map__fd(l->skel->maps.events), on_sample, l->sink.get(), nullptr);
+  if (!l->ring) return fail(ErrorKind::internal, "bpf/probe.bpf.c", fmt::format("ring buffer: {}", strerror(errno)));
+  return l;
 }
-int ProbeSession::wake_fd() const { return ring_buffer__epoll_fd(ring_); }
-uint64_t ProbeSession::drops() const { return skel_->bss->drops; }
-uint64_t ProbeSession::goid_misses() const { return skel_->bss->goid_misses; }
-uint64_t ProbeSession::unpaired() const { return skel_->bss->unpaired; }
-uint64_t ProbeSession::site_hits(uint32_t site) const { return read_array(bpf_map__fd(skel_->maps.site_hits), site); }
+
+// Sets every entry of an array map to `value` in one call (counters to 0, rules to none).
+template <typename T>
+Result<void> fill(bpf_map* map, const T& value) {
+  const uint32_t n = bpf_map__max_entries(map);
+  std::vector<uint32_t> keys(n);
+  for (uint32_t i = 0; i < n; ++i) keys[i] = i;
+  std::vector<T> values(n, value);
+  uint32_t count = n;
+  if (bpf_map_update_batch(bpf_map__fd(map), keys.data(), values.data(), &count, nullptr))
+    return fail(ErrorKind::internal, "bpf/probe.bpf.c",
+                fmt::format("resetting map {} failed: {}", bpf_map__name(map), strerror(errno)));
+  return {};
+}
+
+// Makes a loaded object what a fresh load for this run would be: its settings, its sites and
+// rules, every counter at 0, no call in flight, nothing in the ring buffer. The previous run's
+// tracee has ended or been detached from (its links are gone, and target_tgid is 0).
+Result<void> reset(LoadedProbes& l, const SessionConfig& config) {
+  probe_bpf* skel = l.skel;
+  skel->bss->target_tgid = 0;
+  skel->data_settings->goid_offset = config.goid_offset;
+  skel->data_settings->stack_hi_offset = config.stack_hi_offset;
+  skel->data_settings->ptr_size = config.ptr_size;
+  skel->data_settings->seed = config.seed;
+  for (bpf_map* counters : {skel->maps.site_hits, skel->maps.probe_calls, skel->maps.probe_matches,
+                            skel->maps.step_fired, skel->maps.pinned_goid})
+    if (auto r = fill(counters, uint64_t{0}); !r) return r;
+  if (auto r = fill(skel->maps.rules, probe_rule{}); !r) return r;
+  const int in_flight = bpf_map__fd(skel->maps.in_flight);
+  probe_call_key key;
+  while (bpf_map_get_next_key(in_flight, nullptr, &key) == 0) bpf_map_delete_elem(in_flight, &key);
+  ring_buffer__consume(l.ring);
+  skel->bss->drops = 0;
+  skel->bss->goid_misses = 0;
+  skel->bss->unpaired = 0;
+  int sites_fd = bpf_map__fd(skel->maps.sites);
+  for (uint32_t i = 0; i < config.sites.size(); ++i)
+    if (bpf_map_update_elem(sites_fd, &i, &config.sites[i].config, BPF_ANY))
+      return fail(ErrorKind::internal, "bpf/probe.bpf.c",
+                  fmt::format("writing site {} failed: {}", i, strerror(errno)));
+  int rules_fd = bpf_map__fd(skel->maps.rules);
+  for (uint32_t i = 0; i < config.rules.size(); ++i)
+    if (bpf_map_update_elem(rules_fd, &i, &config.rules[i], BPF_ANY))
+      return fail(ErrorKind::internal, "bpf/probe.bpf.c",
+                  fmt::format("writing rule {} failed: {}", i, strerror(errno)));
+  return {};
+}
+
+}  // namespace
+
+Result<ProbeSession> ProbeSession::load(const SessionConfig& config) {
+  libbpf_set_print(quiet);
+  if (config.sites.empty() || config.sites.size() > PROBE_MAX_SITES)
+    return fail(ErrorKind::bad_input, config.binary.string(),
+                fmt::format("{} attach points; bpfault supports 1 to {} per run", config.sites.size(), PROBE_MAX_SITES),
+                "probe fewer functions, or functions with fewer RET instructions");
+  if (config.rules.size() > PROBE_MAX_PROBES)
+    return fail(
+        ErrorKind::bad_input, config.binary.string(),
+        fmt::format("{} probes; bpfault supports up to {} per scenario", config.rules.size(), PROBE_MAX_PROBES));
+  ProbeSession s;
+  s.config_ = config;
+  s.loaded_ = borrow(programs_used(config), config.uprobe_multi);
+  s.reused_ = s.loaded_ != nullptr;
+  if (!s.loaded_) {
+    auto loaded = load_new(config);
+    if (!loaded) return tl::unexpected(loaded.error());
+    s.loaded_ = std::move(*loaded);
+  }
+  if (auto r = reset(*s.loaded_, config); !r) return tl::unexpected(r.error());
+  return s;
+}
+
+Result<void> ProbeSession::set_armed(uint32_t probe, bool armed) const {
+  if (probe >= config_.rules.size())
+    return fail(ErrorKind::internal, "bpf/probe.bpf.c", fmt::format("no rule {} to arm", probe));
+  probe_rule rule = config_.rules[probe];
+  rule.disarmed = armed ? 0 : 1;
+  if (bpf_map_update_elem(bpf_map__fd(loaded_->skel->maps.rules), &probe, &rule, BPF_EXIST))
+    return fail(ErrorKind::internal, "bpf/probe.bpf.c",
+                fmt::format("{} rule {} failed: {}", armed ? "arming" : "disarming", probe, strerror(errno)));
+  return {};
+}
+
+Result<void> ProbeSession::attach(pid_t tgid) {
+  loaded_->skel->bss->target_tgid = static_cast<uint32_t>(tgid);
+  const std::string path = config_.binary.string();
+  for (Program p : kPrograms) {
+    std::vector<unsigned long> offsets;
+    std::vector<__u64> cookies;
+    for (uint32_t i = 0; i < config_.sites.size(); ++i)
+      if (config_.sites[i].program == p) {
+        offsets.push_back(config_.sites[i].file_offset);
+        cookies.push_back(i);
+      }
+    if (offsets.empty()) continue;
+    if (config_.uprobe_multi) {
+      LIBBPF_OPTS(bpf_uprobe_multi_opts, opts, .offsets = offsets.data(), .cookies = cookies.data(),
+                  .cnt = offsets.size());
+      bpf_link* link = bpf_program__attach_uprobe_multi(program(loaded_->skel, p), tgid, path.c_str(), nullptr, &opts);
+      if (!link)
+        return fail(ErrorKind::environment, path,
+                    fmt::format("attaching {} uprobes failed: {}", offsets.size(), strerror(errno)),
+                    "is the file a native executable on a local file system? (uprobes need an inode)");
+      links_.push_back(link);
+      continue;
+    }
+    for (size_t k = 0; k < offsets.size(); ++k) {
+      LIBBPF_OPTS(bpf_uprobe_opts, opts, .bpf_cookie = cookies[k]);
+      bpf_link* link =
+          bpf_program__attach_uprobe_opts(program(loaded_->skel, p), tgid, path.c_str(), offsets[k], &opts);
+      if (!link)
+        return fail(ErrorKind::environment, path,
+                    fmt::format("attaching the uprobe at file offset {:#x} failed: {}", offsets[k], strerror(errno)));
+      links_.push_back(link);
+    }
+  }
+  return {};
+}
+
+const ProbeSession::Events& ProbeSession::drain() {
+  Events& sink = *loaded_->sink;
+  sink.hits.clear();
+  sink.hits_ext.clear();
+  sink.timings.clear();
+  sink.injections.clear();
+  ring_buffer__consume(loaded_->ring);
+  return sink;
+}
+int ProbeSession::wake_fd() const { return ring_buffer__epoll_fd(loaded_->ring); }
+uint64_t ProbeSession::drops() const { return loaded_->skel->bss->drops; }
+uint64_t ProbeSession::goid_misses() const { return loaded_->skel->bss->goid_misses; }
+uint64_t ProbeSession::unpaired() const { return loaded_->skel->bss->unpaired; }
+uint64_t ProbeSession::site_hits(uint32_t site) const {
+  return read_array(bpf_map__fd(loaded_->skel->maps.site_hits), site);
+}
 uint64_t ProbeSession::probe_calls(uint32_t probe) const {
-  return read_array(bpf_map__fd(skel_->maps.probe_calls), probe);
+  return read_array(bpf_map__fd(loaded_->skel->maps.probe_calls), probe);
 }
 
 }  // namespace bpfault::kernel

@@ -1,6 +1,9 @@
-// The BPF side of one run: bpf/probe.bpf.c opened, configured, loaded and attached to the
-// sites of one binary, filtered to one tracee, with its ring buffer drained on demand. Move-only; the destructor
-// detaches every link and frees every map (the kernel would too, when bpfault exits: links are file descriptors).
+// The BPF side of one run: bpf/probe.bpf.c configured for the sites of one binary, attached to them,
+// filtered to one tracee, with its ring buffer drained on demand. Loading the object costs more
+// than a scenario's tracee (the verifier; libbpf reading the kernel's BTF), so a process loads each
+// set of programs once and its sessions borrow it in turn: the settings a run changes are maps and
+// data, which load() resets. Move-only; the destructor detaches every link and gives the object
+// back (the kernel frees everything when bpfault exits: links and maps are file descriptors).
 #pragma once
 
 #include <sys/types.h>
@@ -13,9 +16,7 @@
 #include "plan/probe_config.h"
 #include "probe.h"
 
-struct probe_bpf;
 struct bpf_link;
-struct ring_buffer;
 
 namespace bpfault::kernel {
 
@@ -35,11 +36,16 @@ struct SessionConfig {
       true;  // one link per program for all its sites (kernel >= 6.6); else one perf-event uprobe per site
 };
 
+struct LoadedProbes;  // a loaded bpf/probe.bpf.c with its ring buffer (probe_session.cpp)
+
 class ProbeSession {
  public:
-  // open -> configure -> load: everything but the attach, which needs the tracee's pid.
+  // A loaded object with the programs the sites use (the process's idle one, else opened and
+  // loaded), configured for this run: everything but the attach, which needs the tracee's pid.
   // Programs no site uses are not loaded, so a kernel that refuses writes still loads a read-only run.
   static Result<ProbeSession> load(const SessionConfig& config);
+  // Whether this session's object was loaded by an earlier one of this process.
+  bool reused() const { return reused_; }
   ProbeSession(ProbeSession&&) noexcept;
   ProbeSession& operator=(ProbeSession&&) = delete;
   ~ProbeSession();
@@ -69,16 +75,12 @@ class ProbeSession {
   uint64_t probe_calls(uint32_t probe) const;
 
  private:
-  using Sink = Events;
   ProbeSession() = default;
-  static int on_sample(void* ctx, void* data, size_t size);
 
   SessionConfig config_;
-  probe_bpf* skel_ = nullptr;
+  std::unique_ptr<LoadedProbes> loaded_;  // borrowed from the process's pool, given back by the destructor
   std::vector<bpf_link*> links_;
-  ring_buffer* ring_ = nullptr;
-  // heap-held so the ring buffer's callback context survives a move of the session
-  std::unique_ptr<Sink> sink_ = std::make_unique<Sink>();
+  bool reused_ = false;
 };
 
 }  // namespace bpfault::kernel

@@ -403,6 +403,12 @@ json to_json(const RunRecord& r) {
             {"goid_misses", r.goid_misses},
             {"unpaired", r.unpaired}};
   j["started_ns"] = r.started_ns;
+  if (r.phases)
+    j["phases"] = {{"prepare_ms", r.phases->prepare_ms},
+                   {"load_ms", r.phases->load_ms},
+                   {"probes_reused", r.phases->probes_reused},
+                   {"start_ms", r.phases->start_ms},
+                   {"finish_ms", r.phases->finish_ms}};
   if (!r.inlining_off.empty()) j["inlining_off"] = r.inlining_off;
   j["exit_code"] = r.exit_code ? json(*r.exit_code) : json(nullptr);
   j["signal"] = r.signal ? json(*r.signal) : json(nullptr);
@@ -532,6 +538,12 @@ Result<RunRecord> record_from_json(const json& encoded) {
     r.tracee_ms = j.value("tracee_ms", 0.0);
     r.started_ns = j.value("started_ns", uint64_t{0});
     r.duration_ms = j.value("duration_ms", 0.0);
+    if (j.contains("phases")) {
+      const json& ph = j["phases"];
+      r.phases =
+          RunRecord::Phases{ph.value("prepare_ms", 0.0), ph.value("load_ms", 0.0), ph.value("probes_reused", false),
+                            ph.value("start_ms", 0.0), ph.value("finish_ms", 0.0)};
+    }
     r.drops = j.value("drops", uint64_t{0});
     r.goid_misses = j.value("goid_misses", uint64_t{0});
     r.unpaired = j.value("unpaired", uint64_t{0});

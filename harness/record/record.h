@@ -202,6 +202,16 @@ struct RunRecord {
   double tracee_ms = 0;     // the tracee's wall time, from its release (exec included) to its exit
   uint64_t started_ns = 0;  // CLOCK_MONOTONIC at its release, the clock of the hits' time_ns; 0: unknown
   double duration_ms = 0;   // the whole scenario: build, analysis, load, attach, run, detach
+  // Where duration_ms went, phase by phase (tracee_ms is the run itself); none for a run that
+  // never reached its tracee.
+  struct Phases {
+    double prepare_ms = 0;       // build, analysis, plan
+    double load_ms = 0;          // the probe programs loaded, or an earlier run's borrowed and reset
+    bool probes_reused = false;  // an earlier run of this process loaded them
+    double start_ms = 0;         // from the fork to the tracee's release: attach, the stop at exec
+    double finish_ms = 0;        // after its exit: the last events, detach, checks
+  };
+  std::optional<Phases> phases;
   std::vector<ProbeRecord> probes;
   std::vector<GoTest> tests;  // a test target's Go tests, in the order they finished
   uint64_t drops = 0;         // events the ring buffer lost: a run with drops fails

@@ -396,6 +396,9 @@ RunRecord execute(const scenario::Scenario& s, const Preparation& prepared, cons
               {}});
   }
 
+  RunRecord::Phases phases{.prepare_ms = prepare_ms};
+  auto since = [](Clock::time_point t) { return std::chrono::duration<double, std::milli>(Clock::now() - t).count(); };
+  const auto loading = Clock::now();
   std::optional<kernel::ProbeSession> session;
   if (!plan->sites.empty()) {
     kernel::SessionConfig config;
@@ -414,10 +417,13 @@ RunRecord execute(const scenario::Scenario& s, const Preparation& prepared, cons
     auto loaded = kernel::ProbeSession::load(config);
     if (!loaded) return finish(loaded.error());
     session.emplace(std::move(*loaded));
+    phases.load_ms = since(loading);
+    phases.probes_reused = session->reused();
   }
 
   if (s.target.attaches()) {  // a running process: attached to, never started or stopped
     if (auto e = run_attached(s, *prepared, session, o, r)) return finish(*e);
+    r.phases = phases;  // its start and finish are the attach's (record: attached)
     check::evaluate(s, r);
     r.duration_ms = prepare_ms + std::chrono::duration<double, std::milli>(Clock::now() - start).count();
     return r;
@@ -463,11 +469,13 @@ RunRecord execute(const scenario::Scenario& s, const Preparation& prepared, cons
     lifecycle.emplace(s, session ? &*session : nullptr, o, *prepared);
     cmd.on_output = [&lifecycle](int stream, std::string_view chunk) { lifecycle->on_output(stream, chunk); };
   }
+  const auto starting = Clock::now();
   auto child = process::Child::spawn(cmd, /*held=*/true);
   if (!child) return finish(child.error());
   if (session)
     if (auto a = session->attach(child->pid()); !a) return finish(a.error());
   if (auto rel = child->release(); !rel) return finish(rel.error());
+  phases.start_ms = since(starting);
   if (lifecycle) lifecycle->start(child->pid(), &*child);
   Collector collector(*plan, r, o.on_hit);
   Delays delays(child->pid());
@@ -482,6 +490,7 @@ RunRecord execute(const scenario::Scenario& s, const Preparation& prepared, cons
       },
       std::chrono::milliseconds(10), session ? session->wake_fd() : -1);
   drain_first.reset();
+  const auto finishing = Clock::now();
 
   if (out.exit_code >= 0) r.exit_code = out.exit_code;
   if (out.signal) r.signal = out.signal;
@@ -496,7 +505,9 @@ RunRecord execute(const scenario::Scenario& s, const Preparation& prepared, cons
   session.reset();  // detach before the clock stops: it is part of what a scenario costs
   check::evaluate(s, r);
   check::diagnose(s, r);
-  r.duration_ms = prepare_ms + std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+  phases.finish_ms = since(finishing);
+  r.phases = phases;
+  r.duration_ms = prepare_ms + since(start);
   return r;
 }
 

@@ -317,6 +317,13 @@ TEST_F(Reliability, ParallelRunsOnOneBinarySeeOnlyTheirOwnTracee) {
     for (size_t j = i + 1; j < spans.size(); ++j)
       overlaps += spans[i].first < spans[j].second && spans[j].first < spans[i].second;
   EXPECT_GT(overlaps, 0u) << "no two of " << spans.size() << " runs overlapped in time: the test proved nothing";
+  // and most ran on probe programs borrowed from earlier runs: each of the two workers loads each
+  // set of programs (counting only; counting and killing) at most once, so most counts above
+  // come from maps reset between runs, not fresh ones
+  size_t loaded = 0;
+  for (const auto& rec : runs["scenarios"]) loaded += !rec["phases"]["probes_reused"].get<bool>();
+  EXPECT_GE(loaded, 1u);
+  EXPECT_LE(loaded, 4u) << "of " << runs["scenarios"].size() << " runs";
 }
 
 // --- diagnosis ------------------------------------------------------------------------------
