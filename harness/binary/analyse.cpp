@@ -890,6 +890,7 @@ std::shared_ptr<BinaryInfo> from_disk(ElfFile& elf, const std::string& key, Deta
     auto pcln = Pclntab::parse(elf, cached->runtime_text);
     if (!pcln) return nullptr;
     cached->info->path = elf.path();
+    cached->info->kept = true;
     cached->info->image = std::make_shared<const Image>(Image{std::move(elf), std::move(*pcln)});
     return cached->info;
   }
@@ -900,14 +901,35 @@ std::shared_ptr<BinaryInfo> from_disk(ElfFile& elf, const std::string& key, Deta
 
 void set_analysis_cache(std::optional<fs::path> dir) { disk_cache() = std::move(dir); }
 
+namespace {
+
+// What names an analysis in the caches: the Go build id and a hash of the bytes (strip(1), a
+// patch or damage keep the Go build id but change the file). XXH3 reads ~10 GB/s, so this costs
+// well under a millisecond per MB.
+std::string analysis_key(const ElfFile& elf, const std::string& build_id) {
+  const XXH128_hash_t h = XXH3_128bits(elf.file().data(), elf.file().size());
+  return fmt::format("{}/{:016x}{:016x}", build_id, h.high64, h.low64);
+}
+
+}  // namespace
+
+std::vector<fs::path> kept_analyses(const fs::path& file) {
+  std::vector<fs::path> out;
+  if (!disk_cache()) return out;
+  auto elf = ElfFile::open(file);
+  if (!elf) return out;
+  const std::string key = analysis_key(*elf, read_build_id(*elf));
+  std::error_code ec;
+  for (Detail d : {Detail::full, Detail::functions})
+    if (fs::path f = analysis_file(*disk_cache(), key, d); fs::is_regular_file(f, ec)) out.push_back(f);
+  return out;
+}
+
 Result<std::shared_ptr<const BinaryInfo>> analyse(const fs::path& file, Detail detail) {
   auto elf = ElfFile::open(file);
   if (!elf) return tl::unexpected(elf.error());
   std::string build_id = read_build_id(*elf);
-  // A hash of the bytes joins the key: strip(1), a patch or damage keep the Go build id but
-  // change the file. XXH3 reads ~10 GB/s, so this costs well under a millisecond per MB.
-  const XXH128_hash_t h = XXH3_128bits(elf->file().data(), elf->file().size());
-  const std::string key = fmt::format("{}/{:016x}{:016x}", build_id, h.high64, h.low64);
+  const std::string key = analysis_key(*elf, build_id);
   static std::mutex mu;
   // Never destroyed: freeing every analysis at exit only costs time (and munmaps).
   static auto& cache = *new std::map<std::string, std::shared_ptr<const BinaryInfo>>;

@@ -25,12 +25,6 @@ constexpr uint32_t kFormat = 4;  // bump when the layout below changes
 constexpr size_t kKeepFiles = 64;
 constexpr uint32_t kNone = UINT32_MAX;
 
-fs::path file_for(const fs::path& dir, const std::string& key, Detail detail) {
-  const std::string id = key + "/" + diag::executable_build_id();
-  const XXH128_hash_t h = XXH3_128bits(id.data(), id.size());
-  return dir / fmt::format("{:016x}{:016x}-{}.bin", h.high64, h.low64, detail == Detail::full ? "full" : "functions");
-}
-
 // The layout, once for both directions: `fields` lists what is stored of each part, and the
 // Writer and the Reader each walk it. Types form a graph (a struct may point to itself): they
 // are stored once each, as a table ahead of the analysis, and referred to by index.
@@ -241,9 +235,15 @@ std::optional<CachedAnalysis> from_payload(std::span<const char> payload) {
 
 }  // namespace
 
+fs::path analysis_file(const fs::path& dir, const std::string& key, Detail detail) {
+  const std::string id = key + "/" + diag::executable_build_id();
+  const XXH128_hash_t h = XXH3_128bits(id.data(), id.size());
+  return dir / fmt::format("{:016x}{:016x}-{}.bin", h.high64, h.low64, detail == Detail::full ? "full" : "functions");
+}
+
 std::optional<CachedAnalysis> load_analysis(const fs::path& dir, const std::string& key, Detail detail) {
   if (diag::executable_build_id().empty()) return std::nullopt;
-  std::ifstream in(file_for(dir, key, detail), std::ios::binary | std::ios::ate);
+  std::ifstream in(analysis_file(dir, key, detail), std::ios::binary | std::ios::ate);
   if (!in) return std::nullopt;
   std::string bytes(static_cast<size_t>(in.tellg()), '\0');
   in.seekg(0);
@@ -268,7 +268,7 @@ void store_analysis(const fs::path& dir, const std::string& key, const BinaryInf
   fs::create_directories(dir, ec);
   const std::string payload = payload_of(info, runtime_text);
   const uint64_t hash = XXH3_64bits(payload.data(), payload.size());
-  const fs::path file = file_for(dir, key, info.detail);
+  const fs::path file = analysis_file(dir, key, info.detail);
   fs::path tmp = file;
   tmp += fmt::format(".{}", gettid());
   {

@@ -21,6 +21,8 @@ struct CachedAnalysis {
   std::optional<uint64_t> runtime_text;  // for Pclntab::parse
 };
 
+// The file in `dir` that holds (or would hold) the analysis of `key` at `detail`.
+std::filesystem::path analysis_file(const std::filesystem::path& dir, const std::string& key, Detail detail);
 std::optional<CachedAnalysis> load_analysis(const std::filesystem::path& dir, const std::string& key, Detail detail);
 void store_analysis(const std::filesystem::path& dir, const std::string& key, const BinaryInfo& info,
                     std::optional<uint64_t> runtime_text);

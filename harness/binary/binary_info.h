@@ -194,6 +194,7 @@ struct BinaryInfo {
   bool stripped = false;   // no .symtab
   bool has_dwarf = false;  // DWARF was read (false when absent, unreadable, or Detail::functions)
   Detail detail = Detail::full;
+  bool kept = false;  // read from the analyses kept on disk (set_analysis_cache), not made by this process
   bool pie = false;
   bool external_link = false;
   uint64_t text_base = 0;        // where pclntab entry offsets start (moduledata.text)
@@ -234,6 +235,9 @@ Result<std::shared_ptr<const BinaryInfo>> analyse(const std::filesystem::path& f
 // Also keeps analyses on disk in `dir` (binary/analysis_cache.h), for the next process: off
 // unless set (bpfault's CLI sets it; tests and fuzzers analyse afresh).
 void set_analysis_cache(std::optional<std::filesystem::path> dir);
+// The files of that folder that hold analyses of `file` (none when it is off): what a VM
+// guest's bpfault, the same build, reads instead of analysing the file again.
+std::vector<std::filesystem::path> kept_analyses(const std::filesystem::path& file);
 
 // `*` matches any run of characters, `?` one; everything else (brackets too) is literal,
 // because Go names are full of them: "main.(*T).*".

@@ -404,11 +404,9 @@ json to_json(const RunRecord& r) {
             {"unpaired", r.unpaired}};
   j["started_ns"] = r.started_ns;
   if (r.phases)
-    j["phases"] = {{"prepare_ms", r.phases->prepare_ms},
-                   {"load_ms", r.phases->load_ms},
-                   {"probes_reused", r.phases->probes_reused},
-                   {"start_ms", r.phases->start_ms},
-                   {"finish_ms", r.phases->finish_ms}};
+    j["phases"] = {{"prepare_ms", r.phases->prepare_ms}, {"analysis_kept", r.phases->analysis_kept},
+                   {"load_ms", r.phases->load_ms},       {"probes_reused", r.phases->probes_reused},
+                   {"start_ms", r.phases->start_ms},     {"finish_ms", r.phases->finish_ms}};
   if (!r.inlining_off.empty()) j["inlining_off"] = r.inlining_off;
   j["exit_code"] = r.exit_code ? json(*r.exit_code) : json(nullptr);
   j["signal"] = r.signal ? json(*r.signal) : json(nullptr);
@@ -540,9 +538,12 @@ Result<RunRecord> record_from_json(const json& encoded) {
     r.duration_ms = j.value("duration_ms", 0.0);
     if (j.contains("phases")) {
       const json& ph = j["phases"];
-      r.phases =
-          RunRecord::Phases{ph.value("prepare_ms", 0.0), ph.value("load_ms", 0.0), ph.value("probes_reused", false),
-                            ph.value("start_ms", 0.0), ph.value("finish_ms", 0.0)};
+      r.phases = RunRecord::Phases{.prepare_ms = ph.value("prepare_ms", 0.0),
+                                   .analysis_kept = ph.value("analysis_kept", false),
+                                   .load_ms = ph.value("load_ms", 0.0),
+                                   .probes_reused = ph.value("probes_reused", false),
+                                   .start_ms = ph.value("start_ms", 0.0),
+                                   .finish_ms = ph.value("finish_ms", 0.0)};
     }
     r.drops = j.value("drops", uint64_t{0});
     r.goid_misses = j.value("goid_misses", uint64_t{0});

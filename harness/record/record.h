@@ -205,8 +205,10 @@ struct RunRecord {
   // Where duration_ms went, phase by phase (tracee_ms is the run itself); none for a run that
   // never reached its tracee.
   struct Phases {
-    double prepare_ms = 0;       // build, analysis, plan
-    double load_ms = 0;          // the probe programs loaded, or an earlier run's borrowed and reset
+    double prepare_ms = 0;  // build, analysis, plan
+    bool analysis_kept =
+        false;           // the binary's analysis was read from disk (an earlier process's, or the host's for a VM)
+    double load_ms = 0;  // the probe programs loaded, or an earlier run's borrowed and reset
     bool probes_reused = false;  // an earlier run of this process loaded them
     double start_ms = 0;         // from the fork to the tracee's release: attach, the stop at exec
     double finish_ms = 0;        // after its exit: the last events, detach, checks

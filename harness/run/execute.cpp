@@ -396,7 +396,7 @@ RunRecord execute(const scenario::Scenario& s, const Preparation& prepared, cons
               {}});
   }
 
-  RunRecord::Phases phases{.prepare_ms = prepare_ms};
+  RunRecord::Phases phases{.prepare_ms = prepare_ms, .analysis_kept = info->kept};
   auto since = [](Clock::time_point t) { return std::chrono::duration<double, std::milli>(Clock::now() - t).count(); };
   const auto loading = Clock::now();
   std::optional<kernel::ProbeSession> session;

@@ -186,6 +186,15 @@ std::optional<vm::Outcome::Status> run_in_vm(std::vector<Entry>& entries, std::v
     if (std::none_of(files.begin(), files.end(), [&](const vm::File& x) { return x.host == f; }))
       files.push_back({f, f.string()});
   };
+  // A binary's analysis, made here (natively: 20-30x faster than under TCG, where it was most
+  // of a scenario's time) and kept on disk, goes where the guest's bpfault, the same build, finds
+  // it in its cache (<cache>/analysis, cli/main.cpp). Not when analyses are not kept here.
+  auto send_analyses = [&](const fs::path& binary) {
+    if (!binary::analyse(binary)) return;  // the guest says why
+    for (const fs::path& kept : binary::kept_analyses(binary))
+      if (std::none_of(files.begin(), files.end(), [&](const vm::File& x) { return x.host == kept; }))
+        files.push_back({kept, (fs::path(vm::kGuestCacheRoot) / "analysis" / kept.filename()).string()});
+  };
   // A scenario's program and what the guest needs to run it as prepared here (`prepared`, when
   // it was): the guest builds nothing.
   std::function<Result<void>(const scenario::Scenario&, const Prepared*)> send =
@@ -209,6 +218,7 @@ std::optional<vm::Outcome::Status> run_in_vm(std::vector<Entry>& entries, std::v
       if (!t.key.empty() && prebuilt.emplace(t.key, t.binary).second)
         argv.push_back(fmt::format("--prebuilt={}={}", t.key, t.binary.string()));
       send_file(t.binary);
+      send_analyses(t.binary);
     }
     // and the program that gave a stripped binary its standard-library signatures (found here
     // as prepare() finds it when nothing was prepared on the host: --vm=always)
@@ -222,6 +232,7 @@ std::optional<vm::Outcome::Status> run_in_vm(std::vector<Entry>& entries, std::v
       if (prebuilt.emplace(d->key, d->binary).second)
         argv.push_back(fmt::format("--prebuilt={}={}", d->key, d->binary.string()));
       send_file(d->binary);
+      send_analyses(d->binary);
     }
     send_file(fs::absolute(sc.file));
     for (const fs::path& f : sc.files) send_file(f);  // what the program reads beside its scenario: at the same path

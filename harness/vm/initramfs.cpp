@@ -32,7 +32,8 @@ namespace fs = std::filesystem;
 // not fatal: the command then says what it lacks.
 const char* const init_script = R"(#!/bin/sh
 # /init of bpfault's VM (harness/vm/initramfs.cpp)
-export PATH=/bpfault:/bin HOME=/root TMPDIR=/tmp LD_LIBRARY_PATH=/bpfault/lib
+# BPFAULT_CACHE: vm::kGuestCacheRoot, where the host puts what the guest's bpfault finds in its cache
+export PATH=/bpfault:/bin HOME=/root TMPDIR=/tmp LD_LIBRARY_PATH=/bpfault/lib BPFAULT_CACHE=/var/cache/bpfault
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev

@@ -35,6 +35,10 @@ std::vector<Kernel> installed_kernels();
 // ("bookworm", "sid"); a release prefix ("6.1", "7.3"; the newest match); or a vmlinux path.
 Result<Kernel> find_kernel(std::string_view name);
 
+// bpfault's cache folder inside the VM (the guest's /init exports it as BPFAULT_CACHE): files
+// sent there are what the guest's bpfault finds in its cache, such as the analyses the host kept.
+inline constexpr std::string_view kGuestCacheRoot = "/var/cache/bpfault";
+
 struct File {
   std::filesystem::path host;  // a file, or a folder (copied whole, symlinks followed)
   std::string guest;           // absolute path inside the VM
