@@ -290,9 +290,13 @@ Result<void> reset(LoadedProbes& l, const SessionConfig& config) {
                             skel->maps.step_fired, skel->maps.pinned_goid})
     if (auto r = fill(counters, uint64_t{0}); !r) return r;
   if (auto r = fill(skel->maps.rules, probe_rule{}); !r) return r;
+  // calls of the previous run still in flight (a panic unwound them): none may pair with this run's RETs
   const int in_flight = bpf_map__fd(skel->maps.in_flight);
   probe_call_key key;
-  while (bpf_map_get_next_key(in_flight, nullptr, &key) == 0) bpf_map_delete_elem(in_flight, &key);
+  while (bpf_map_get_next_key(in_flight, nullptr, &key) == 0)
+    if (bpf_map_delete_elem(in_flight, &key))
+      return fail(ErrorKind::internal, "bpf/probe.bpf.c",
+                  fmt::format("emptying the calls in flight failed: {}", strerror(errno)));
   ring_buffer__consume(l.ring);
   skel->bss->drops = 0;
   skel->bss->goid_misses = 0;
