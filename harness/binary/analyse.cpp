@@ -696,14 +696,23 @@ void set_probe_points(Function& f, const PclnFunc& pf, const CodeScan& scan, con
   }
 }
 
+// Whether `glob` names f (its Go name, or its ELF symbol as `find` takes it).
+bool named_by(const Function& f, const std::vector<std::string>& globs) {
+  return std::ranges::any_of(globs, [&](const std::string& g) {
+    return glob_match(g, f.name) || (!f.symbol.empty() && glob_match(g, f.symbol));
+  });
+}
+
 using ByName = std::unordered_map<std::string_view, std::vector<size_t>>;
 
 // ABI wrappers share their function's name and take the other calling convention: an
 // assembly body (ABI0) gets an ABIInternal wrapper for Go callers, a Go function called
-// from assembly gets an ABI0 wrapper (".abi0" in .symtab). Returns the functions by name.
-ByName mark_abi_wrappers(std::vector<Function>& fs) {
+// from assembly gets an ABI0 wrapper (".abi0" in .symtab). Returns the compiled functions (the
+// first `compiled`) that are focused by name (a focus names a name: all of its functions).
+ByName mark_abi_wrappers(std::vector<Function>& fs, size_t compiled, const std::vector<char>& focused) {
   ByName by_name;
-  for (size_t i = 0; i < fs.size(); ++i) by_name[fs[i].name].push_back(i);
+  for (size_t i = 0; i < compiled; ++i)
+    if (focused[i]) by_name[fs[i].name].push_back(i);
   for (auto& [name, group] : by_name) {
     if (group.size() < 2) continue;
     bool body_is_abi0 = false;
@@ -714,32 +723,60 @@ ByName mark_abi_wrappers(std::vector<Function>& fs) {
   return by_name;
 }
 
-// Functions DWARF knows only as inlined (DW_AT_inline, no code of their own), by name.
-std::vector<Function> inlined_everywhere(const DwarfInfo& dwarf, const ByName& compiled) {
-  std::unordered_set<std::string_view> seen;
-  std::vector<Function> out;
+// Functions DWARF knows only as inlined (DW_AT_inline, no code of their own): said so with
+// where DWARF saw them inlined, whether the inline trees had found a copy of them already
+// (appended after the first `compiled`) or not (appended now). Those appended are kept by name.
+void add_inlined_everywhere(const DwarfInfo& dwarf, const ByName& compiled_by_name, std::vector<Function>& fs,
+                            size_t compiled, const std::vector<std::string>& focus) {
+  std::unordered_map<std::string, size_t> appended;
+  for (size_t i = compiled; i < fs.size(); ++i) appended.emplace(fs[i].name, i);
   for (const std::string& name : dwarf.abstract_only) {
-    if (compiled.count(name) || !seen.insert(name).second) continue;
-    Function f;
-    f.name = name;
-    if (auto it = dwarf.inlined_at.find(name); it != dwarf.inlined_at.end()) f.inlined_at = it->second;
+    if (compiled_by_name.count(name)) continue;
+    auto it = appended.find(name);
+    if (it == appended.end()) {
+      Function f;
+      f.name = name;
+      if (!focus.empty() && !named_by(f, focus)) continue;
+      fs.push_back(std::move(f));
+      it = appended.emplace(name, fs.size() - 1).first;
+    }
+    Function& f = fs[it->second];
+    if (auto at = dwarf.inlined_at.find(name); at != dwarf.inlined_at.end()) f.inlined_at = at->second;
     f.not_probeable = f.inlined_at.empty()
                           ? "inlined everywhere: no out-of-line copy and no call site left"
                           : fmt::format(
                                 "inlined everywhere: no out-of-line copy; inlined at {} call site(s) ({}); "
                                 "mark it //go:noinline or build with -gcflags=all=-l to probe it",
                                 f.inlined_at.size(), join_sites(f.inlined_at, 4));
-    out.push_back(std::move(f));
   }
-  std::sort(out.begin(), out.end(), [](auto& a, auto& b) { return a.name < b.name; });
-  return out;
+  std::sort(fs.begin() + compiled, fs.end(), [](auto& a, auto& b) { return a.name < b.name; });
+}
+
+// What the DWARF must be read for under a focus: the units that hold the focused functions'
+// code and their copies' outer functions, and the focused names' packages (a function inlined
+// everywhere is described only there).
+DwarfFocus dwarf_focus(const BinaryInfo& info, const std::vector<char>& focused) {
+  DwarfFocus df;
+  for (size_t i = 0; i < info.functions.size(); ++i) {
+    const Function& f = info.functions[i];
+    if (!focused[i]) continue;
+    if (f.entry) df.pcs.push_back(f.entry);
+    for (const InlinedCopy& c : f.inlined_copies) df.pcs.push_back(c.mark);
+    if (std::string pkg = go_package(f.name); std::ranges::find(df.packages, pkg) == df.packages.end())
+      df.packages.push_back(std::move(pkg));
+  }
+  std::ranges::sort(df.pcs);
+  return df;
 }
 
 // runtime_text: what Pclntab::parse was given, for rebuilding the image from a cached analysis.
+// focus: the globs of the functions analysed in full; empty: all of them.
 Result<std::shared_ptr<BinaryInfo>> analyse_file(ElfFile elf, std::string build_id, Detail detail,
+                                                 const std::vector<std::string>& focus,
                                                  std::optional<uint64_t>& runtime_text) {
   auto info = std::make_shared<BinaryInfo>();
   info->detail = detail;
+  info->focus = focus;
   info->path = elf.path();
   info->arch = elf.arch();
   info->pie = elf.pie();
@@ -747,6 +784,23 @@ Result<std::shared_ptr<BinaryInfo>> analyse_file(ElfFile elf, std::string build_
   info->build_id = std::move(build_id);
   info->go_version = read_go_version(elf);
   const int minor = go_minor(info->go_version);
+
+  // DWARF (inflating it, and without a focus the DIE walk) needs nothing from the rest and
+  // takes the longest on a big binary: it starts first, on a thread of its own, beside the
+  // machine-code sweep and the inline trees. Under a focus the units it needs are read once
+  // the focused functions' copies are known.
+  const bool want_dwarf = detail == Detail::full;
+  std::unique_ptr<DwarfFile> dwarf_file;
+  std::future<Result<std::optional<DwarfInfo>>> dwarf_read;
+  if (want_dwarf)
+    dwarf_read = std::async(std::launch::async, [&]() -> Result<std::optional<DwarfInfo>> {
+      auto file = DwarfFile::open(elf);
+      if (!file) return tl::unexpected(file.error());
+      if (!*file) return std::nullopt;
+      dwarf_file = std::move(*file);
+      if (!focus.empty()) return std::nullopt;  // read below
+      return read_dwarf(elf, *dwarf_file);
+    });
 
   Symbols syms;
   elf.for_each_symbol([&](const ElfFile::Symbol& s) {
@@ -766,38 +820,11 @@ Result<std::shared_ptr<BinaryInfo>> analyse_file(ElfFile elf, std::string build_
   // the C runtime's (_start, before Go's text), and adds .init.
   info->external_link = elf.section(".init") != nullptr || elf.entry() < pcln->text_base();
 
-  // DWARF (decompression, the DIE walk) and the machine-code sweep each take about a third of
-  // the time on a big binary and need nothing from each other: run them side by side. Without
-  // DWARF to read, the sweep itself is split in two.
+  // Every function by name; under a focus, only those it names are analysed further.
   const auto& funcs = pcln->funcs();
-  const CodeDecoder decoder(info->arch);
-  std::vector<CodeScan> scans(funcs.size());
-  auto sweep = [&](size_t from, size_t to) {
-    for (size_t i = from; i < to; ++i) {
-      auto code = elf.at_vaddr(funcs[i].entry, funcs[i].end - funcs[i].entry);
-      if (!code.empty()) scans[i] = decoder.scan(code, funcs[i].entry);
-    }
-  };
-  const bool want_dwarf = detail == Detail::full;
-  auto helper = want_dwarf ? std::async(std::launch::async, [&elf] { return read_dwarf(elf); })
-                           : std::async(std::launch::async, [&] {
-                               sweep(funcs.size() / 2, funcs.size());
-                               return Result<std::optional<DwarfInfo>>(std::nullopt);
-                             });
-  sweep(0, want_dwarf ? funcs.size() : funcs.size() / 2);
-  std::optional<DwarfInfo> dwarf;
-  if (auto d = helper.get())
-    dwarf = std::move(*d);
-  else
-    info->warnings.push_back(d.error().what + " (analysed without signatures)");
-  info->has_dwarf = dwarf.has_value();
-  auto types = dwarf ? dwarf->types : std::make_shared<TypeTable>();
-
   const uint8_t wrapper_id = pcln->wrapper_func_id();
   info->functions.reserve(funcs.size());
-  std::vector<const DwarfFunction*> dwarf_of;  // by index into info->functions
-  for (size_t i = 0; i < funcs.size(); ++i) {
-    const PclnFunc& pf = funcs[i];
+  for (const PclnFunc& pf : funcs) {
     Function f;
     f.name = std::string(pf.name);
     f.entry = pf.entry;
@@ -808,7 +835,62 @@ Result<std::shared_ptr<BinaryInfo>> analyse_file(ElfFile elf, std::string build_
     name_from_symbols(f, pf, syms);
     // A Go body the linker names NAME.abi0: the compiler pinned it to ABI0 (//go:cgo_unsafe_args)
     if (!f.wrapper && (f.symbol.ends_with(".abi0") || (f.symbol.empty() && cgo_unsafe_args(f.name)))) f.abi0 = true;
-    set_probe_points(f, pf, scans[i], elf, *pcln, dwarf ? &*dwarf : nullptr);
+    info->functions.push_back(std::move(f));
+  }
+  const size_t compiled = funcs.size();
+  std::vector<char> focused(compiled, 1);
+  if (!focus.empty())
+    for (size_t i = 0; i < compiled; ++i) focused[i] = named_by(info->functions[i], focus);
+
+  // The machine-code sweep: RETs and the call site of each function analysed.
+  const CodeDecoder decoder(info->arch);
+  std::vector<CodeScan> scans(compiled);
+  auto sweep = [&](size_t from, size_t to) {
+    for (size_t i = from; i < to; ++i) {
+      if (!focused[i]) continue;
+      auto code = elf.at_vaddr(funcs[i].entry, funcs[i].end - funcs[i].entry);
+      if (!code.empty()) scans[i] = decoder.scan(code, funcs[i].entry);
+    }
+  };
+  if (!want_dwarf) {  // the sweep is all there is: on both CPUs
+    auto half = std::async(std::launch::async, [&] { sweep(compiled / 2, compiled); });
+    sweep(0, compiled / 2);
+    half.get();
+  } else {
+    sweep(0, compiled);
+  }
+  // Inlined copies from pclntab's inline trees (stripped binaries too), found by name.
+  if (want_dwarf) add_inlined_copies(*pcln, elf, decoder, info->functions, focus.empty() ? nullptr : &focus);
+  focused.resize(info->functions.size(), 1);  // what add_inlined_copies added was focused
+
+  std::optional<DwarfInfo> dwarf;
+  if (dwarf_read.valid()) {
+    if (auto d = dwarf_read.get())
+      dwarf = std::move(*d);
+    else
+      info->warnings.push_back(d.error().what + " (analysed without signatures)");
+  }
+  if (!dwarf && dwarf_file) {  // focused: the units it needs
+    const DwarfFocus df = dwarf_focus(*info, focused);
+    if (auto d = read_dwarf(elf, *dwarf_file, &df))
+      dwarf = std::move(*d);
+    else
+      info->warnings.push_back(d.error().what + " (analysed without signatures)");
+  }
+  info->has_dwarf = dwarf.has_value();
+  if (!dwarf) dwarf_file.reset();  // nothing to keep open
+
+  const std::string outside =
+      fmt::format("not analysed: outside this analysis' focus ({}); a bpfault bug if a scenario asked for it",
+                  fmt::join(focus, ", "));
+  for (size_t i = 0; i < compiled; ++i) {
+    Function& f = info->functions[i];
+    if (!focused[i]) {
+      f.analysed = false;
+      f.not_probeable = outside;
+      continue;
+    }
+    set_probe_points(f, funcs[i], scans[i], elf, *pcln, dwarf ? &*dwarf : nullptr);
     if (dwarf)
       if (auto it = dwarf->inlined_at.find(f.name); it != dwarf->inlined_at.end()) {
         f.inlined_at = it->second;
@@ -818,39 +900,35 @@ Result<std::shared_ptr<BinaryInfo>> analyse_file(ElfFile elf, std::string build_
                         "them",
                         it->second.size(), join_sites(it->second, 4)));
       }
-    dwarf_of.push_back(dwarf ? dwarf->function_at(pf.entry) : nullptr);
-    info->functions.push_back(std::move(f));
   }
-  const auto by_name = mark_abi_wrappers(info->functions);
+  const auto by_name = mark_abi_wrappers(info->functions, compiled, focused);
 
   if (dwarf) {
-    SignatureBuilder signatures(*info, *types, minor);
+    SignatureBuilder signatures(*info, *dwarf->types, minor);
     // only Go 1.19-1.21 leave parameters out of DWARF: later ones need no ArgInfo parsed
     auto arg_info = [&](size_t i) { return minor != 0 && minor < 22 ? pcln->arg_info(funcs[i]) : std::nullopt; };
-    for (size_t i = 0; i < info->functions.size(); ++i) {
+    auto dwarf_of = [&](size_t i) { return dwarf->function_at(funcs[i].entry); };
+    for (size_t i = 0; i < compiled; ++i) {
+      if (!focused[i]) continue;
       Function& f = info->functions[i];
-      const DwarfFunction* df = dwarf_of[i];
+      const DwarfFunction* df = dwarf_of(i);
       if (df && !df->params.empty()) {
         signatures.build(f, *df, f.abi0 || info->arch != Arch::amd64, arg_info(i));
         continue;
       }
       // An assembly body has no DWARF parameters; its ABIInternal wrapper's are the same.
       for (size_t j : by_name.at(f.name))
-        if (j != i && f.abi0 && dwarf_of[j] && !dwarf_of[j]->params.empty()) {
-          signatures.build(f, *dwarf_of[j], true, arg_info(i));
+        if (j != i && f.abi0 && dwarf_of(j) && !dwarf_of(j)->params.empty()) {
+          signatures.build(f, *dwarf_of(j), true, arg_info(i));
           break;
         }
       if (!f.has_signature && df && (!f.abi0 || f.args_size == 0)) f.has_signature = true;  // nothing in, nothing out
     }
-    for (auto& f : inlined_everywhere(*dwarf, by_name)) info->functions.push_back(std::move(f));
-  }
-  if (want_dwarf) add_inlined_copies(*pcln, elf, decoder, info->functions);
-  for (Function& f : info->functions)
-    for (InlinedCopy& c : f.inlined_copies) c.params_why = "the binary has no DWARF (stripped)";
-  if (dwarf) {
-    for (Function& f : info->functions)
-      for (InlinedCopy& c : f.inlined_copies) c.params_why.clear();
+    add_inlined_everywhere(*dwarf, by_name, info->functions, compiled, focus);
     locate_copy_params(*dwarf, *pcln, info->arch, info->functions);
+  } else {
+    for (Function& f : info->functions)
+      for (InlinedCopy& c : f.inlined_copies) c.params_why = "the binary has no DWARF (stripped)";
   }
 
   if (dwarf && dwarf->goid_offset) {
@@ -869,31 +947,36 @@ Result<std::shared_ptr<BinaryInfo>> analyse_file(ElfFile elf, std::string build_
   for (const auto& seg : elf.segments())
     if (seg.type == PT_LOAD && (seg.flags & PF_W))
       info->writable_end = std::max(info->writable_end, seg.vaddr + seg.memsz);
-  info->image = std::make_shared<const Image>(Image{std::move(elf), std::move(*pcln)});
+  info->image = std::make_shared<const Image>(std::move(elf), std::move(*pcln), std::move(dwarf_file));
   if (dwarf && dwarf->string_type_offset)
     if (auto types = info->variable("runtime.types")) info->string_type = *types + *dwarf->string_type_offset;
   return info;
 }
+
+const std::vector<std::string> kWhole;  // the focus of a whole analysis
 
 std::optional<fs::path>& disk_cache() {
   static std::optional<fs::path> dir;
   return dir;
 }
 
-// The analysis from the disk cache, with its image rebuilt on `elf`; nullptr on a miss.
-std::shared_ptr<BinaryInfo> from_disk(ElfFile& elf, const std::string& key, Detail detail) {
+// The analysis from the disk cache, with its image rebuilt on `elf`; nullptr on a miss. A whole
+// analysis answers any focus; a focused one only its own.
+std::shared_ptr<BinaryInfo> from_disk(ElfFile& elf, const std::string& key, Detail detail,
+                                      const std::vector<std::string>& focus) {
   if (!disk_cache()) return nullptr;
-  for (Detail d : {Detail::full, Detail::functions}) {
-    if (d < detail) continue;
-    auto cached = load_analysis(*disk_cache(), key, d);
-    if (!cached) continue;
-    auto pcln = Pclntab::parse(elf, cached->runtime_text);
-    if (!pcln) return nullptr;
-    cached->info->path = elf.path();
-    cached->info->kept = true;
-    cached->info->image = std::make_shared<const Image>(Image{std::move(elf), std::move(*pcln)});
-    return cached->info;
-  }
+  for (const std::vector<std::string>* f : {&kWhole, &focus})
+    for (Detail d : {Detail::full, Detail::functions}) {
+      if (d < detail || (f == &focus && focus.empty())) continue;
+      auto cached = load_analysis(*disk_cache(), key, d, *f);
+      if (!cached) continue;
+      auto pcln = Pclntab::parse(elf, cached->runtime_text);
+      if (!pcln) return nullptr;
+      cached->info->path = elf.path();
+      cached->info->kept = true;
+      cached->info->image = std::make_shared<const Image>(std::move(elf), std::move(*pcln));
+      return cached->info;
+    }
   return nullptr;
 }
 
@@ -925,35 +1008,47 @@ std::vector<fs::path> kept_analyses(const fs::path& file) {
   return out;
 }
 
-Result<std::shared_ptr<const BinaryInfo>> analyse(const fs::path& file, Detail detail) {
+Result<std::shared_ptr<const BinaryInfo>> analyse(const fs::path& file, Detail detail,
+                                                  const std::vector<std::string>& focus_globs) {
   auto elf = ElfFile::open(file);
   if (!elf) return tl::unexpected(elf.error());
+  std::vector<std::string> focus = focus_globs;
+  std::ranges::sort(focus);
+  focus.erase(std::unique(focus.begin(), focus.end()), focus.end());
   std::string build_id = read_build_id(*elf);
   const std::string key = analysis_key(*elf, build_id);
   static std::mutex mu;
   // Never destroyed: freeing every analysis at exit only costs time (and munmaps).
-  static auto& cache = *new std::map<std::string, std::shared_ptr<const BinaryInfo>>;
+  static auto& cache = *new std::map<std::string, std::vector<std::shared_ptr<const BinaryInfo>>>;
+  auto answer = [&](const std::shared_ptr<const BinaryInfo>& info) {
+    if (info->path == file) return info;
+    auto copy = std::make_shared<BinaryInfo>(*info);  // same bytes at another path
+    copy->path = file;
+    return std::shared_ptr<const BinaryInfo>(std::move(copy));
+  };
   {
     std::lock_guard lock(mu);
-    if (auto it = cache.find(key); it != cache.end() && it->second->detail >= detail) {
-      if (it->second->path == file) return it->second;
-      auto copy = std::make_shared<BinaryInfo>(*it->second);  // same bytes at another path
-      copy->path = file;
-      return std::shared_ptr<const BinaryInfo>(std::move(copy));
-    }
+    // the most detailed one that covers the focus, a whole one first: what it answers, it answers for all
+    const BinaryInfo* best = nullptr;
+    std::shared_ptr<const BinaryInfo> chosen;
+    for (const auto& info : cache[key])
+      if (info->detail >= detail && info->covers(focus) &&
+          (!best || info->detail > best->detail ||
+           (info->detail == best->detail && info->focus.empty() && !best->focus.empty())))
+        best = info.get(), chosen = info;
+    if (chosen) return answer(chosen);
   }
-  std::shared_ptr<BinaryInfo> found = from_disk(*elf, key, detail);
+  std::shared_ptr<BinaryInfo> found = from_disk(*elf, key, detail, focus);
   if (!found) {
     std::optional<uint64_t> runtime_text;
-    auto info = analyse_file(std::move(*elf), std::move(build_id), detail, runtime_text);
+    auto info = analyse_file(std::move(*elf), std::move(build_id), detail, focus, runtime_text);
     if (!info) return tl::unexpected(info.error());
     found = std::move(*info);
     if (disk_cache()) store_analysis(*disk_cache(), key, *found, runtime_text);
   }
   std::lock_guard lock(mu);
-  auto& slot = cache[key];
-  if (!slot || slot->detail < detail) slot = std::move(found);  // keep the most detailed
-  return slot;
+  cache[key].push_back(found);
+  return answer(found);
 }
 
 }  // namespace bpfault::binary

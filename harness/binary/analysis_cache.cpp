@@ -11,6 +11,7 @@
 #include <vector>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <xxhash.h>
 
 #include "diag/cache_files.h"
@@ -21,8 +22,8 @@ namespace fs = std::filesystem;
 namespace {
 
 constexpr std::string_view kMagic = "bpfault analysis\n";
-constexpr uint32_t kFormat = 4;  // bump when the layout below changes
-constexpr size_t kKeepFiles = 64;
+constexpr uint32_t kFormat = 5;     // bump when the layout below changes
+constexpr size_t kKeepFiles = 256;  // focused analyses (~0.3 MB for a fixture) each take one
 constexpr uint32_t kNone = UINT32_MAX;
 
 // The layout, once for both directions: `fields` lists what is stored of each part, and the
@@ -54,7 +55,7 @@ template <typename Ar>
 void fields(Ar& ar, Function& f) {
   ar(f.name)(f.symbol)(f.entry)(f.end)(f.body)(f.body_sp_delta)(f.rets)(f.abi0)(f.wrapper)(f.has_signature)(
       f.args_size);
-  ar(f.params)(f.results)(f.not_probeable)(f.inlined_at)(f.inlined_copies)(f.warnings);
+  ar(f.params)(f.results)(f.not_probeable)(f.inlined_at)(f.inlined_copies)(f.warnings)(f.analysed);
 }
 template <typename Ar>
 void fields(Ar& ar, Field& f) {
@@ -69,7 +70,7 @@ void fields(Ar& ar, BinaryInfo& b, std::optional<uint64_t>& runtime_text) {
   ar(b.arch, Arch::i386)(b.go_version)(b.build_id)(b.stripped)(b.has_dwarf)(b.detail,
                                                                             Detail::full)(b.pie)(b.external_link);
   ar(b.text_base)(b.goid_offset)(b.stack_hi_offset)(b.string_type)(b.writable_end);
-  ar(runtime_text)(b.warnings)(b.functions);
+  ar(runtime_text)(b.warnings)(b.focus)(b.functions);
 }
 
 class Writer {
@@ -235,15 +236,22 @@ std::optional<CachedAnalysis> from_payload(std::span<const char> payload) {
 
 }  // namespace
 
-fs::path analysis_file(const fs::path& dir, const std::string& key, Detail detail) {
+fs::path analysis_file(const fs::path& dir, const std::string& key, Detail detail,
+                       const std::vector<std::string>& focus) {
   const std::string id = key + "/" + diag::executable_build_id();
   const XXH128_hash_t h = XXH3_128bits(id.data(), id.size());
-  return dir / fmt::format("{:016x}{:016x}-{}.bin", h.high64, h.low64, detail == Detail::full ? "full" : "functions");
+  std::string name = fmt::format("{:016x}{:016x}-{}", h.high64, h.low64, detail == Detail::full ? "full" : "functions");
+  if (!focus.empty()) {
+    const std::string globs = fmt::format("{}", fmt::join(focus, "\n"));
+    name += fmt::format("-focus-{:016x}", XXH3_64bits(globs.data(), globs.size()));
+  }
+  return dir / (name + ".bin");
 }
 
-std::optional<CachedAnalysis> load_analysis(const fs::path& dir, const std::string& key, Detail detail) {
+std::optional<CachedAnalysis> load_analysis(const fs::path& dir, const std::string& key, Detail detail,
+                                            const std::vector<std::string>& focus) {
   if (diag::executable_build_id().empty()) return std::nullopt;
-  std::ifstream in(analysis_file(dir, key, detail), std::ios::binary | std::ios::ate);
+  std::ifstream in(analysis_file(dir, key, detail, focus), std::ios::binary | std::ios::ate);
   if (!in) return std::nullopt;
   std::string bytes(static_cast<size_t>(in.tellg()), '\0');
   in.seekg(0);
@@ -257,7 +265,7 @@ std::optional<CachedAnalysis> load_analysis(const fs::path& dir, const std::stri
   const std::span<const char> payload(bytes.data() + head, bytes.size() - head);
   if (format != kFormat || XXH3_64bits(payload.data(), payload.size()) != hash) return std::nullopt;
   auto cached = from_payload(payload);
-  if (!cached || cached->info->detail != detail) return std::nullopt;
+  if (!cached || cached->info->detail != detail || cached->info->focus != focus) return std::nullopt;
   return cached;
 }
 
@@ -268,7 +276,7 @@ void store_analysis(const fs::path& dir, const std::string& key, const BinaryInf
   fs::create_directories(dir, ec);
   const std::string payload = payload_of(info, runtime_text);
   const uint64_t hash = XXH3_64bits(payload.data(), payload.size());
-  const fs::path file = analysis_file(dir, key, info.detail);
+  const fs::path file = analysis_file(dir, key, info.detail, info.focus);
   fs::path tmp = file;
   tmp += fmt::format(".{}", gettid());
   {

@@ -9,6 +9,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "binary/binary_info.h"
 
@@ -21,9 +22,12 @@ struct CachedAnalysis {
   std::optional<uint64_t> runtime_text;  // for Pclntab::parse
 };
 
-// The file in `dir` that holds (or would hold) the analysis of `key` at `detail`.
-std::filesystem::path analysis_file(const std::filesystem::path& dir, const std::string& key, Detail detail);
-std::optional<CachedAnalysis> load_analysis(const std::filesystem::path& dir, const std::string& key, Detail detail);
+// The file in `dir` that holds (or would hold) the analysis of `key` at `detail` with `focus`
+// (BinaryInfo::focus, sorted: a focused analysis is kept under its own name).
+std::filesystem::path analysis_file(const std::filesystem::path& dir, const std::string& key, Detail detail,
+                                    const std::vector<std::string>& focus = {});
+std::optional<CachedAnalysis> load_analysis(const std::filesystem::path& dir, const std::string& key, Detail detail,
+                                            const std::vector<std::string>& focus = {});
 void store_analysis(const std::filesystem::path& dir, const std::string& key, const BinaryInfo& info,
                     std::optional<uint64_t> runtime_text);
 

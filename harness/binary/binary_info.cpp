@@ -97,6 +97,12 @@ std::string signature(const Function& f) {
   return s;
 }
 
+bool BinaryInfo::covers(const std::vector<std::string>& globs) const {
+  if (focus.empty()) return true;
+  if (globs.empty()) return false;
+  return std::ranges::all_of(globs, [&](const std::string& g) { return std::ranges::find(focus, g) != focus.end(); });
+}
+
 const Function* BinaryInfo::find(std::string_view name) const {
   const Function* best = nullptr;
   for (const Function& f : functions) {

@@ -161,6 +161,9 @@ struct Function {
   std::vector<std::string> inlined_at;  // call sites ("main.go:12") where a copy was inlined (DWARF)
   std::vector<InlinedCopy> inlined_copies;  // every inlined copy, by its mark (pclntab: stripped too)
   std::vector<std::string> warnings;        // "also inlined at 2 call sites (main.go:12, ...)", DWARF disagreements
+  // false: outside the analysis' focus (BinaryInfo::focus): named, with its code's range, and
+  // nothing more (`not_probeable` says so).
+  bool analysed = true;
 
   bool probeable() const { return not_probeable.empty(); }
   const Value* param(std::string_view name) const;
@@ -194,6 +197,10 @@ struct BinaryInfo {
   bool stripped = false;   // no .symtab
   bool has_dwarf = false;  // DWARF was read (false when absent, unreadable, or Detail::functions)
   Detail detail = Detail::full;
+  // The functions analysed in full, as globs of their Go names or symbols (`analyse`'s focus);
+  // empty: every function. The others have their names and code ranges only, and say so in
+  // `not_probeable`.
+  std::vector<std::string> focus;
   bool kept = false;  // read from the analyses kept on disk (set_analysis_cache), not made by this process
   bool pie = false;
   bool external_link = false;
@@ -216,6 +223,8 @@ struct BinaryInfo {
   std::shared_ptr<const DonorData> donor_data;
 
   int ptr_size() const { return arch == Arch::amd64 ? 8 : 4; }
+  // Whether this analysis answers for the functions `globs` name (empty: all of them).
+  bool covers(const std::vector<std::string>& globs) const;
   const Function* find(std::string_view name) const;  // exact Go name (or ELF symbol); prefers the body over wrappers
   std::vector<const Function*> match(std::string_view glob) const;  // "main.*", "*Demo"; `*` and `?`
   const Function* function_at(uint64_t pc) const;                   // the function whose [entry, end) holds pc
@@ -228,9 +237,13 @@ struct BinaryInfo {
 };
 
 // Analyses a Go executable; a non-ELF or non-Go file gets a clear error, never a crash.
-// Results are cached in memory per build id (and content): a suite over one binary analyses
-// it once; a `full` result also answers later `functions` requests.
-Result<std::shared_ptr<const BinaryInfo>> analyse(const std::filesystem::path& file, Detail detail = Detail::full);
+// `focus`: the functions to analyse in full (globs of Go names or symbols: what a scenario
+// probes, `trace` traces, `list GLOB` lists), the DWARF's units they need and their inlined
+// copies; empty: the whole binary. Every function is named either way. Results are cached in
+// memory per build id (and content): a suite over one binary analyses it once; a `full` result
+// also answers later `functions` requests, and a whole one every focus.
+Result<std::shared_ptr<const BinaryInfo>> analyse(const std::filesystem::path& file, Detail detail = Detail::full,
+                                                  const std::vector<std::string>& focus = {});
 
 // Also keeps analyses on disk in `dir` (binary/analysis_cache.h), for the next process: off
 // unless set (bpfault's CLI sets it; tests and fuzzers analyse afresh).

@@ -2,7 +2,6 @@
 
 #include <dwarf.h>
 #include <elfutils/libdw.h>
-#include <gelf.h>
 
 #include <algorithm>
 #include <cstring>
@@ -39,10 +38,6 @@ enum GoKind : uint64_t {
   kString = 24,
   kStruct = 25,
   kUnsafePointer = 26,
-};
-
-struct DwarfCloser {
-  void operator()(Dwarf* d) const { dwarf_end(d); }
 };
 
 bool ref(Dwarf_Die* die, unsigned attr, Dwarf_Die& out) {
@@ -452,65 +447,70 @@ class LineProgram {
   std::span<const uint8_t> line_, line_str_, str_;
 };
 
-// The decompressed bytes of a debug section (libdw inflated them in dwarf_begin).
-std::span<const uint8_t> debug_section(Dwarf* dw, const char* name) {
-  Elf* elf = dwarf_getelf(dw);
-  size_t shstrndx;
-  if (!elf || elf_getshdrstrndx(elf, &shstrndx) != 0) return {};
-  for (Elf_Scn* scn = nullptr; (scn = elf_nextscn(elf, scn));) {
-    GElf_Shdr sh;
-    if (!gelf_getshdr(scn, &sh)) continue;
-    const char* n = elf_strptr(elf, shstrndx, sh.sh_name);
-    if (!n || std::strcmp(n, name) != 0) continue;
-    Elf_Data* d = elf_getdata(scn, nullptr);
-    return d && d->d_buf ? std::span<const uint8_t>(static_cast<const uint8_t*>(d->d_buf), d->d_size)
-                         : std::span<const uint8_t>{};
-  }
-  return {};
-}
-
 class Reader {
  public:
-  Reader(Dwarf* dw, DwarfInfo& info, int ptr_size)
-      : dw_(dw),
+  Reader(const DwarfFile& file, DwarfInfo& info, int ptr_size)
+      : dw_(file.dwarf()),
         info_(info),
         types_(*info.types, ptr_size),
-        lines_(debug_section(dw, ".debug_line"), debug_section(dw, ".debug_line_str"),
-               debug_section(dw, ".debug_str")) {}
+        lines_(file.section(".debug_line"), file.section(".debug_line_str"), file.section(".debug_str")) {}
 
   // Returns what went wrong, or "" when every unit was read.
-  std::string run() {
+  std::string run(const DwarfFocus* focus) {
     Dwarf_Off off = 0, next;
     size_t hsize;
     int rc;
+    bool runtime_read = false;
     while ((rc = dwarf_nextcu(dw_, off, &next, &hsize, nullptr, nullptr, nullptr)) == 0) {
       Dwarf_Die cu;
       if (!dwarf_offdie(dw_, off + hsize, &cu))
         return fmt::format("unreadable unit at .debug_info+{:#x}: {}", off, dwarf_errmsg(-1));
-      unit(cu);
+      const bool runtime = name_of(&cu) == "runtime";  // Go's linker puts the types there
+      runtime_read |= runtime;
+      if (!focus || wanted(cu, *focus))
+        unit(cu, true);
+      else if (runtime)
+        unit(cu, false);
       off = next;
     }
     if (rc < 0) return fmt::format("unreadable unit at .debug_info+{:#x}: {}", off, dwarf_errmsg(-1));
-    if (info_.functions.empty()) return "no compiled function described (damaged or foreign DWARF)";
+    if (focus && !runtime_read && !info_.goid_offset) {  // not Go's layout: look for runtime.g everywhere
+      for (off = 0; dwarf_nextcu(dw_, off, &next, &hsize, nullptr, nullptr, nullptr) == 0; off = next)
+        if (Dwarf_Die cu; dwarf_offdie(dw_, off + hsize, &cu)) unit(cu, false);
+    }
+    if (info_.functions.empty() && !focus) return "no compiled function described (damaged or foreign DWARF)";
     std::sort(info_.functions.begin(), info_.functions.end(), [](auto& a, auto& b) { return a.low_pc < b.low_pc; });
     std::sort(info_.prologue_ends.begin(), info_.prologue_ends.end());
     return {};
   }
 
  private:
-  void unit(Dwarf_Die& cu) {
+  // A unit the focus needs: one named as a focused package, or one holding code at a focused PC.
+  static bool wanted(Dwarf_Die& cu, const DwarfFocus& focus) {
+    if (std::ranges::find(focus.packages, name_of(&cu)) != focus.packages.end()) return true;
+    Dwarf_Addr base = 0, lo = 0, hi = 0;
+    for (ptrdiff_t off = 0; (off = dwarf_ranges(&cu, off, &base, &lo, &hi)) > 0;) {
+      auto pc = std::lower_bound(focus.pcs.begin(), focus.pcs.end(), lo);
+      if (pc != focus.pcs.end() && *pc < hi) return true;
+    }
+    return false;
+  }
+
+  // functions: its subprograms and line program too, else only the types at its top level.
+  void unit(Dwarf_Die& cu, bool functions) {
     if (info_.producer.empty()) {
       Dwarf_Attribute a;
       if (dwarf_attr(&cu, DW_AT_producer, &a))
         if (const char* p = dwarf_formstring(&a)) info_.producer = p;
     }
     files_.clear();
-    if (auto stmt = udata(&cu, DW_AT_stmt_list)) lines_.read(*stmt, info_.prologue_ends, files_);
+    if (functions)
+      if (auto stmt = udata(&cu, DW_AT_stmt_list)) lines_.read(*stmt, info_.prologue_ends, files_);
     Dwarf_Die c;
     if (dwarf_child(&cu, &c) != 0) return;
     do {
       const int tag = dwarf_tag(&c);
-      if (tag == DW_TAG_subprogram)
+      if (tag == DW_TAG_subprogram && functions)
         subprogram(c);
       else if (tag == DW_TAG_structure_type)
         structure(c);
@@ -649,18 +649,13 @@ const DwarfFunction* DwarfInfo::function_at(uint64_t low_pc) const {
   return it != functions.end() && it->low_pc == low_pc ? &*it : nullptr;
 }
 
-Result<std::optional<DwarfInfo>> read_dwarf(const ElfFile& elf) {
-  if (!elf.section(".debug_info") && !elf.section(".zdebug_info")) return std::nullopt;
-  std::unique_ptr<Dwarf, DwarfCloser> dw(dwarf_begin(elf.fd(), DWARF_C_READ));
-  if (!dw)
-    return fail(ErrorKind::bad_input, elf.path().string(), fmt::format("cannot read DWARF: {}", dwarf_errmsg(-1)),
-                "rebuild the program, or strip its DWARF (-ldflags=-w) to analyse without signatures");
+Result<DwarfInfo> read_dwarf(const ElfFile& elf, const DwarfFile& file, const DwarfFocus* focus) {
   DwarfInfo info;
   info.types = std::make_shared<TypeTable>();
-  if (std::string err = Reader(dw.get(), info, elf.ptr_size()).run(); !err.empty())
+  if (std::string err = Reader(file, info, elf.ptr_size()).run(focus); !err.empty())
     return fail(ErrorKind::bad_input, elf.path().string(), "cannot read DWARF: " + err,
                 "rebuild the program, or strip its DWARF (-ldflags=-w) to analyse without signatures");
-  return std::optional<DwarfInfo>(std::move(info));
+  return info;
 }
 
 }  // namespace bpfault::binary

@@ -10,6 +10,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "binary/dwarf_file.h"
 #include "binary/elf_file.h"
 #include "binary/go_type.h"
 #include "diag/error.h"
@@ -83,7 +84,15 @@ struct DwarfInfo {
   const DwarfFunction* function_at(uint64_t low_pc) const;
 };
 
-// nullopt when the file has no .debug_info; an error when libdw cannot read what is there.
-Result<std::optional<DwarfInfo>> read_dwarf(const ElfFile& elf);
+// Which units to read when not all: those that hold code at one of `pcs` (sorted) or are named
+// as one of `packages` (Go names a unit by its package's import path), and the runtime's types.
+// What is in no such unit is not in the DwarfInfo: its functions, inlined copies, prologue ends.
+struct DwarfFocus {
+  std::vector<uint64_t> pcs;
+  std::vector<std::string> packages;
+};
+
+// Every unit, or those `focus` wants; an error when libdw cannot read what is there.
+Result<DwarfInfo> read_dwarf(const ElfFile& elf, const DwarfFile& file, const DwarfFocus* focus = nullptr);
 
 }  // namespace bpfault::binary

@@ -41,7 +41,9 @@ Result<ElfFile> ElfFile::open(const fs::path& path) {
   if (f.size_ < EI_NIDENT)
     return fail(ErrorKind::bad_input, where, fmt::format("not an ELF file ({} bytes)", f.size_),
                 "bpfault analyses Go executables built for linux/amd64 or linux/386");
-  void* map = mmap(nullptr, f.size_, PROT_READ, MAP_PRIVATE, f.fd_, 0);
+  // MAP_POPULATE: the whole file is read anyway (its hash is the cache key), and mapping it at
+  // once costs less than a fault per page (24 MB: 6 000 faults)
+  void* map = mmap(nullptr, f.size_, PROT_READ, MAP_PRIVATE | MAP_POPULATE, f.fd_, 0);
   if (map == MAP_FAILED)
     return fail(ErrorKind::environment, where, fmt::format("cannot map the file: {}", std::strerror(errno)));
   f.data_ = static_cast<const uint8_t*>(map);

@@ -206,7 +206,16 @@ void locate_copy_params(const DwarfInfo& dwarf, const Pclntab& pcln, Arch arch, 
 }
 
 void add_inlined_copies(const Pclntab& pcln, const ElfFile& elf, const CodeDecoder& decoder,
-                        std::vector<Function>& functions) {
+                        std::vector<Function>& functions, const std::vector<std::string>* focus) {
+  // Under a focus, what is decided per copy (its line, whether its mark counts exactly) is
+  // decided only for the focused names: most of the cost is there, not in walking the trees.
+  std::unordered_map<std::string_view, bool> wanted;
+  auto is_wanted = [&](std::string_view name) {
+    if (!focus) return true;
+    auto [it, added] = wanted.try_emplace(name, false);
+    if (added) it->second = std::ranges::any_of(*focus, [&](const std::string& g) { return glob_match(g, name); });
+    return it->second;
+  };
   std::unordered_map<std::string, size_t> by_name;  // the body, not a wrapper
   for (size_t i = 0; i < functions.size(); ++i)
     if (auto [it, added] = by_name.try_emplace(functions[i].name, i); !added && functions[it->second].wrapper)
@@ -227,7 +236,21 @@ void add_inlined_copies(const Pclntab& pcln, const ElfFile& elf, const CodeDecod
     const uint32_t table = pcln.pcdata_table(g, kPcdataInlTreeIndex);
     if (table == 0) continue;
     std::vector<std::tuple<uint64_t, uint64_t, int32_t>> runs;  // [lo, hi) at inline index
-    pcln.pc_runs(table, g.entry, [&](uint64_t lo, uint64_t hi, int32_t idx) { runs.emplace_back(lo, hi, idx); });
+    int32_t last = -1;
+    pcln.pc_runs(table, g.entry, [&](uint64_t lo, uint64_t hi, int32_t idx) {
+      runs.emplace_back(lo, hi, idx);
+      last = std::max(last, idx);
+    });
+    // Under a focus, a tree that names no focused function is skipped before its parents are
+    // looked up (one pc-value lookup each). The linker adds a call's parent to a function's
+    // tree before the call (cmd/internal/obj/pcln.go, addBranch), so the entries up to the
+    // highest index the PCs use hold every ancestor of theirs.
+    if (focus) {
+      bool any = false;
+      for (int32_t idx = 0; idx <= last && !any; ++idx)
+        if (auto call = pcln.inlined_call(g, idx)) any = is_wanted(call->name);
+      if (!any) continue;
+    }
     // The function's inline tree holds the calls its PCs are attributed to, and their parents
     // (cmd/internal/obj/pcln.go): a copy the compiler optimized away, or whose code all went
     // to its caller's lines, is not in it, and cannot be found.
@@ -250,6 +273,7 @@ void add_inlined_copies(const Pclntab& pcln, const ElfFile& elf, const CodeDecod
     const auto code = elf.at_vaddr(g.entry, g.end - g.entry);
     std::optional<ControlFlow> flow;  // decoded when a mark borrows an instruction
     for (const auto& [idx, e] : entries) {
+      if (!is_wanted(e.call.name)) continue;
       InlinedCopy c;
       c.mark = g.entry + e.call.parent_pc;
       c.outer = std::string(g.name);

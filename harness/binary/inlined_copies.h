@@ -13,10 +13,11 @@
 
 namespace bpfault::binary {
 
-// Fills Function::inlined_copies. A function with no out-of-line copy that only the inline trees
-// name (a stripped binary has no DWARF to list it) is appended with entry 0, as DWARF's are.
+// Fills Function::inlined_copies: of every function, or of those `focus` names (globs, as
+// glob_match takes them). A function with no out-of-line copy that only the inline trees name
+// (a stripped binary has no DWARF to list it) is appended with entry 0, as DWARF's are.
 void add_inlined_copies(const Pclntab& pcln, const ElfFile& elf, const CodeDecoder& decoder,
-                        std::vector<Function>& functions);
+                        std::vector<Function>& functions, const std::vector<std::string>* focus = nullptr);
 
 // Fills each copy's `params` (or `unlocated`, `params_why`) from its DW_TAG_inlined_subroutine:
 // each parameter's location list evaluated at the copy's mark, a stack slot turned into an SP

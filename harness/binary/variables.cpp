@@ -16,15 +16,15 @@ namespace bpfault::binary {
 std::optional<std::string> variable_type(const BinaryInfo& bin, std::string_view name) {
   if (!bin.has_dwarf && bin.donor_data && is_standard_library(name))  // a stripped binary's
     return variable_type(bin.donor_data->donor(), name);
-  if (!bin.image) return std::nullopt;
-  std::unique_ptr<Dwarf, decltype(&dwarf_end)> dw(dwarf_begin(bin.image->elf.fd(), DWARF_C_READ), &dwarf_end);
-  if (!dw) return std::nullopt;
+  const DwarfFile* file = bin.image ? bin.image->dwarf() : nullptr;
+  if (!file) return std::nullopt;
+  Dwarf* dw = file->dwarf();
   // Go puts package-level variables at the top of their package's compile unit
   Dwarf_Off off = 0, next = 0;
   size_t header = 0;
-  while (dwarf_nextcu(dw.get(), off, &next, &header, nullptr, nullptr, nullptr) == 0) {
+  while (dwarf_nextcu(dw, off, &next, &header, nullptr, nullptr, nullptr) == 0) {
     Dwarf_Die cu, die;
-    if (dwarf_offdie(dw.get(), off + header, &cu) && dwarf_child(&cu, &die) == 0) {
+    if (dwarf_offdie(dw, off + header, &cu) && dwarf_child(&cu, &die) == 0) {
       do {
         if (dwarf_tag(&die) != DW_TAG_variable) continue;
         const char* n = dwarf_diename(&die);
@@ -64,15 +64,15 @@ std::optional<uint32_t> u32_at(const ElfFile& elf, uint64_t vaddr) {
 
 // The type's DW_AT_go_runtime_type: its descriptor's offset from runtime.types
 std::optional<uint64_t> descriptor_offset(const BinaryInfo& bin, std::string_view type_name) {
-  if (!bin.image) return std::nullopt;
-  std::unique_ptr<Dwarf, decltype(&dwarf_end)> dw(dwarf_begin(bin.image->elf.fd(), DWARF_C_READ), &dwarf_end);
-  if (!dw) return std::nullopt;
+  const DwarfFile* file = bin.image ? bin.image->dwarf() : nullptr;
+  if (!file) return std::nullopt;
+  Dwarf* dw = file->dwarf();
   // Go's linker puts every type at the top level of a compile unit, with its descriptor's offset
   Dwarf_Off off = 0, next = 0;
   size_t header = 0;
-  while (dwarf_nextcu(dw.get(), off, &next, &header, nullptr, nullptr, nullptr) == 0) {
+  while (dwarf_nextcu(dw, off, &next, &header, nullptr, nullptr, nullptr) == 0) {
     Dwarf_Die cu, die;
-    if (dwarf_offdie(dw.get(), off + header, &cu) && dwarf_child(&cu, &die) == 0) {
+    if (dwarf_offdie(dw, off + header, &cu) && dwarf_child(&cu, &die) == 0) {
       do {
         const char* n = dwarf_diename(&die);
         if (!n || type_name != n) continue;

@@ -50,8 +50,11 @@ std::string build_info_lines(const bpfault::binary::BuildInfo& b) {
 
 bpfault::Result<bpfault::cli::Outcome> run_list(const ListOptions& o) {
   using namespace bpfault::binary;
-  // Without -v no signature is printed: skipping DWARF halves the time on a big binary.
-  auto info = analyse(o.binary, o.verbose ? Detail::full : Detail::functions);
+  // Without -v no signature is printed: skipping DWARF halves the time on a big binary. With a
+  // GLOB only the functions it names are analysed further than their names.
+  std::vector<std::string> focus;
+  if (o.glob != "*") focus.push_back(o.glob);
+  auto info = analyse(o.binary, o.verbose ? Detail::full : Detail::functions, focus);
   if (!info) return tl::unexpected(info.error());
   if (o.verbose && !(*info)->has_dwarf) {
     // A stripped binary: its standard-library functions' signatures from the same toolchain.

@@ -69,7 +69,10 @@ Result<cli::Outcome> trace(const TraceArgs& a) {
     return fail(ErrorKind::bad_input, "--runs",
                 "-p traces a process that is already running: there is nothing to run again", "--runs N with BINARY");
   // a running process's executable is /proc/PID/exe: the file it runs, even if its name was replaced since
-  auto info = binary::analyse(a.pid ? fs::path(fmt::format("/proc/{}/exe", a.pid)) : bin);
+  // only the traced functions analysed in full (the run's own analysis asks the same, and main.main)
+  std::vector<std::string> focus = funcs;
+  focus.push_back("main.main");
+  auto info = binary::analyse(a.pid ? fs::path(fmt::format("/proc/{}/exe", a.pid)) : bin, binary::Detail::full, focus);
   if (!info) return tl::unexpected(info.error());
   if (!(*info)->has_dwarf && !a.count) {
     // stripped: the standard library's arguments are named by the same toolchain's DWARF

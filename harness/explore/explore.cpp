@@ -375,7 +375,10 @@ Result<Report> explore(const Options& o, const std::function<void(const std::str
   note(fmt::format("analysing the program of {}", o.scenario.string()));
   auto prepared = run::prepare(s, o.suite.run);
   if (!prepared) return tl::unexpected(prepared.error().error);
-  const binary::BinaryInfo& bin = *prepared->binary;
+  // every function of the program, not only what the scenario names (its run's analysis focus)
+  auto whole = binary::analyse(prepared->target.binary);
+  if (!whole) return tl::unexpected(whole.error());
+  const binary::BinaryInfo& bin = **whole;
   std::set<std::string> already;
   for (const auto& p : s.probes) already.insert(p.function);
   for (auto& f : error_functions(bin, o.functions, o.packages))

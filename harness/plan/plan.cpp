@@ -173,6 +173,20 @@ bool every_copy_gives(const scenario::Probe& p, const binary::Function& f) {
   });
 }
 
+std::vector<std::string> functions_named(const scenario::Scenario& s) {
+  // main.main too: a scenario that probes nothing still names something (an empty focus is the
+  // whole binary), and every Go program has it
+  std::vector<std::string> names = {"main.main"};
+  for (const scenario::Probe& p : s.probes) {
+    names.push_back(p.function);
+    if (!p.caller.empty()) names.push_back(p.caller);
+  }
+  for (const scenario::EventExpect& e : s.expect.events) names.push_back(e.function);
+  std::ranges::sort(names);
+  names.erase(std::unique(names.begin(), names.end()), names.end());
+  return names;
+}
+
 Result<Plan> make_plan(const scenario::Scenario& s, std::shared_ptr<const binary::BinaryInfo> bin) {
   Plan plan;
   plan.binary = bin;

@@ -97,6 +97,11 @@ bool every_copy_gives(const scenario::Probe& p, const binary::Function& f);
 
 Result<Plan> make_plan(const scenario::Scenario& s, std::shared_ptr<const binary::BinaryInfo> binary);
 
+// The functions a scenario names (its probes', their callers', its expected events'): what its
+// binary's analysis must cover (binary::analyse's focus), and main.main; make_plan asks nothing
+// of the others.
+std::vector<std::string> functions_named(const scenario::Scenario& s);
+
 // Compiles a probe's steps and conditions into pp.rule and pp.steps (inject_plan.cpp).
 // Adds the capabilities the writes need to `needs`, new string texts to `strings`.
 Result<void> plan_injection(const scenario::Scenario& s, const binary::BinaryInfo& bin, PlannedProbe& pp,

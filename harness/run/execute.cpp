@@ -266,7 +266,7 @@ Preparation prepare(const scenario::Scenario& s, const Options& o) {
     if (!exe) return stop(exe.error());
     stopped.binary = *exe;
     target::ResolvedTarget running{fmt::format("/proc/{}/exe", s.target.pid), ""};
-    auto info = binary::analyse(running.binary);
+    auto info = binary::analyse(running.binary, binary::Detail::full, plan::functions_named(s));
     if (!info) {
       Error e = info.error();
       e.what = fmt::format("pid {} runs {}, which bpfault cannot probe: {}", s.target.pid, *exe, e.what);
@@ -299,7 +299,7 @@ Preparation prepare(const scenario::Scenario& s, const Options& o) {
   auto target = target::resolve(s, o);
   if (!target) return stop(target.error());
   stopped.binary = target->binary.string();
-  auto info = binary::analyse(target->binary);
+  auto info = binary::analyse(target->binary, binary::Detail::full, plan::functions_named(s));
   if (!info) {
     Error e = info.error();
     if (!s.target.binary.empty() &&
@@ -315,7 +315,7 @@ Preparation prepare(const scenario::Scenario& s, const Options& o) {
     target = target::resolve(s, o, no_inline);
     if (!target) return stop(target.error());
     stopped.binary = target->binary.string();
-    info = binary::analyse(target->binary);
+    info = binary::analyse(target->binary, binary::Detail::full, plan::functions_named(s));
     if (!info) return stop(info.error());
   }
   auto plan = plan::make_plan(s, *info);

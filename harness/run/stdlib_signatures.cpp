@@ -27,7 +27,17 @@ Result<process::GoToolchain> toolchain_for(const binary::StdlibProgram& p) {
 
 }  // namespace
 
-WithStdlib add_stdlib_signatures(const std::shared_ptr<const binary::BinaryInfo>& info, const target::Options& o) {
+WithStdlib add_stdlib_signatures(const std::shared_ptr<const binary::BinaryInfo>& focused, const target::Options& o) {
+  // The standard library's data is found where both programs have the same code, which takes
+  // every function's RETs (with_stdlib_signatures): a focused analysis is made whole first.
+  std::shared_ptr<const binary::BinaryInfo> info = focused;
+  if (!focused->focus.empty()) {
+    auto whole = binary::analyse(focused->path);
+    if (!whole)
+      return {binary::without_stdlib_signatures(*focused, "its whole analysis failed: " + whole.error().what),
+              std::nullopt};
+    info = *whole;
+  }
   WithStdlib out{info, std::nullopt};
   auto program = binary::stdlib_program(*info);
   if (!program) {
