@@ -2,6 +2,7 @@
 // from .symtab when present, code facts from Zydis, signatures from DWARF with locations
 // computed by the ABI rules and cross-checked against DWARF's, then a cache per build id.
 #include <elf.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <cctype>
@@ -1010,25 +1011,28 @@ std::vector<fs::path> kept_analyses(const fs::path& file) {
 
 Result<std::shared_ptr<const BinaryInfo>> analyse(const fs::path& file, Detail detail,
                                                   const std::vector<std::string>& focus_globs) {
-  auto elf = ElfFile::open(file);
-  if (!elf) return tl::unexpected(elf.error());
   std::vector<std::string> focus = focus_globs;
   std::ranges::sort(focus);
   focus.erase(std::unique(focus.begin(), focus.end()), focus.end());
-  std::string build_id = read_build_id(*elf);
-  const std::string key = analysis_key(*elf, build_id);
   static std::mutex mu;
   // Never destroyed: freeing every analysis at exit only costs time (and munmaps).
   static auto& cache = *new std::map<std::string, std::vector<std::shared_ptr<const BinaryInfo>>>;
+  // The key of a file this process has hashed already, by its identity (device, inode, size,
+  // modification time): a suite asks for the same binary's analysis once per scenario, and
+  // hashing 24 MB each time cost 5 ms; a file rewritten since has another mtime.
+  using Stamp = std::tuple<dev_t, ino_t, off_t, int64_t, int64_t>;
+  static auto& keys = *new std::map<Stamp, std::string>;
+  std::optional<Stamp> stamp;
+  if (struct stat st; ::stat(file.c_str(), &st) == 0)
+    stamp = Stamp{st.st_dev, st.st_ino, st.st_size, st.st_mtim.tv_sec, st.st_mtim.tv_nsec};
   auto answer = [&](const std::shared_ptr<const BinaryInfo>& info) {
     if (info->path == file) return info;
     auto copy = std::make_shared<BinaryInfo>(*info);  // same bytes at another path
     copy->path = file;
     return std::shared_ptr<const BinaryInfo>(std::move(copy));
   };
-  {
-    std::lock_guard lock(mu);
-    // the most detailed one that covers the focus, a whole one first: what it answers, it answers for all
+  // the most detailed one that covers the focus, a whole one first: what it answers, it answers for all
+  auto cached = [&](const std::string& key) -> std::shared_ptr<const BinaryInfo> {
     const BinaryInfo* best = nullptr;
     std::shared_ptr<const BinaryInfo> chosen;
     for (const auto& info : cache[key])
@@ -1036,7 +1040,21 @@ Result<std::shared_ptr<const BinaryInfo>> analyse(const fs::path& file, Detail d
           (!best || info->detail > best->detail ||
            (info->detail == best->detail && info->focus.empty() && !best->focus.empty())))
         best = info.get(), chosen = info;
-    if (chosen) return answer(chosen);
+    return chosen;
+  };
+  {
+    std::lock_guard lock(mu);
+    if (auto k = stamp ? keys.find(*stamp) : keys.end(); k != keys.end())
+      if (auto hit = cached(k->second)) return answer(hit);
+  }
+  auto elf = ElfFile::open(file);
+  if (!elf) return tl::unexpected(elf.error());
+  std::string build_id = read_build_id(*elf);
+  const std::string key = analysis_key(*elf, build_id);
+  {
+    std::lock_guard lock(mu);
+    if (stamp) keys[*stamp] = key;
+    if (auto hit = cached(key)) return answer(hit);
   }
   std::shared_ptr<BinaryInfo> found = from_disk(*elf, key, detail, focus);
   if (!found) {

@@ -416,6 +416,45 @@ TEST(CliCache, AnalysesAreKeptForTheNextProcess) {
   fs::remove_all(cache);
 }
 
+// `list GLOB` analyses what GLOB names, kept under that focus; the whole analysis, once made,
+// answers every later focus without another file.
+TEST(CliCache, AGlobIsAnalysedAloneUntilTheWholeBinaryIs) {
+  const fs::path bin = test::fixture("sigs");
+  ASSERT_FALSE(bin.empty());
+  const fs::path cache = fs::path(BPFAULT_BINARY_DIR) / "test-tmp" / fmt::format("cli-focus-{}", getpid());
+  fs::remove_all(cache);
+  const std::map<std::string, std::string> env{{"BPFAULT_CACHE", cache.string()}};
+  auto kept = [&] {
+    std::vector<std::string> names;
+    for (const auto& e : fs::directory_iterator(cache / "analysis"))
+      if (e.path().extension() == ".bin") names.push_back(e.path().filename().string());
+    std::ranges::sort(names);
+    return names;
+  };
+  auto one = bpfault({"list", "-v", bin.string(), "main.fInts"}, env);
+  ASSERT_EQ(one.exit_code, 0) << one.err;
+  EXPECT_NE(one.out.find("main.fInts("), std::string::npos) << one.out;
+  EXPECT_EQ(one.out.find("main.fBool"), std::string::npos) << one.out;
+  ASSERT_EQ(kept().size(), 1u);
+  EXPECT_NE(kept()[0].find("-full-focus-"), std::string::npos) << kept()[0];
+
+  auto whole = bpfault({"list", "-v", bin.string()}, env);
+  ASSERT_EQ(whole.exit_code, 0) << whole.err;
+  ASSERT_EQ(kept().size(), 2u);
+  // the focused listing is the whole one's lines for that function
+  const size_t at = whole.out.find("uprobe:" + bin.string() + ":main.fInts\n");
+  ASSERT_NE(at, std::string::npos) << whole.out;
+  const size_t block = one.out.find("uprobe:" + bin.string() + ":main.fInts\n");
+  ASSERT_NE(block, std::string::npos) << one.out;
+  EXPECT_EQ(whole.out.substr(at, one.out.size() - block), one.out.substr(block));
+
+  auto other = bpfault({"list", "-v", bin.string(), "main.fBool"}, env);
+  ASSERT_EQ(other.exit_code, 0) << other.err;
+  EXPECT_NE(other.out.find("main.fBool("), std::string::npos) << other.out;
+  EXPECT_EQ(kept().size(), 2u) << "the whole analysis answers it: nothing new is kept";
+  fs::remove_all(cache);
+}
+
 TEST(CliUsage, TraceUnknownFunctionIsBadInput) {
   auto r = bpfault({"trace", test::fixture("demo").string(), "main.ebpfDem"});
   EXPECT_EQ(r.exit_code, 2);
