@@ -47,8 +47,8 @@ std::string inflate_all(std::span<Inflate* const> todo, uint8_t* image) {
 }
 
 template <class Ehdr, class Shdr>
-void write_headers(uint8_t* image, const std::vector<Inflate>& secs, uint64_t names_at,
-                   const std::string& names, uint64_t shdrs_at, uint16_t machine, uint8_t elf_class) {
+void write_headers(uint8_t* image, const std::vector<Inflate>& secs, uint64_t names_at, const std::string& names,
+                   uint64_t shdrs_at, uint16_t machine, uint8_t elf_class) {
   Ehdr eh{};
   std::memcpy(eh.e_ident, ELFMAG, SELFMAG);
   eh.e_ident[EI_CLASS] = elf_class;
@@ -105,7 +105,8 @@ Result<std::unique_ptr<DwarfFile>> DwarfFile::open(const ElfFile& elf) {
       const size_t header = is64 ? sizeof(Elf64_Chdr) : sizeof(Elf32_Chdr);
       const auto type = read_le(x.in, 0, 4);
       const auto size = read_le(x.in, is64 ? 8 : 4, is64 ? 8 : 4);
-      if (!type || !size || x.in.size() < header) return tl::unexpected(refuse(x.name + "'s compression header is cut short"));
+      if (!type || !size || x.in.size() < header)
+        return tl::unexpected(refuse(x.name + "'s compression header is cut short"));
       if (*type != ELFCOMPRESS_ZLIB) {
         other = true;  // zstd: libdw inflates it (or says why not)
         continue;

@@ -37,7 +37,7 @@ class DwarfFile {
   DwarfFile() = default;
   std::unique_ptr<uint8_t[]> image_;  // the ELF image libdw reads, when sections were inflated here
   size_t image_size_ = 0;
-  Elf* elf_ = nullptr;          // over image_ (nullptr when libdw read the file itself)
+  Elf* elf_ = nullptr;  // over image_ (nullptr when libdw read the file itself)
   Dwarf* dwarf_ = nullptr;
 };
 

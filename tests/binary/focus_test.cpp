@@ -44,7 +44,8 @@ std::string everything(const Function& f) {
   for (const InlinedCopy& c : f.inlined_copies) {
     s += fmt::format("copy {:#x} in {} by {} at {} ({}:{}) '{}' why '{}'\n", c.mark, c.outer, c.caller, c.at, c.file,
                      c.line, c.not_countable, c.params_why);
-    for (const Value& v : c.params) s += fmt::format("  {} {} @{}\n", v.name, v.type ? v.type->name : "?", v.describe_loc());
+    for (const Value& v : c.params)
+      s += fmt::format("  {} {} @{}\n", v.name, v.type ? v.type->name : "?", v.describe_loc());
     for (const auto& [name, why] : c.unlocated) s += fmt::format("  not {}: {}\n", name, why);
   }
   return s;
@@ -117,7 +118,7 @@ TEST(Focus, AnswersOnlyTheFocusItWasMadeFor) {
   auto a = analyse(copy, Detail::full, {"main.main", "main.fInts"});
   ASSERT_TRUE(a) << a.error().format();
   EXPECT_EQ((*a)->focus, (std::vector<std::string>{"main.fInts", "main.main"}));  // sorted: one key for one set
-  EXPECT_EQ(analyse(copy, Detail::full, {"main.fInts"})->get(), a->get());  // a part of what it covers
+  EXPECT_EQ(analyse(copy, Detail::full, {"main.fInts"})->get(), a->get());        // a part of what it covers
   EXPECT_EQ(analyse(copy, Detail::functions, {"main.main"})->get(), a->get());
   auto b = analyse(copy, Detail::full, {"main.fBool"});  // not covered: analysed for it
   ASSERT_TRUE(b);
