@@ -755,17 +755,23 @@ void add_inlined_everywhere(const DwarfInfo& dwarf, const ByName& compiled_by_na
 
 // What the DWARF must be read for under a focus: the units that hold the focused functions'
 // code and their copies' outer functions, and the focused names' packages (a function inlined
-// everywhere is described only there).
-DwarfFocus dwarf_focus(const BinaryInfo& info, const std::vector<char>& focused) {
+// everywhere is described only there, and one whose copies all lost their code is named by
+// nothing else: an exact name's package is read too).
+DwarfFocus dwarf_focus(const BinaryInfo& info, const std::vector<char>& focused,
+                       const std::vector<std::string>& focus) {
   DwarfFocus df;
+  auto package = [&](std::string pkg) {
+    if (std::ranges::find(df.packages, pkg) == df.packages.end()) df.packages.push_back(std::move(pkg));
+  };
   for (size_t i = 0; i < info.functions.size(); ++i) {
     const Function& f = info.functions[i];
     if (!focused[i]) continue;
     if (f.entry) df.pcs.push_back(f.entry);
     for (const InlinedCopy& c : f.inlined_copies) df.pcs.push_back(c.mark);
-    if (std::string pkg = go_package(f.name); std::ranges::find(df.packages, pkg) == df.packages.end())
-      df.packages.push_back(std::move(pkg));
+    package(go_package(f.name));
   }
+  for (const std::string& glob : focus)
+    if (glob.find_first_of("*?") == std::string::npos) package(go_package(glob));
   std::ranges::sort(df.pcs);
   return df;
 }
@@ -872,7 +878,7 @@ Result<std::shared_ptr<BinaryInfo>> analyse_file(ElfFile elf, std::string build_
       info->warnings.push_back(d.error().what + " (analysed without signatures)");
   }
   if (!dwarf && dwarf_file) {  // focused: the units it needs
-    const DwarfFocus df = dwarf_focus(*info, focused);
+    const DwarfFocus df = dwarf_focus(*info, focused, focus);
     if (auto d = read_dwarf(elf, *dwarf_file, &df))
       dwarf = std::move(*d);
     else

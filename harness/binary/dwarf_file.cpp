@@ -79,7 +79,7 @@ void write_headers(uint8_t* image, const std::vector<Inflate>& secs, uint64_t na
   strtab.sh_offset = names_at;
   strtab.sh_size = names.size();
   strtab.sh_addralign = 1;
-  std::memcpy(image + names_at, names.data(), names.size());
+  std::copy(names.begin(), names.end(), image + names_at);  // NUL-separated names: bytes, not a C string
   std::memcpy(image + shdrs_at, sh.data(), sh.size() * sizeof(Shdr));
 }
 
