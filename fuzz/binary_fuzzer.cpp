@@ -163,13 +163,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
 #elif FUZZ_STAGE == STAGE_DWARF
   // the inflating opener (libdeflate, an ELF image for libdw) is part of what is fuzzed
-  auto file = DwarfFile::open(*elf);
-  if (!file) {
-    (void)file.error().format();
+  auto opened = DwarfFile::open(*elf);
+  if (!opened) {
+    (void)opened.error().format();
     return 0;
   }
-  if (!*file) return 0;
-  auto dwarf = read_dwarf(*elf, **file);
+  if (!*opened) return 0;
+  auto dwarf = read_dwarf(*elf, **opened);
   if (!dwarf) (void)dwarf.error().format();
 #else
 #error "FUZZ_STAGE must be STAGE_ELF, STAGE_PCLNTAB or STAGE_DWARF"
