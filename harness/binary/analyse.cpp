@@ -1001,14 +1001,47 @@ std::string analysis_key(const ElfFile& elf, const std::string& build_id) {
   return fmt::format("{}/{:016x}{:016x}", build_id, h.high64, h.low64);
 }
 
+// The key of a file this process has hashed already, by its identity (device, inode, size,
+// modification time): a suite asks for the same binary's analysis once per scenario, and
+// hashing 24 MB each time cost 5 ms; a file rewritten since has another mtime.
+using Stamp = std::tuple<dev_t, ino_t, off_t, int64_t, int64_t>;
+std::mutex keys_mu;
+std::map<Stamp, std::string>& keys() {
+  static auto& k = *new std::map<Stamp, std::string>;  // never destroyed, as the analyses
+  return k;
+}
+std::optional<Stamp> stamp_of(const fs::path& file) {
+  struct stat st;
+  if (::stat(file.c_str(), &st) != 0) return std::nullopt;
+  return Stamp{st.st_dev, st.st_ino, st.st_size, st.st_mtim.tv_sec, st.st_mtim.tv_nsec};
+}
+std::optional<std::string> known_key(const std::optional<Stamp>& stamp) {
+  if (!stamp) return std::nullopt;
+  std::lock_guard lock(keys_mu);
+  auto it = keys().find(*stamp);
+  return it == keys().end() ? std::nullopt : std::optional<std::string>(it->second);
+}
+void remember_key(const std::optional<Stamp>& stamp, const std::string& key) {
+  if (!stamp) return;
+  std::lock_guard lock(keys_mu);
+  keys()[*stamp] = key;
+}
+
 }  // namespace
 
 std::vector<fs::path> kept_analyses(const fs::path& file) {
   std::vector<fs::path> out;
   if (!disk_cache()) return out;
-  auto elf = ElfFile::open(file);
-  if (!elf) return out;
-  const std::string key = analysis_key(*elf, read_build_id(*elf));
+  const std::optional<Stamp> stamp = stamp_of(file);
+  std::string key;
+  if (auto known = known_key(stamp)) {
+    key = *known;  // analysed just before, as the VM's send does
+  } else {
+    auto elf = ElfFile::open(file);
+    if (!elf) return out;
+    key = analysis_key(*elf, read_build_id(*elf));
+    remember_key(stamp, key);
+  }
   std::error_code ec;
   for (Detail d : {Detail::full, Detail::functions})
     if (fs::path f = analysis_file(*disk_cache(), key, d); fs::is_regular_file(f, ec)) out.push_back(f);
@@ -1023,14 +1056,7 @@ Result<std::shared_ptr<const BinaryInfo>> analyse(const fs::path& file, Detail d
   static std::mutex mu;
   // Never destroyed: freeing every analysis at exit only costs time (and munmaps).
   static auto& cache = *new std::map<std::string, std::vector<std::shared_ptr<const BinaryInfo>>>;
-  // The key of a file this process has hashed already, by its identity (device, inode, size,
-  // modification time): a suite asks for the same binary's analysis once per scenario, and
-  // hashing 24 MB each time cost 5 ms; a file rewritten since has another mtime.
-  using Stamp = std::tuple<dev_t, ino_t, off_t, int64_t, int64_t>;
-  static auto& keys = *new std::map<Stamp, std::string>;
-  std::optional<Stamp> stamp;
-  if (struct stat st; ::stat(file.c_str(), &st) == 0)
-    stamp = Stamp{st.st_dev, st.st_ino, st.st_size, st.st_mtim.tv_sec, st.st_mtim.tv_nsec};
+  const std::optional<Stamp> stamp = stamp_of(file);
   auto answer = [&](const std::shared_ptr<const BinaryInfo>& info) {
     if (info->path == file) return info;
     auto copy = std::make_shared<BinaryInfo>(*info);  // same bytes at another path
@@ -1048,18 +1074,17 @@ Result<std::shared_ptr<const BinaryInfo>> analyse(const fs::path& file, Detail d
         best = info.get(), chosen = info;
     return chosen;
   };
-  {
+  if (auto known = known_key(stamp)) {
     std::lock_guard lock(mu);
-    if (auto k = stamp ? keys.find(*stamp) : keys.end(); k != keys.end())
-      if (auto hit = cached(k->second)) return answer(hit);
+    if (auto hit = cached(*known)) return answer(hit);
   }
   auto elf = ElfFile::open(file);
   if (!elf) return tl::unexpected(elf.error());
   std::string build_id = read_build_id(*elf);
   const std::string key = analysis_key(*elf, build_id);
+  remember_key(stamp, key);
   {
     std::lock_guard lock(mu);
-    if (stamp) keys[*stamp] = key;
     if (auto hit = cached(key)) return answer(hit);
   }
   std::shared_ptr<BinaryInfo> found = from_disk(*elf, key, detail, focus);

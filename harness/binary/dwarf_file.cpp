@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cstring>
 #include <future>
+#include <new>
 #include <string>
 
 #include <fmt/format.h>
@@ -141,7 +142,11 @@ Result<std::unique_ptr<DwarfFile>> DwarfFile::open(const ElfFile& elf) {
   const uint64_t names_at = at, shdrs_at = (at + names.size() + 7) & ~uint64_t{7};
   // Not zeroed (13 MB for cmd/go): every byte is a header, a section or padding written below.
   out->image_size_ = shdrs_at + (secs.size() + 2) * shdr;
-  out->image_.reset(new uint8_t[out->image_size_]);
+  // each section's claim is capped, not their sum: a damaged file must get an error, not bad_alloc
+  out->image_.reset(new (std::nothrow) uint8_t[out->image_size_]);
+  if (!out->image_)
+    return tl::unexpected(refuse(
+        fmt::format("its debug sections claim {} bytes inflated, more than can be allocated", out->image_size_)));
   uint8_t* image = out->image_.get();
   uint64_t end = ehdr;  // the alignment gaps are zeroed
   for (const Inflate& s : secs) std::memset(image + end, 0, s.at - end), end = s.at + s.size;
