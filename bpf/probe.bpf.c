@@ -196,24 +196,27 @@ static __always_inline int handle_hit(struct pt_regs *ctx, const int can_inject,
  * write landed on the wrong goroutine); with preemption off, none in 120. The likely cause: the
  * JIT's per-CPU private stack (6.13+), which a hit of another thread on the same CPU overwrites
  * while this one is preempted. Hits run with preemption off where the kernel has the kfuncs
- * (6.10+); 6.1 has no private stacks, and loads the programs without them. Some kernels (6.12)
- * refuse the global functions below in such a region: the harness then loads with preempt_off
- * = 0 (harness/kernel/probe_session.cpp). */
-extern void bpf_preempt_disable(void) __weak __ksym;
-extern void bpf_preempt_enable(void) __weak __ksym;
+ * bpf_preempt_disable/enable (6.10+); 6.1 has no private stacks. Some kernels (6.12) refuse the
+ * global functions below in such a region: the harness then loads with preempt_off = 0
+ * (harness/kernel/probe_session.cpp).
+ *
+ * The kfuncs are not libbpf externs: resolving one makes libbpf parse the kernel's whole BTF,
+ * ~10 ms of every process's first load. Each is called as a stand-in, a helper the programs
+ * call nowhere else (probe.h), and the harness rewrites those two calls before load into the
+ * kfunc calls, with the ids it keeps per boot (harness/kernel/kernel_btf.cpp), or into
+ * `r0 = 0` where the kernel has no such kfunc (and sets preempt_off = 0). */
+static long (*const preempt_disable_stand_in)(void) = (void *)PROBE_PREEMPT_DISABLE_HELPER;
+static long (*const preempt_enable_stand_in)(void) = (void *)PROBE_PREEMPT_ENABLE_HELPER;
 
 static __always_inline int handle(struct pt_regs *ctx, const int can_inject, const int can_regs,
 				  const int can_mem)
 {
-	const int kfuncs = preempt_off && bpf_ksym_exists(bpf_preempt_disable) &&
-			   bpf_ksym_exists(bpf_preempt_enable);
-
-	if (kfuncs)
-		bpf_preempt_disable();
+	if (preempt_off)
+		preempt_disable_stand_in();
 	int ret = handle_hit(ctx, can_inject, can_regs, can_mem);
 
-	if (kfuncs)
-		bpf_preempt_enable();
+	if (preempt_off)
+		preempt_enable_stand_in();
 	return ret;
 }
 

@@ -107,6 +107,12 @@ enum probe_value_src {
  * them, and its injection fails with ENOENT instead of pointing at someone else's bytes). */
 #define PROBE_ENV_MARKER 0x746c75616670623aULL
 
+/* The two helper calls that stand for bpf_preempt_disable() and bpf_preempt_enable() in the
+ * programs (probe.bpf.c, handle()): helpers the programs call nowhere else, which the harness
+ * rewrites before load into the kfunc calls (harness/kernel/kernel_btf.cpp). */
+#define PROBE_PREEMPT_DISABLE_HELPER BPF_FUNC_get_numa_node_id
+#define PROBE_PREEMPT_ENABLE_HELPER  BPF_FUNC_jiffies64
+
 struct probe_write {
 	__u8 kind; /* enum probe_write_kind */
 	__u8 src;  /* enum probe_value_src */

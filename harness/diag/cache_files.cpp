@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <functional>
 #include <utility>
 #include <vector>
@@ -34,6 +35,33 @@ fs::path cache_root() {
     home = pw && pw->pw_dir && *pw->pw_dir ? pw->pw_dir : "/tmp";
   }
   return fs::path(home) / ".cache" / "bpfault";
+}
+
+fs::path per_boot_file(std::string_view kind, std::string_view extension) {
+  std::ifstream boot("/proc/sys/kernel/random/boot_id");
+  std::string id;
+  std::getline(boot, id);
+  const std::string& build = executable_build_id();
+  if (id.empty() || build.empty()) return {};
+  return fmt::format("/run/bpfault/{}-{}-{}-{}{}", kind, id, geteuid(), build, extension);
+}
+
+bool write_atomically(const fs::path& file, std::string_view bytes) {
+  std::error_code ec;
+  fs::create_directories(file.parent_path(), ec);
+  auto tmp = file;
+  tmp += fmt::format(".{}", getpid());
+  {
+    std::ofstream out(tmp, std::ios::binary);
+    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+    if (!out.flush()) {
+      fs::remove(tmp, ec);
+      return false;
+    }
+  }
+  fs::rename(tmp, file, ec);
+  if (ec) fs::remove(tmp, ec);
+  return !ec;
 }
 
 void keep_newest(const fs::path& dir, std::string_view prefix, std::string_view extension, size_t keep) {

@@ -21,6 +21,16 @@ std::filesystem::path cache_root();
 // and then the caches are not used.
 const std::string& executable_build_id();
 
+// A file kept for this boot only: /run/bpfault/KIND-BOOT_ID-EUID-BUILD_ID.EXTENSION (/run is
+// emptied at boot), for what does not change while a kernel runs and costs each process to
+// learn (capabilities, the kernel's BTF). Empty when the boot id or the build id is unknown:
+// then nothing is kept.
+std::filesystem::path per_boot_file(std::string_view kind, std::string_view extension);
+
+// Writes `bytes` to `file` atomically (a temporary file renamed over it: a parallel process
+// reads the old file or the new one), creating its folder; false when it could not.
+bool write_atomically(const std::filesystem::path& file, std::string_view bytes);
+
 // Removes all but the `keep` most recently written files of `dir` named PREFIX*EXTENSION.
 // Errors are ignored: a file that stays only costs space.
 void keep_newest(const std::filesystem::path& dir, std::string_view prefix, std::string_view extension, size_t keep);

@@ -473,13 +473,7 @@ namespace {
 // it mid-suite), but probing costs ~20 ms plus ~150 ms of detaching in the background: a
 // suite of ctest runs probes once per boot and reads the answer back (/run is cleared at boot).
 std::filesystem::path cache_file() {
-  std::ifstream boot("/proc/sys/kernel/random/boot_id");
-  std::string id;
-  std::getline(boot, id);
-  // the probes are part of bpfault: another build may probe differently
-  const std::string& build = diag::executable_build_id();
-  if (id.empty() || build.empty()) return {};
-  return fmt::format("/run/bpfault/caps-{}-{}-{}.json", id, geteuid(), build);
+  return diag::per_boot_file("caps", ".json");  // the probes are part of bpfault: keyed by its build too
 }
 
 std::optional<Capabilities> load_cached(const std::filesystem::path& file) {
@@ -508,13 +502,7 @@ void save_cached(const std::filesystem::path& file, const Capabilities& c) {
   for (const auto& r : c.results)
     j["results"][r.name] = {
         {"first_kernel", r.first_kernel}, {"available", r.available}, {"reason", r.reason}, {"log", r.log}};
-  std::error_code ec;
-  std::filesystem::create_directories(file.parent_path(), ec);
-  auto tmp = file;
-  tmp += fmt::format(".{}", getpid());
-  std::ofstream(tmp) << j.dump();
-  std::filesystem::rename(tmp, file, ec);  // atomic: a parallel run reads the old file or the new one
-  if (ec) std::filesystem::remove(tmp, ec);
+  diag::write_atomically(file, j.dump());
   diag::keep_newest(file.parent_path(), "caps-", ".json", 8);  // another build's file only costs it one probe
 }
 

@@ -18,6 +18,7 @@
 
 #include <fmt/format.h>
 
+#include "kernel/kernel_btf.h"
 #include "kernel/verifier_log.h"
 #include "probe.skel.h"
 
@@ -183,23 +184,44 @@ unsigned programs_used(const SessionConfig& config) {
   return bits;
 }
 
-// Opens the skeleton with only the programs the sites use.
-probe_bpf* open_configured(const SessionConfig& config) {
-  probe_bpf* skel = probe_bpf__open();
-  if (!skel) return nullptr;
+// What this process takes from the kernel's BTF (once: the kernel does not change under it).
+const Result<KernelBtf>& this_kernel_btf() {
+  static const Result<KernelBtf> k = [] {
+    size_t size = 0;
+    const void* elf = probe_bpf__elf_bytes(&size);
+    return kernel_btf({static_cast<const std::byte*>(elf), size});
+  }();
+  return k;
+}
+
+// Opens the skeleton with only the programs the sites use, its CO-RE types and kfunc calls from
+// this boot's kernel BTF (kernel/kernel_btf.h).
+Result<probe_bpf*> open_configured(const SessionConfig& config) {
+  const Result<KernelBtf>& k = this_kernel_btf();
+  if (!k) return tl::unexpected(k.error());
+  const std::string core = k->core.string();
+  LIBBPF_OPTS(bpf_object_open_opts, opts, .btf_custom_path = core.c_str());
+  probe_bpf* skel = probe_bpf__open_opts(&opts);
+  if (!skel) return fail(ErrorKind::internal, "bpf/probe.bpf.c", fmt::format("open failed: {}", strerror(errno)));
   const unsigned used = programs_used(config);
   for (Program p : kPrograms) {
-    bpf_program__set_autoload(program(skel, p), (used & program_bit(p)) != 0);
+    const bool load = (used & program_bit(p)) != 0;
+    bpf_program__set_autoload(program(skel, p), load);
     if (config.uprobe_multi) bpf_program__set_expected_attach_type(program(skel, p), BPF_TRACE_UPROBE_MULTI);
+    if (auto r = call_preempt_kfuncs(program(skel, p), *k); load && !r) {
+      probe_bpf__destroy(skel);
+      return tl::unexpected(r.error());
+    }
   }
-  skel->rodata->preempt_off = preempt_off;
+  skel->rodata->preempt_off = preempt_off && k->preempt_disable > 0 && k->preempt_enable > 0;
   return skel;
 }
 
 // Loads once more with the verifier's log on, to say why the first load failed.
 std::string refusal(const SessionConfig& config) {
-  probe_bpf* skel = open_configured(config);
-  if (!skel) return "";
+  auto opened = open_configured(config);
+  if (!opened) return "";
+  probe_bpf* skel = *opened;
   static thread_local std::string log;
   log.assign(1 << 20, '\0');
   for (Program p : kPrograms)
@@ -237,13 +259,16 @@ Result<std::unique_ptr<LoadedProbes>> load_new(const SessionConfig& config) {
   auto l = std::make_unique<LoadedProbes>();
   l->programs = programs_used(config);
   l->uprobe_multi = config.uprobe_multi;
-  l->skel = open_configured(config);
-  if (!l->skel) return fail(ErrorKind::internal, "bpf/probe.bpf.c", fmt::format("open failed: {}", strerror(errno)));
+  auto opened = open_configured(config);
+  if (!opened) return tl::unexpected(opened.error());
+  l->skel = *opened;
   int err = probe_bpf__load(l->skel);
   if (err && err != -EPERM && preempt_off.exchange(false)) {
     probe_bpf__destroy(l->skel);  // again, preemptible: only that differs
-    l->skel = open_configured(config);
-    if (!l->skel) return fail(ErrorKind::internal, "bpf/probe.bpf.c", fmt::format("open failed: {}", strerror(errno)));
+    l->skel = nullptr;
+    opened = open_configured(config);
+    if (!opened) return tl::unexpected(opened.error());
+    l->skel = *opened;
     err = probe_bpf__load(l->skel);
     if (err) preempt_off = true;  // not the reason: say why with the programs as they should be
   }
