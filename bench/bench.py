@@ -314,6 +314,9 @@ class Bench:
         pairs = [
             ("bpfault − tracee alone", bp, cmds["tracee alone"], "diff"),
             ("bpfault, analysis not kept on disk − tracee alone", ["env", "BPFAULT_NO_ANALYSIS_CACHE=1", *bp], cmds["tracee alone"], "diff"),
+            # the baseline: libbpf reading the kernel's whole BTF in this process (as before it was kept per boot)
+            ("bpfault, kernel BTF read whole in the process (`BPFAULT_NO_BTF_CACHE=1`) − bpfault",
+             ["env", "BPFAULT_NO_BTF_CACHE=1", *bp], bp, "diff"),
             ("bpfault / libbpf floor", bp, cmds["libbpf floor: same task, one uprobe_multi link (`bench/floor --prog arg`)"], "ratio"),
             ("bpfault / bpftrace", bp, cmds["bpftrace `reg(\"ax\")` one-liner, `-c tracee`"], "ratio"),
             ("bpfault / BCC", bp, cmds["BCC Python script (`bench/bcc_arg.py`)"], "ratio"),

@@ -3,6 +3,9 @@
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
 
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
@@ -207,9 +210,21 @@ int32_t kfunc_id(const btf* kernel, const char* name) {
   return id > 0 ? id : 0;
 }
 
-// Reads the kernel's whole BTF: the kfuncs' ids, and the CO-RE types into `core` (empty: the
-// whole BTF is the CO-RE types, nothing is kept).
-Result<KernelBtf> make(std::span<const std::byte> object, const fs::path& core) {
+// The CO-RE types for this process alone, in memory: a file libbpf can open by name that goes
+// away with the process.
+std::optional<fs::path> in_memory(const std::string& raw) {
+  const int fd = memfd_create("bpfault-core-btf", MFD_CLOEXEC);
+  if (fd < 0) return std::nullopt;
+  if (write(fd, raw.data(), raw.size()) != static_cast<ssize_t>(raw.size())) {
+    close(fd);
+    return std::nullopt;
+  }
+  return fmt::format("/proc/self/fd/{}", fd);  // open for the process's life: it is loaded again on a retry
+}
+
+// Reads the kernel's whole BTF once: the kfuncs' ids, and the CO-RE types, kept in `keep` (when
+// not empty and writable) or else in memory.
+Result<KernelBtf> make(std::span<const std::byte> object, const fs::path& keep) {
   std::unique_ptr<btf, BtfFree> kernel(btf__load_vmlinux_btf());
   if (!kernel)
     return fail(ErrorKind::unsupported, kVmlinux,
@@ -218,8 +233,6 @@ Result<KernelBtf> make(std::span<const std::byte> object, const fs::path& core) 
   KernelBtf k;
   k.preempt_disable = kfunc_id(kernel.get(), "bpf_preempt_disable");
   k.preempt_enable = kfunc_id(kernel.get(), "bpf_preempt_enable");
-  k.core = kVmlinux;
-  if (core.empty()) return k;
   std::unique_ptr<bpf_object, ObjectClose> obj(bpf_object__open_mem(object.data(), object.size(), nullptr));
   const btf* local = obj ? bpf_object__btf(obj.get()) : nullptr;
   if (!local) return fail(ErrorKind::internal, "bpf/probe.bpf.c", "the object's BTF could not be read");
@@ -227,7 +240,13 @@ Result<KernelBtf> make(std::span<const std::byte> object, const fs::path& core) 
   types.add_views();
   auto raw = types.raw();
   if (!raw) return tl::unexpected(raw.error());
-  if (diag::write_atomically(core, *raw)) k.core = core;  // else the whole BTF does
+  if (!keep.empty() && diag::write_atomically(keep, *raw)) {
+    k.core = keep;
+  } else if (auto memory = in_memory(*raw)) {
+    k.core = *memory;
+  } else {
+    k.core = kVmlinux;  // libbpf reads the whole BTF once more
+  }
   return k;
 }
 

@@ -25,7 +25,8 @@ struct KernelBtf {
 };
 
 // For the BPF object whose ELF bytes are `object` (the skeleton's). Fails when the kernel has no
-// BTF, which CO-RE needs. BPFAULT_NO_BTF_CACHE=1 makes it afresh (and keeps nothing).
+// BTF, which CO-RE needs. With BPFAULT_NO_BTF_CACHE=1 (or where /run/bpfault cannot be written)
+// the process reads the whole BTF itself, once, and keeps the types in memory.
 Result<KernelBtf> kernel_btf(std::span<const std::byte> object);
 
 // Rewrites the two helper calls that stand for bpf_preempt_disable() and bpf_preempt_enable() in

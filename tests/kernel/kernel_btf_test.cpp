@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <cstddef>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <map>
@@ -103,6 +104,23 @@ TEST_F(KernelBtfTest, KeptTypesMakeTheProgramsTheWholeBtfMakes) {
     EXPECT_GT(insns.size(), 100u) << name;
     EXPECT_TRUE(same(from_kept.at(name), insns)) << name << ": the kernel runs other instructions";
   }
+}
+
+// Without this boot's file the process makes the same types for itself, in memory.
+TEST_F(KernelBtfTest, NotKeptTheTypesAreTheProcesss) {
+  auto kept = kernel_btf(probe_object());
+  ASSERT_TRUE(kept) << kept.error().what;
+  setenv("BPFAULT_NO_BTF_CACHE", "1", 1);
+  auto own = kernel_btf(probe_object());
+  unsetenv("BPFAULT_NO_BTF_CACHE");
+  ASSERT_TRUE(own) << own.error().what;
+  EXPECT_FALSE(own->kept);
+  EXPECT_TRUE(own->core.string().starts_with("/proc/self/fd/")) << own->core;
+  EXPECT_EQ(own->preempt_disable, kept->preempt_disable);
+  const auto from_own = loaded_programs(own->core.string(), *own);
+  const auto from_kept = loaded_programs(kept->core.string(), *kept);
+  ASSERT_EQ(from_own.size(), 2u);
+  for (const auto& [name, insns] : from_kept) EXPECT_TRUE(same(from_own.at(name), insns)) << name;
 }
 
 // The kfunc ids are the kernel's own, and each loaded program calls exactly those two kfuncs.
