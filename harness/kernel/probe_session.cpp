@@ -13,7 +13,9 @@
 #include <cerrno>
 #include <cstddef>
 #include <cstring>
+#include <future>
 #include <mutex>
+#include <utility>
 #include <vector>
 
 #include <fmt/format.h>
@@ -84,6 +86,7 @@ struct LoadedProbes {
   std::unique_ptr<ProbeSession::Events> sink = std::make_unique<ProbeSession::Events>();
   unsigned programs = 0;  // a bit per Program loaded
   bool uprobe_multi = true;
+  bool served = false;  // by a session before (a preloaded object had none)
 
   LoadedProbes() = default;
   LoadedProbes(const LoadedProbes&) = delete;
@@ -144,14 +147,33 @@ auto& idle = *new std::vector<std::unique_ptr<LoadedProbes>>;
 
 unsigned program_bit(Program p) { return 1U << static_cast<unsigned>(p); }
 
-// An idle object with at least these programs, attached the same way; nullptr when none is.
+// Objects being loaded ahead of the run that will borrow them (ProbeSession::preload).
+struct Preloading {
+  unsigned programs;
+  bool uprobe_multi;
+  std::future<Result<std::unique_ptr<LoadedProbes>>> loaded;
+};
+auto& preloading = *new std::vector<Preloading>;
+
+// An idle object with at least these programs, attached the same way, else one being preloaded
+// (waited for); nullptr when there is none, or the preload failed (the caller loads again and
+// reports why).
 std::unique_ptr<LoadedProbes> borrow(unsigned programs, bool uprobe_multi) {
-  std::lock_guard lock(pool_mu);
+  std::unique_lock lock(pool_mu);
+  auto fits = [&](unsigned has, bool multi) { return multi == uprobe_multi && (has & programs) == programs; };
   for (auto it = idle.begin(); it != idle.end(); ++it)
-    if ((*it)->uprobe_multi == uprobe_multi && ((*it)->programs & programs) == programs) {
+    if (fits((*it)->programs, (*it)->uprobe_multi)) {
       auto found = std::move(*it);
       idle.erase(it);
       return found;
+    }
+  for (auto it = preloading.begin(); it != preloading.end(); ++it)
+    if (fits(it->programs, it->uprobe_multi)) {
+      auto loaded = std::move(it->loaded);
+      preloading.erase(it);
+      lock.unlock();
+      auto done = loaded.get();
+      return done ? std::move(*done) : nullptr;
     }
   return nullptr;
 }
@@ -185,29 +207,29 @@ unsigned programs_used(const SessionConfig& config) {
 }
 
 // What this process takes from the kernel's BTF (once: the kernel does not change under it).
+// Never destroyed: a preload may still be opening an object while the process exits.
 const Result<KernelBtf>& this_kernel_btf() {
-  static const Result<KernelBtf> k = [] {
+  static const auto& k = *new Result<KernelBtf>([] {
     size_t size = 0;
     const void* elf = probe_bpf__elf_bytes(&size);
     return kernel_btf({static_cast<const std::byte*>(elf), size});
-  }();
+  }());
   return k;
 }
 
-// Opens the skeleton with only the programs the sites use, its CO-RE types and kfunc calls from
-// this boot's kernel BTF (kernel/kernel_btf.h).
-Result<probe_bpf*> open_configured(const SessionConfig& config) {
+// Opens the skeleton with only the programs `used` (a bit per Program), its CO-RE types and
+// kfunc calls from this boot's kernel BTF (kernel/kernel_btf.h).
+Result<probe_bpf*> open_configured(unsigned used, bool uprobe_multi) {
   const Result<KernelBtf>& k = this_kernel_btf();
   if (!k) return tl::unexpected(k.error());
   const std::string core = k->core.string();
   LIBBPF_OPTS(bpf_object_open_opts, opts, .btf_custom_path = core.c_str());
   probe_bpf* skel = probe_bpf__open_opts(&opts);
   if (!skel) return fail(ErrorKind::internal, "bpf/probe.bpf.c", fmt::format("open failed: {}", strerror(errno)));
-  const unsigned used = programs_used(config);
   for (Program p : kPrograms) {
     const bool load = (used & program_bit(p)) != 0;
     bpf_program__set_autoload(program(skel, p), load);
-    if (config.uprobe_multi) bpf_program__set_expected_attach_type(program(skel, p), BPF_TRACE_UPROBE_MULTI);
+    if (uprobe_multi) bpf_program__set_expected_attach_type(program(skel, p), BPF_TRACE_UPROBE_MULTI);
     if (auto r = call_preempt_kfuncs(program(skel, p), *k); load && !r) {
       probe_bpf__destroy(skel);
       return tl::unexpected(r.error());
@@ -218,8 +240,8 @@ Result<probe_bpf*> open_configured(const SessionConfig& config) {
 }
 
 // Loads once more with the verifier's log on, to say why the first load failed.
-std::string refusal(const SessionConfig& config) {
-  auto opened = open_configured(config);
+std::string refusal(unsigned used, bool uprobe_multi) {
+  auto opened = open_configured(used, uprobe_multi);
   if (!opened) return "";
   probe_bpf* skel = *opened;
   static thread_local std::string log;
@@ -254,19 +276,22 @@ int on_sample(void* ctx, void* data, size_t size) {
   return 0;
 }
 
-// Opens and loads the programs the sites use, with the ring buffer that the sink drains into.
-Result<std::unique_ptr<LoadedProbes>> load_new(const SessionConfig& config) {
+std::atomic<unsigned> objects_loaded{0};
+
+// Opens and loads the programs `used`, with the ring buffer that the sink drains into.
+Result<std::unique_ptr<LoadedProbes>> load_new(unsigned used, bool uprobe_multi) {
+  ++objects_loaded;
   auto l = std::make_unique<LoadedProbes>();
-  l->programs = programs_used(config);
-  l->uprobe_multi = config.uprobe_multi;
-  auto opened = open_configured(config);
+  l->programs = used;
+  l->uprobe_multi = uprobe_multi;
+  auto opened = open_configured(used, uprobe_multi);
   if (!opened) return tl::unexpected(opened.error());
   l->skel = *opened;
   int err = probe_bpf__load(l->skel);
   if (err && err != -EPERM && preempt_off.exchange(false)) {
     probe_bpf__destroy(l->skel);  // again, preemptible: only that differs
     l->skel = nullptr;
-    opened = open_configured(config);
+    opened = open_configured(used, uprobe_multi);
     if (!opened) return tl::unexpected(opened.error());
     l->skel = *opened;
     err = probe_bpf__load(l->skel);
@@ -276,7 +301,7 @@ Result<std::unique_ptr<LoadedProbes>> load_new(const SessionConfig& config) {
     if (err == -EPERM)
       return fail(ErrorKind::unsupported, "bpf/probe.bpf.c", "loading BPF programs is not permitted",
                   "bpfault needs root (or CAP_BPF and CAP_PERFMON); `bpfault caps` shows what this kernel allows");
-    std::string why = refusal(config);
+    std::string why = refusal(used, uprobe_multi);
     return fail(ErrorKind::internal, "bpf/probe.bpf.c",
                 fmt::format("the kernel refused the probe programs ({}){}", strerror(-err),
                             why.empty() ? "" : ": verifier: " + why),
@@ -354,14 +379,26 @@ Result<ProbeSession> ProbeSession::load(const SessionConfig& config) {
   ProbeSession s;
   s.config_ = config;
   s.loaded_ = borrow(programs_used(config), config.uprobe_multi);
-  s.reused_ = s.loaded_ != nullptr;
   if (!s.loaded_) {
-    auto loaded = load_new(config);
+    auto loaded = load_new(programs_used(config), config.uprobe_multi);
     if (!loaded) return tl::unexpected(loaded.error());
     s.loaded_ = std::move(*loaded);
   }
+  s.reused_ = std::exchange(s.loaded_->served, true);
   if (auto r = reset(*s.loaded_, config); !r) return tl::unexpected(r.error());
   return s;
+}
+
+unsigned ProbeSession::loads() { return objects_loaded; }
+
+void ProbeSession::preload(Program p, bool uprobe_multi) {
+  static std::atomic<unsigned> started{0};  // a bit per Program: once per process each
+  if (started.fetch_or(program_bit(p)) & program_bit(p)) return;
+  std::lock_guard lock(pool_mu);
+  preloading.push_back({program_bit(p), uprobe_multi, std::async(std::launch::async, [p, uprobe_multi] {
+                          libbpf_set_print(quiet);
+                          return load_new(program_bit(p), uprobe_multi);
+                        })});
 }
 
 Result<void> ProbeSession::set_armed(uint32_t probe, bool armed) const {

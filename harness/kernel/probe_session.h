@@ -44,8 +44,15 @@ class ProbeSession {
   // loaded), configured for this run: everything but the attach, which needs the tracee's pid.
   // Programs no site uses are not loaded, so a kernel that refuses writes still loads a read-only run.
   static Result<ProbeSession> load(const SessionConfig& config);
-  // Whether this session's object was loaded by an earlier one of this process.
+  // Starts loading an object with only program `p` on another thread, for the first load() of
+  // the process that needs no more to borrow (waiting for it if it is not done): the verifier
+  // and the maps' allocation (~11 ms natively) then overlap the analysis. Once per process and
+  // program; a failed preload is forgotten (load() loads again, and says why).
+  static void preload(Program p, bool uprobe_multi);
+  // Whether this session's object served an earlier one of this process.
   bool reused() const { return reused_; }
+  // How many objects this process has loaded (preloads included).
+  static unsigned loads();
   ProbeSession(ProbeSession&&) noexcept;
   ProbeSession& operator=(ProbeSession&&) = delete;
   ~ProbeSession();

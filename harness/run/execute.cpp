@@ -255,6 +255,12 @@ std::optional<Error> prepare_programs(const scenario::Scenario& s, const Options
 
 Preparation prepare(const scenario::Scenario& s, const Options& o) {
   const auto start = Clock::now();
+  // Probes that only observe load uprobe_observe whatever the analysis finds: loading it now
+  // overlaps the analysis (the first such scenario of the process borrows it).
+  const bool observes = !s.probes.empty() && std::none_of(s.probes.begin(), s.probes.end(),
+                                                          [](const scenario::Probe& p) { return p.injects(); });
+  if (observes)
+    kernel::ProbeSession::preload(plan::Program::observe, kernel::capabilities().has(kernel::Cap::uprobe_multi));
   Unprepared stopped;
   auto stop = [&](Error e) {
     stopped.error = std::move(e);
