@@ -77,7 +77,8 @@ void keep_newest(const fs::path& dir, std::string_view prefix, std::string_view 
 }
 
 const std::string& executable_build_id() {
-  static const std::string id = [] {
+  // never destroyed: a thread that outlives main (a probe object's preload) may still ask
+  static const std::string& id = *new std::string([] {
     std::string out;
     dl_iterate_phdr(
         [](dl_phdr_info* info, size_t, void* data) -> int {
@@ -105,7 +106,7 @@ const std::string& executable_build_id() {
         },
         &out);
     return out;
-  }();
+  }());
   return id;
 }
 }  // namespace bpfault::diag
