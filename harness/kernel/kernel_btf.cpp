@@ -64,7 +64,8 @@ std::optional<Member> find_member(const btf* b, uint32_t composite, std::string_
     const uint32_t offset = base + btf_member_bit_offset(t, i);
     if (n && *n && name == n) return Member{m->type, offset, btf_member_bitfield_size(t, i)};
     uint32_t inner = m->type;
-    if ((!n || !*n) && btf_is_composite(resolved(b, inner)))
+    const btf_type* it = resolved(b, inner);
+    if ((!n || !*n) && it && btf_is_composite(it))
       if (auto found = find_member(b, inner, name, offset)) return found;
   }
   return std::nullopt;
