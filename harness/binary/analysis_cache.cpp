@@ -272,27 +272,14 @@ std::optional<CachedAnalysis> load_analysis(const fs::path& dir, const std::stri
 void store_analysis(const fs::path& dir, const std::string& key, const BinaryInfo& info,
                     std::optional<uint64_t> runtime_text) {
   if (diag::executable_build_id().empty()) return;
-  std::error_code ec;
-  fs::create_directories(dir, ec);
   const std::string payload = payload_of(info, runtime_text);
   const uint64_t hash = XXH3_64bits(payload.data(), payload.size());
-  const fs::path file = analysis_file(dir, key, info.detail, info.focus);
-  fs::path tmp = file;
-  tmp += fmt::format(".{}", gettid());
-  {
-    std::ofstream out(tmp, std::ios::binary);
-    out.write(kMagic.data(), static_cast<std::streamsize>(kMagic.size()));
-    out.write(reinterpret_cast<const char*>(&kFormat), sizeof kFormat);
-    out.write(reinterpret_cast<const char*>(&hash), sizeof hash);
-    out.write(payload.data(), static_cast<std::streamsize>(payload.size()));
-    if (!out) {
-      out.close();
-      fs::remove(tmp, ec);
-      return;  // a cache that cannot be written is only slower
-    }
-  }
-  fs::rename(tmp, file, ec);  // atomic: a parallel run reads the old file, the new one, or none
-  if (ec) fs::remove(tmp, ec);
+  std::string bytes(kMagic);
+  bytes.append(reinterpret_cast<const char*>(&kFormat), sizeof kFormat);
+  bytes.append(reinterpret_cast<const char*>(&hash), sizeof hash);
+  bytes += payload;
+  // atomic: a parallel run reads the old file, the new one, or none; one that cannot be written is only slower
+  if (diag::write_atomically(analysis_file(dir, key, info.detail, info.focus), bytes)) return;
   diag::keep_newest(dir, "", ".bin", kKeepFiles);
 }
 

@@ -46,22 +46,22 @@ fs::path per_boot_file(std::string_view kind, std::string_view extension) {
   return fmt::format("/run/bpfault/{}-{}-{}-{}{}", kind, id, geteuid(), build, extension);
 }
 
-bool write_atomically(const fs::path& file, std::string_view bytes) {
+std::error_code write_atomically(const fs::path& file, std::string_view bytes) {
   std::error_code ec;
   fs::create_directories(file.parent_path(), ec);
   auto tmp = file;
-  tmp += fmt::format(".{}", getpid());
+  tmp += fmt::format(".{}", gettid());  // threads of one process may write the same file
   {
     std::ofstream out(tmp, std::ios::binary);
     out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
     if (!out.flush()) {
       fs::remove(tmp, ec);
-      return false;
+      return std::make_error_code(std::errc::io_error);
     }
   }
   fs::rename(tmp, file, ec);
   if (ec) fs::remove(tmp, ec);
-  return !ec;
+  return ec;
 }
 
 void keep_newest(const fs::path& dir, std::string_view prefix, std::string_view extension, size_t keep) {

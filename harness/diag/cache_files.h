@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <string>
 #include <string_view>
+#include <system_error>
 
 namespace bpfault::diag {
 
@@ -27,9 +28,10 @@ const std::string& executable_build_id();
 // then nothing is kept.
 std::filesystem::path per_boot_file(std::string_view kind, std::string_view extension);
 
-// Writes `bytes` to `file` atomically (a temporary file renamed over it: a parallel process
-// reads the old file or the new one), creating its folder; false when it could not.
-bool write_atomically(const std::filesystem::path& file, std::string_view bytes);
+// Writes `bytes` to `file` atomically (a temporary file per thread renamed over it: a parallel
+// reader sees the old file or the new one, never a part), creating its folder; the error when
+// it could not (then nothing is left behind).
+std::error_code write_atomically(const std::filesystem::path& file, std::string_view bytes);
 
 // Removes all but the `keep` most recently written files of `dir` named PREFIX*EXTENSION.
 // Errors are ignored: a file that stays only costs space.

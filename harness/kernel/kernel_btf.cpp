@@ -241,7 +241,7 @@ Result<KernelBtf> make(std::span<const std::byte> object, const fs::path& keep) 
   types.add_views();
   auto raw = types.raw();
   if (!raw) return tl::unexpected(raw.error());
-  if (!keep.empty() && diag::write_atomically(keep, *raw)) {
+  if (!keep.empty() && !diag::write_atomically(keep, *raw)) {
     k.core = keep;
   } else if (auto memory = in_memory(*raw)) {
     k.core = *memory;

@@ -335,10 +335,8 @@ Result<Initramfs> Initramfs::pack(const fs::path& harness, const std::vector<Fil
   if (!out.base_from_cache_) {
     auto archive = build_base(in);
     if (!archive) return tl::unexpected(archive.error());
-    fs::path tmp = base.string() + fmt::format(".{}.tmp", getpid());
-    std::ofstream(tmp, std::ios::binary).write(archive->data(), static_cast<std::streamsize>(archive->size()));
-    fs::rename(tmp, base, ec);  // atomic: a concurrent run reads either none or all of it
-    if (ec)
+    // atomic: a concurrent run reads either none or all of it
+    if ((ec = diag::write_atomically(base, std::string_view(archive->data(), archive->size()))))
       return fail(ErrorKind::environment, base.string(),
                   fmt::format("cannot write the base archive: {}", ec.message()));
     diag::keep_newest(base_cache(), "base-", ".cpio", kKeepBases);
