@@ -2,6 +2,9 @@
 // needs no more than it loaded, and is not loaded twice.
 #include "kernel/probe_session.h"
 
+#include <chrono>
+#include <thread>
+
 #include <gtest/gtest.h>
 
 #include "kernel/caps.h"
@@ -24,6 +27,10 @@ TEST(ProbeSession, APreloadServesTheFirstRunThatNeedsNoMore) {
   ASSERT_EQ(ProbeSession::loads(), 0u);
   ProbeSession::preload(Program::observe, config.uprobe_multi);
   ProbeSession::preload(Program::observe, config.uprobe_multi);  // once per process
+  // the preload loads on its own, before any run asks (a bound for liveness, not a timing)
+  for (int i = 0; i < 3000 && ProbeSession::loads() == 0; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  ASSERT_EQ(ProbeSession::loads(), 1u) << "preload() loaded nothing within 30 s";
   {
     auto first = ProbeSession::load(config);
     ASSERT_TRUE(first) << first.error().what;
