@@ -52,53 +52,65 @@ static __always_inline void fill_hit(struct probe_event *e, const __u64 regs[NRE
 	capture(regs, sp, e->regs, e->stack);
 }
 
+/* What one capture copies: up to PROBE_CAPTURE_BYTES, as one object so that a global function
+ * knows its size. */
+struct capture_bytes {
+	__u8 b[PROBE_CAPTURE_BYTES];
+};
+
+/* The memory behind one of a site's strings or slices: its first bytes or elements, copied to
+ * `out`; returns how many (0: none). Global, like holds(): verified once, not once per capture
+ * slot of each of the four records that copy captures. */
+__noinline __u32 copy_capture(const struct regs_copy *rc, __u64 sp, const struct probe_capture *c,
+			      struct capture_bytes *out)
+{
+	if (!rc || !c || !out)
+		return 0;
+	const __u64 *regs = rc->r;
+	__u64 n = c->max, at = load(regs, sp, &c->ptr);
+
+	if (c->len.kind != LOC_NONE) {
+		__u64 count = load(regs, sp, &c->len);
+
+		if (count * c->elem < n)
+			n = count * c->elem;
+	}
+	if (c->through) {
+		/* a string header in the memory `at` points to: {pointer, length} */
+		__u64 header[2] = {};
+
+		if (ptr_size == 4) {
+			__u32 h32[2] = {};
+
+			if (bpf_probe_read_user(h32, sizeof(h32), (void *)(at + c->offset)))
+				return 0;
+			header[0] = h32[0];
+			header[1] = h32[1];
+		} else if (bpf_probe_read_user(header, sizeof(header), (void *)(at + c->offset))) {
+			return 0;
+		}
+		at = header[0];
+		if (header[1] < n)
+			n = header[1];
+	}
+	if (n == 0 || n > PROBE_CAPTURE_BYTES)
+		return 0;
+	/* 1..64, provably, for the verifier */
+	n = ((n - 1) & (PROBE_CAPTURE_BYTES - 1)) + 1;
+	return bpf_probe_read_user(out->b, n, (void *)at) ? 0 : n;
+}
+
 /* The memory behind a site's strings and slices: their first bytes and elements. */
 static __always_inline void copy_captures(const struct probe_site *site, const __u64 regs[NREGS],
 					  __u64 sp, __u32 captured[PROBE_MAX_CAPTURES],
 					  __u8 capture[PROBE_MAX_CAPTURES][PROBE_CAPTURE_BYTES])
 {
-	for (int i = 0; i < PROBE_MAX_CAPTURES; i++) {
-		const struct probe_capture *c = &site->captures[i];
-		__u64 n = c->max;
-
-		__u64 at;
-
-		captured[i] = 0;
-		if (i >= site->ncaptures)
-			continue;
-		at = load(regs, sp, &c->ptr);
-		if (c->len.kind != LOC_NONE) {
-			__u64 count = load(regs, sp, &c->len);
-
-			if (count * c->elem < n)
-				n = count * c->elem;
-		}
-		if (c->through) {
-			/* a string header in the memory `at` points to: {pointer, length} */
-			__u64 header[2] = {};
-
-			if (ptr_size == 4) {
-				__u32 h32[2] = {};
-
-				if (bpf_probe_read_user(h32, sizeof(h32), (void *)(at + c->offset)))
-					continue;
-				header[0] = h32[0];
-				header[1] = h32[1];
-			} else if (bpf_probe_read_user(header, sizeof(header),
-						       (void *)(at + c->offset))) {
-				continue;
-			}
-			at = header[0];
-			if (header[1] < n)
-				n = header[1];
-		}
-		if (n == 0 || n > PROBE_CAPTURE_BYTES)
-			continue;
-		/* 1..64, provably, for the verifier */
-		n = ((n - 1) & (PROBE_CAPTURE_BYTES - 1)) + 1;
-		if (!bpf_probe_read_user(capture[i], n, (void *)at))
-			captured[i] = n;
-	}
+	for (int i = 0; i < PROBE_MAX_CAPTURES; i++)
+		captured[i] = i < site->ncaptures
+				      ? copy_capture((const struct regs_copy *)regs, sp,
+						     &site->captures[i],
+						     (struct capture_bytes *)capture[i])
+				      : 0;
 }
 
 /* The user stack from SP for the harness to unwind with the binary's tables (Go code on 386

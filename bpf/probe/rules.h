@@ -69,6 +69,23 @@ __noinline int holds(const struct regs_copy *rc, __u64 sp, const struct probe_pr
 	}
 }
 
+/* Whether the call instruction ending at `call` (its last byte: a call from an inlined copy may
+ * be its last instruction, and then returns to the first byte past the copy) lies in one of the
+ * rule's caller ranges. Global, like holds(). */
+__noinline int called_from(const struct probe_rule *r, __u64 call, __u64 bias)
+{
+	if (!r)
+		return 0;
+	/* bounded by a constant, as the verifier of 6.1 wants */
+	for (int i = 0; i < PROBE_MAX_CALLER_RANGES; i++) {
+		if (i >= r->ncallers)
+			break;
+		if (call >= r->callers[i].lo + bias && call < r->callers[i].hi + bias)
+			return 1;
+	}
+	return 0;
+}
+
 /* The conditions every injection needs: argument predicates, the caller, the goroutine. */
 static __always_inline int matches(const __u64 regs[NREGS], __u64 sp, __u32 probe,
 				   const struct probe_rule *r, __s64 goid, __u64 bias,
@@ -79,23 +96,9 @@ static __always_inline int matches(const __u64 regs[NREGS], __u64 sp, __u32 prob
 			return 0;
 	if (r->ncallers) {
 		__u64 ret = 0;
-		int in = 0;
 
 		bpf_probe_read_user(&ret, ptr_size == 4 ? 4 : 8, (void *)entry_sp);
-		/* The call instruction's last byte: a call from an inlined copy may be its last
-		 * instruction, and then returns to the first byte past the copy. Bounded by a
-		 * constant, as the verifier of 6.1 wants. */
-		__u64 call = ret - 1;
-
-		for (int i = 0; i < PROBE_MAX_CALLER_RANGES; i++) {
-			if (i >= r->ncallers)
-				break;
-			if (call >= r->callers[i].lo + bias && call < r->callers[i].hi + bias) {
-				in = 1;
-				break;
-			}
-		}
-		if (!in)
+		if (!called_from(r, ret - 1, bias))
 			return 0;
 	}
 	/* an unknown goroutine matches no goroutine condition (goid_misses says how many) */

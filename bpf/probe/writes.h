@@ -44,108 +44,134 @@ static __always_inline __u32 write_len(const struct probe_write *w)
 	return len > PROBE_BYTES ? PROBE_BYTES : len;
 }
 
+/* Phase one of a write to a register or to memory: everything that can fail, with nothing
+ * changed. A memory target is read and its own bytes written back (writing what is there
+ * changes nothing and proves the place writable). Returns 1 when the write can be done.
+ * Global (not inlined): the verifier checks it once, on its own, instead of once per write slot
+ * with every combination of the slots before it; inlined, it was most of the write programs'
+ * verification. Called only by the programs that may write memory (can_mem). */
+__noinline int try_write(const struct regs_copy *rc, __u64 sp, const struct probe_write *w,
+			 __u64 bias, struct probe_write_result *res)
+{
+	if (!rc || !w || !res)
+		return 0;
+	const __u64 *regs = rc->r;
+	__u64 env_end = 0;
+
+	res->err = -95; /* EOPNOTSUPP: this program may not write there (the plan prevents it) */
+	if (w->src == SRC_ENV) {
+		env_end = env_strings_end();
+		if (!env_end) {
+			res->err = -2; /* ENOENT: no bpfault strings at the end of the environment */
+			return 0;
+		}
+	}
+	res->asked = value_of(w, bias, env_end);
+	/* a slice's new length: never beyond its capacity */
+	if (w->kind == W_STORE && w->limit.kind != LOC_NONE &&
+	    load(regs, sp, &w->limit) < res->asked) {
+		res->err = -34; /* ERANGE */
+		return 0;
+	}
+	if (w->kind == W_STORE && w->loc.kind == LOC_REG) {
+		res->len = 8;
+		__builtin_memcpy(res->before, &regs[w->loc.reg & (NREGS - 1)], 8);
+		res->err = 0; /* the caller refuses it where registers may not be written */
+		return 1;
+	}
+	__u32 len = write_len(w);
+
+	if (!len)
+		return 0;
+	if (w->kind == W_STORE)
+		res->addr = sp + w->loc.sp_offset;
+	else if (w->kind == W_AT)
+		res->addr = w->addr + bias;
+	else
+		res->addr = load(regs, sp, &w->loc) + w->offset;
+	res->len = len;
+	if (w->src == SRC_BYTES && w->limit.kind != LOC_NONE && load(regs, sp, &w->limit) < len) {
+		res->err = -28; /* ENOSPC: the string is shorter than the bytes to write */
+		return 0;
+	}
+	/* a size the verifier can prove to be 1..32 */
+	__u32 m = ((len - 1) & (PROBE_BYTES - 1)) + 1;
+
+	res->err = bpf_probe_read_user(res->before, m, (void *)res->addr);
+	if (!res->err)
+		res->err = bpf_probe_write_user((void *)res->addr, res->before, m);
+	return !res->err;
+}
+
+/* Where an early return or a tail call leaves the function from: the state its phase one reads
+ * and its phase two writes into ctx. */
+struct exit_frame {
+	__u64 ip;
+	__u64 sp;
+	__u64 entry_sp;
+	__u64 rbp;	   /* the caller's frame pointer, restored when restore_rbp */
+	__u64 restore_rbp; /* the probe is past a `push rbp` */
+};
+
+/* Phase one of an early return or a tail call: reads the return address (and, past a
+ * `push rbp`, the caller's frame pointer at [sp]). Returns 1 when it can be done. Global, like
+ * try_write(); called only by the programs that may write registers. */
+__noinline int try_exit(const struct probe_write *w, __u64 bias, struct exit_frame *f,
+			struct probe_write_result *res)
+{
+	if (!w || !f || !res)
+		return 0;
+	__u64 ret = 0;
+
+	res->len = 8;
+	__builtin_memcpy(res->before, &f->ip, 8);
+	/* the return address: where an early return goes; a tail call's callee returns there */
+	res->err = bpf_probe_read_user(&ret, ptr_size == 4 ? 4 : 8, (void *)f->entry_sp);
+	res->asked = w->kind == W_RETURN ? ret : value_of(w, bias, 0);
+	if (!res->err && f->entry_sp != f->sp) {
+		res->err = bpf_probe_read_user(&f->rbp, ptr_size == 4 ? 4 : 8, (void *)f->sp);
+		f->restore_rbp = 1;
+	}
+	return !res->err;
+}
+
 /* Applies `n` writes, all or nothing: registers into `regs` (the caller writes them back),
- * memory at once. Everything that can fail is tried first with nothing changed: each memory
- * target is read and its own bytes written back (writing what is there changes nothing and
- * proves the place writable), the return address of an early return is read. One that cannot
- * be done cancels the injection: its result names why, the others say -ECANCELED. Returns 1
- * when the writes were done. */
-static __always_inline int apply(struct pt_regs *ctx, __u64 regs[NREGS], __u64 sp,
+ * memory at once. Everything that can fail is tried first with nothing changed (try_exit,
+ * try_write). One that cannot be done cancels the injection: its result names why, the others
+ * say -ECANCELED. Returns 1 when the writes were done. */
+static __always_inline int apply(struct pt_regs *ctx, struct regs_copy *rc, __u64 sp,
 				 const struct probe_write *ws, __u32 n, __u64 bias, __u64 entry_sp,
 				 struct probe_write_result *res, const int can_regs,
 				 const int can_mem)
 {
+	struct exit_frame exit = {.ip = ctx->rip, .sp = sp, .entry_sp = entry_sp};
+	__u64 *regs = rc->r;
 	int ok = 1;
-	__u64 rbp = 0, restore_rbp = 0, env_end = 0;
-	int env_read = 0;
 
 	for (int i = 0; i < PROBE_MAX_WRITES; i++) {
 		if (i >= n)
 			break;
 		const struct probe_write *w = &ws[i];
+		const int exits = w->kind == W_RETURN || w->kind == W_TAILCALL;
 
-		res[i].err = -95; /* EOPNOTSUPP: this program may not write there (the plan prevents
-				     it) */
-		if (w->kind == W_RETURN || w->kind == W_TAILCALL) {
-			__u64 ip = ctx->rip, ret = 0;
-
-			res[i].len = 8;
-			__builtin_memcpy(res[i].before, &ip, 8);
-			if (!can_regs) {
-				ok = 0;
-				continue;
-			}
-			/* the return address: where an early return goes; a tail call's callee
-			 * returns there */
-			res[i].err =
-				bpf_probe_read_user(&ret, ptr_size == 4 ? 4 : 8, (void *)entry_sp);
-			res[i].asked = w->kind == W_RETURN ? ret : value_of(w, bias, 0);
-			/* past a `push rbp`, the caller's frame pointer is at [sp]: it is restored
-			 */
-			if (!res[i].err && entry_sp != sp) {
-				res[i].err = bpf_probe_read_user(&rbp, ptr_size == 4 ? 4 : 8,
-								 (void *)sp);
-				restore_rbp = 1;
-			}
-			if (res[i].err)
+		/* the constant tests keep each global function out of the programs that may not
+		 * make its writes */
+		if (exits ? !can_regs : !can_mem) {
+			res[i].err = -95; /* EOPNOTSUPP: this program may not (the plan prevents it) */
+			ok = 0;
+			continue;
+		}
+		if (exits) {
+			if (!try_exit(w, bias, &exit, &res[i]))
 				ok = 0;
 			continue;
 		}
-		if (w->src == SRC_ENV && !env_read) {
-			env_end = env_strings_end();
-			env_read = 1;
-		}
-		if (w->src == SRC_ENV && !env_end) {
-			res[i].err =
-				-2; /* ENOENT: no bpfault strings at the end of the environment */
+		if (!try_write(rc, sp, w, bias, &res[i])) {
 			ok = 0;
-			continue;
-		}
-		res[i].asked = value_of(w, bias, env_end);
-		/* a slice's new length: never beyond its capacity */
-		if (w->kind == W_STORE && w->limit.kind != LOC_NONE &&
-		    load(regs, sp, &w->limit) < res[i].asked) {
-			res[i].err = -34; /* ERANGE */
+		} else if (!can_regs && w->kind == W_STORE && w->loc.kind == LOC_REG) {
+			res[i].err = -95; /* EOPNOTSUPP: a register, which this program may not write */
 			ok = 0;
-			continue;
 		}
-		if (w->kind == W_STORE && w->loc.kind == LOC_REG) {
-			res[i].len = 8;
-			__builtin_memcpy(res[i].before, &regs[w->loc.reg & (NREGS - 1)], 8);
-			if (can_regs)
-				res[i].err = 0;
-			else
-				ok = 0;
-			continue;
-		}
-		__u32 len = write_len(w);
-
-		if (!can_mem || !len) {
-			ok = 0;
-			continue;
-		}
-		if (w->kind == W_STORE)
-			res[i].addr = sp + w->loc.sp_offset;
-		else if (w->kind == W_AT)
-			res[i].addr = w->addr + bias;
-		else
-			res[i].addr = load(regs, sp, &w->loc) + w->offset;
-		res[i].len = len;
-		if (w->src == SRC_BYTES && w->limit.kind != LOC_NONE &&
-		    load(regs, sp, &w->limit) < len) {
-			res[i].err =
-				-28; /* ENOSPC: the string is shorter than the bytes to write */
-			ok = 0;
-			continue;
-		}
-		/* a size the verifier can prove to be 1..32 */
-		__u32 m = ((len - 1) & (PROBE_BYTES - 1)) + 1;
-
-		res[i].err = bpf_probe_read_user(res[i].before, m, (void *)res[i].addr);
-		if (!res[i].err)
-			res[i].err = bpf_probe_write_user((void *)res[i].addr, res[i].before, m);
-		if (res[i].err)
-			ok = 0;
 	}
 	if (!ok) {
 		for (int i = 0; i < PROBE_MAX_WRITES; i++)
@@ -163,8 +189,8 @@ static __always_inline int apply(struct pt_regs *ctx, __u64 regs[NREGS], __u64 s
 			 * keeps the ctx writes out of the programs that may not make them */
 			if (!can_regs)
 				continue;
-			if (restore_rbp)
-				ctx->rbp = rbp;
+			if (exit.restore_rbp)
+				ctx->rbp = exit.rbp;
 			ctx->rip = res[i].asked;
 			/* a tail call leaves the return address where it is: the callee returns
 			 * there */
@@ -235,7 +261,7 @@ static __always_inline __u32 fault(struct pt_regs *ctx, __u64 regs[NREGS], __u64
 		ws = step->call;
 		n = step->ncall;
 	}
-	if (apply(ctx, regs, sp, ws, n, bias, entry_sp, res, can_regs, can_mem) && can_regs)
+	if (apply(ctx, (struct regs_copy *)regs, sp, ws, n, bias, entry_sp, res, can_regs, can_mem) && can_regs)
 		write_regs(ctx, regs);
 	read_back(ctx, ws, n, res, regs);
 	return n;

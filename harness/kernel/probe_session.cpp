@@ -196,7 +196,8 @@ ProbeSession::~ProbeSession() {
 namespace {
 
 // Hits run with preemption off (bpf/probe.bpf.c, handle()) unless this kernel refused the
-// programs so: some (6.12) allow no global function in a preemption-disabled region.
+// programs so: some (6.12) allow no global function in a preemption-disabled region. Once a
+// load was refused so and loaded preemptible, every later load of the process is preemptible.
 std::atomic<bool> preempt_off{true};
 
 // The programs the sites use.
@@ -218,8 +219,9 @@ const Result<KernelBtf>& this_kernel_btf() {
 }
 
 // Opens the skeleton with only the programs `used` (a bit per Program), its CO-RE types and
-// kfunc calls from this boot's kernel BTF (kernel/kernel_btf.h).
-Result<probe_bpf*> open_configured(unsigned used, bool uprobe_multi) {
+// kfunc calls from this boot's kernel BTF (kernel/kernel_btf.h); hits with preemption off when
+// `want_preempt_off` and the kernel has the kfuncs.
+Result<probe_bpf*> open_configured(unsigned used, bool uprobe_multi, bool want_preempt_off) {
   const Result<KernelBtf>& k = this_kernel_btf();
   if (!k) return tl::unexpected(k.error());
   const std::string core = k->core.string();
@@ -235,13 +237,13 @@ Result<probe_bpf*> open_configured(unsigned used, bool uprobe_multi) {
       return tl::unexpected(r.error());
     }
   }
-  skel->rodata->preempt_off = preempt_off && k->preempt_disable > 0 && k->preempt_enable > 0;
+  skel->rodata->preempt_off = want_preempt_off && k->preempt_disable > 0 && k->preempt_enable > 0;
   return skel;
 }
 
 // Loads once more with the verifier's log on, to say why the first load failed.
 std::string refusal(unsigned used, bool uprobe_multi) {
-  auto opened = open_configured(used, uprobe_multi);
+  auto opened = open_configured(used, uprobe_multi, preempt_off);
   if (!opened) return "";
   probe_bpf* skel = *opened;
   static thread_local std::string log;
@@ -284,18 +286,23 @@ Result<std::unique_ptr<LoadedProbes>> load_new(unsigned used, bool uprobe_multi)
   auto l = std::make_unique<LoadedProbes>();
   l->programs = used;
   l->uprobe_multi = uprobe_multi;
-  auto opened = open_configured(used, uprobe_multi);
+  auto opened = open_configured(used, uprobe_multi, preempt_off);
   if (!opened) return tl::unexpected(opened.error());
   l->skel = *opened;
+  // Decided by this object's own setting, not the process's flag: a preload on another thread
+  // may have turned the flag off while this one was loading with preemption off.
+  const bool tried_preempt_off = l->skel->rodata->preempt_off;
   int err = probe_bpf__load(l->skel);
-  if (err && err != -EPERM && preempt_off.exchange(false)) {
+  if (err && err != -EPERM && tried_preempt_off) {
     probe_bpf__destroy(l->skel);  // again, preemptible: only that differs
     l->skel = nullptr;
-    opened = open_configured(used, uprobe_multi);
+    opened = open_configured(used, uprobe_multi, false);
     if (!opened) return tl::unexpected(opened.error());
     l->skel = *opened;
     err = probe_bpf__load(l->skel);
-    if (err) preempt_off = true;  // not the reason: say why with the programs as they should be
+    // not the reason when it fails again: refusal() then says why with preemption off, as
+    // the programs should be
+    if (!err) preempt_off = false;
   }
   if (err) {
     if (err == -EPERM)
