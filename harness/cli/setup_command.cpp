@@ -100,7 +100,8 @@ bpfault::cli::Runner add_setup(CLI::App& app) {
   auto o = std::make_shared<SetupOptions>();
   auto* cmd = app.add_subcommand(
       "setup", "Fetch the VM's kernels and extra Go toolchains from Debian's archive into bpfault's cache");
-  cmd->add_flag("--vm", o->vm, "Fetch the VM kernels (the newest 7.x cloud kernel as default, and bookworm's 6.1)");
+  cmd->add_flag("--vm", o->vm,
+                "Fetch the VM kernels (the newest 7.x cloud kernel as default, bookworm's 6.1 and trixie's 6.12)");
   cmd->add_option("--kernel", o->kernels,
                   "Fetch this kernel: default, bookworm, trixie, trixie-backports, sid (repeatable)");
   cmd->add_option("--go", o->go,
