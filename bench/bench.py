@@ -1039,6 +1039,7 @@ class Bench:
         rows = []
         worst_boot = None
         in_suite = {}  # kernel: the guest's run records that borrowed the probe programs
+        loads = {}  # kernel: the guest's run records that loaded them (the verifier under emulation)
         for kernel in self.kernels:
             for what, files in (("seed scenario", [seed]), (f"whole suite ({len(suite)} scenarios)", suite)):
                 boots, guests, firsts, walls, passed = [], [], [], [], []
@@ -1050,6 +1051,9 @@ class Bench:
                     if what.startswith("whole suite"):
                         in_suite.setdefault(kernel, []).extend(
                             s for s in r["records"] if (s.get("phases") or {}).get("probes_reused"))
+                        loads.setdefault(kernel, []).extend(
+                            s for s in r["records"]
+                            if (s.get("phases") or {}).get("load_ms") and not s["phases"].get("probes_reused"))
                     boots.append(r["boot"])
                     guests.append(r["guest"])
                     firsts.append(r["first"])
@@ -1069,6 +1073,12 @@ class Bench:
         if worst_boot is not None:
             self.goal("VM boot ≤ 3 s (qemu start → /init, worst kernel)", ms(worst_boot), worst_boot <= 3.0)
         self.vm_phases(in_suite)
+        if loads:
+            self.say("Inside the guest, the runs of the whole suite that loaded a set of probe programs (the verifier "
+                     "under emulation; `bench/verify_cost` above has it per program natively):", "")
+            self.table(["kernel", "runs", "load: median", "min–max"],
+                       [[k, str(len(recs)), ms(median([r["phases"]["load_ms"] for r in recs]) / 1e3),
+                         span([r["phases"]["load_ms"] / 1e3 for r in recs], ms)] for k, recs in loads.items()])
 
     def vm_phases(self, in_suite):
         """Where a scenario's time goes inside the guest, once the suite's first scenario has loaded

@@ -106,11 +106,10 @@ static __always_inline void copy_captures(const struct probe_site *site, const _
 					  __u8 capture[PROBE_MAX_CAPTURES][PROBE_CAPTURE_BYTES])
 {
 	for (int i = 0; i < PROBE_MAX_CAPTURES; i++)
-		captured[i] = i < site->ncaptures
-				      ? copy_capture((const struct regs_copy *)regs, sp,
-						     &site->captures[i],
-						     (struct capture_bytes *)capture[i])
-				      : 0;
+		captured[i] = i < site->ncaptures ? copy_capture((const struct regs_copy *)regs, sp,
+								 &site->captures[i],
+								 (struct capture_bytes *)capture[i])
+						  : 0;
 }
 
 /* The user stack from SP for the harness to unwind with the binary's tables (Go code on 386

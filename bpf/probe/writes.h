@@ -62,7 +62,8 @@ __noinline int try_write(const struct regs_copy *rc, __u64 sp, const struct prob
 	if (w->src == SRC_ENV) {
 		env_end = env_strings_end();
 		if (!env_end) {
-			res->err = -2; /* ENOENT: no bpfault strings at the end of the environment */
+			res->err =
+				-2; /* ENOENT: no bpfault strings at the end of the environment */
 			return 0;
 		}
 	}
@@ -157,7 +158,8 @@ static __always_inline int apply(struct pt_regs *ctx, struct regs_copy *rc, __u6
 		/* the constant tests keep each global function out of the programs that may not
 		 * make its writes */
 		if (exits ? !can_regs : !can_mem) {
-			res[i].err = -95; /* EOPNOTSUPP: this program may not (the plan prevents it) */
+			res[i].err =
+				-95; /* EOPNOTSUPP: this program may not (the plan prevents it) */
 			ok = 0;
 			continue;
 		}
@@ -169,7 +171,8 @@ static __always_inline int apply(struct pt_regs *ctx, struct regs_copy *rc, __u6
 		if (!try_write(rc, sp, w, bias, &res[i])) {
 			ok = 0;
 		} else if (!can_regs && w->kind == W_STORE && w->loc.kind == LOC_REG) {
-			res[i].err = -95; /* EOPNOTSUPP: a register, which this program may not write */
+			res[i].err =
+				-95; /* EOPNOTSUPP: a register, which this program may not write */
 			ok = 0;
 		}
 	}
@@ -261,7 +264,9 @@ static __always_inline __u32 fault(struct pt_regs *ctx, __u64 regs[NREGS], __u64
 		ws = step->call;
 		n = step->ncall;
 	}
-	if (apply(ctx, (struct regs_copy *)regs, sp, ws, n, bias, entry_sp, res, can_regs, can_mem) && can_regs)
+	if (apply(ctx, (struct regs_copy *)regs, sp, ws, n, bias, entry_sp, res, can_regs,
+		  can_mem) &&
+	    can_regs)
 		write_regs(ctx, regs);
 	read_back(ctx, ws, n, res, regs);
 	return n;

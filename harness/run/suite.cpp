@@ -148,10 +148,33 @@ void run_native(std::vector<Entry>& entries, std::vector<RunRecord>& records, co
   for (auto& t : threads) t.join();
 }
 
+// The VM's boot, started as soon as the suite has a scenario for it: the guest boots while the
+// other scenarios are built and prepared and the native ones run (its /init waits for its files).
+struct VmBoot {
+  Result<vm::Kernel> kernel;
+  Result<vm::Boot> boot = fail(ErrorKind::internal, "vm", "not started");
+};
+
+void start_vm(std::optional<VmBoot>& vm_boot, const SuiteOptions& o, std::vector<std::string>& notes,
+              const std::function<void(const std::string&)>& on_note) {
+  if (vm_boot) return;
+  vm_boot.emplace(VmBoot{vm::find_kernel(o.kernel)});
+  if (!vm_boot->kernel) return;
+  vm::Options vo;
+  vo.verbose = o.verbose;
+  vo.accel = o.vm_accel;
+  vo.on_retry = [&notes, &on_note](std::string_view why) {
+    notes.push_back(fmt::format("the VM failed to boot ({}): booted it once more, before any scenario ran", why));
+    on_note(notes.back());
+  };
+  vm_boot->boot = vm::Boot::start(*vm_boot->kernel, vo);
+}
+
 // One boot for every VM scenario: the fixtures are built here and packed at the same paths,
 // the guest runs `bpfault run --stream` over the scenario files and prints one record per line.
 std::optional<vm::Outcome::Status> run_in_vm(std::vector<Entry>& entries, std::vector<RunRecord>& records,
                                              std::vector<std::string>& notes, const SuiteOptions& o, StartGate& gate,
+                                             std::optional<VmBoot>& vm_boot,
                                              const std::function<void(const RunRecord&)>& on_done,
                                              const std::function<void(const std::string&)>& on_note) {
   std::vector<size_t> todo;
@@ -164,7 +187,8 @@ std::optional<vm::Outcome::Status> run_in_vm(std::vector<Entry>& entries, std::v
     records[i].where = "vm";
     on_done(records[i]);
   };
-  auto kernel = vm::find_kernel(o.kernel);
+  start_vm(vm_boot, o, notes, on_note);  // if no scenario started it before
+  const auto& kernel = vm_boot->kernel;
   if (!kernel) {
     for (size_t i : todo) vm_error(i, kernel.error());
     return std::nullopt;
@@ -275,41 +299,38 @@ std::optional<vm::Outcome::Status> run_in_vm(std::vector<Entry>& entries, std::v
   std::map<std::string, std::vector<size_t>> by_file;
   for (size_t i : sent) by_file[fs::absolute(entries[i].file).string() + "\n" + entries[i].scenario->name].push_back(i);
   std::vector<bool> got(entries.size(), false);
-  vm::Options vo;
   std::vector<const scenario::Scenario*> runs;
   for (size_t i : sent) runs.push_back(&*entries[i].scenario);
-  vo.timeout = vm_watchdog(runs);
-  vo.verbose = o.verbose;
-  vo.accel = o.vm_accel;
-  vo.on_retry = [&](std::string_view why) {
-    notes.push_back(fmt::format("the VM failed to boot ({}): booted it once more, before any scenario ran", why));
-    on_note(notes.back());
+  const std::chrono::seconds watchdog = vm_watchdog(runs);
+  // each record the guest streams back, as its scenario finishes
+  auto on_line = [&](std::string_view line) {
+    auto j = nlohmann::json::parse(line, nullptr, false);
+    auto rec = j.is_object() && j.contains("file") ? record::record_from_json(j) : tl::unexpected(Error{});
+    if (!rec) {  // not a record: the guest says something, pass it on
+      on_note(fmt::format("vm: {}", line));
+      return;
+    }
+    auto it = by_file.find(rec->file + "\n" + rec->name);
+    if (it == by_file.end()) return;
+    auto slot = std::find_if(it->second.begin(), it->second.end(), [&](size_t i) { return !got[i]; });
+    if (slot == it->second.end()) return;  // a retried boot repeats what was already reported
+    rec->where = "vm";
+    got[*slot] = true;
+    entries[*slot].started = true;
+    records[*slot] = std::move(*rec);
+    gate.saw(records[*slot]);
+    on_done(records[*slot]);
   };
-  auto outcome = vm::run(
-      *kernel, files, argv,
-      [&](std::string_view line) {
-        auto j = nlohmann::json::parse(line, nullptr, false);
-        auto rec = j.is_object() && j.contains("file") ? record::record_from_json(j) : tl::unexpected(Error{});
-        if (!rec) {  // not a record: the guest says something, pass it on
-          on_note(fmt::format("vm: {}", line));
-          return;
-        }
-        auto it = by_file.find(rec->file + "\n" + rec->name);
-        if (it == by_file.end()) return;
-        auto slot = std::find_if(it->second.begin(), it->second.end(), [&](size_t i) { return !got[i]; });
-        if (slot == it->second.end()) return;  // a retried boot repeats what was already reported
-        rec->where = "vm";
-        got[*slot] = true;
-        entries[*slot].started = true;
-        records[*slot] = std::move(*rec);
-        gate.saw(records[*slot]);
-        on_done(records[*slot]);
-      },
-      vo);
+  auto& boot = vm_boot->boot;
+  Result<vm::Outcome> outcome = boot ? boot->run(files, argv, on_line, watchdog) : tl::unexpected(boot.error());
   if (process::interrupted()) return std::nullopt;  // qemu was stopped: what it did not report, run_suite marks
   if (outcome) {
-    notes.push_back(fmt::format("the VM ran under {} ({}): booted in {:.1f} s", vm::accel_name(outcome->accel),
-                                outcome->accel_why, outcome->boot_s));
+    notes.push_back(
+        fmt::format("the VM ran under {} ({}): booted in {:.1f} s{}", vm::accel_name(outcome->accel),
+                    outcome->accel_why, outcome->boot_s,
+                    outcome->waited_s >= 0.1
+                        ? fmt::format(" while its files were built, then waited {:.1f} s for them", outcome->waited_s)
+                        : ""));
     on_note(notes.back());
   }
   if (!outcome) {
@@ -333,7 +354,7 @@ std::optional<vm::Outcome::Status> run_in_vm(std::vector<Entry>& entries, std::v
                         outcome->status == vm::Outcome::Status::timed_out
                             ? fmt::format("the VM timed out before this scenario finished (the host's watchdog: "
                                           "{} s for the boot and its {} run{})",
-                                          vo.timeout.count(), sent.size(), sent.size() == 1 ? "" : "s")
+                                          watchdog.count(), sent.size(), sent.size() == 1 ? "" : "s")
                             : fmt::format("the VM {} before this scenario finished", vm::status_name(outcome->status)),
                         "the console's last lines:\n" + outcome->console_tail,
                         {}});
@@ -402,6 +423,7 @@ SuiteResult run_suite(const std::vector<fs::path>& files, const SuiteOptions& o,
   size_t position = 0;  // of the runs the filters keep: --shard takes every N-th
   auto in_this_shard = [&] { return !o.shard || position++ % o.shard->total == o.shard->index; };
   std::vector<Entry> entries;
+  std::optional<VmBoot> vm_boot;
   auto refused = [&](const fs::path& file, RunRecord record) {  // a file that stands for no run
     if (!in_this_shard()) return;
     entries.push_back({file, std::nullopt, std::nullopt, false});
@@ -482,13 +504,15 @@ SuiteResult run_suite(const std::vector<fs::path>& files, const SuiteOptions& o,
         e.in_vm =
             !attaches && (o.vm == VmMode::always || (o.vm == VmMode::auto_ && e.prepared && needs_vm(*e.prepared)));
         if (stopping) e.in_vm = false, e.prepared.reset();
+        if (e.in_vm) start_vm(vm_boot, o, result.notes, on_note);  // it boots while the others are prepared
         entries.push_back(std::move(e));
         result.records.emplace_back();
       }
     }
   }
   run_native(entries, result.records, o, gate, on_done);
-  result.vm_failure = run_in_vm(entries, result.records, result.notes, o, gate, on_done, on_note);
+  result.vm_failure = run_in_vm(entries, result.records, result.notes, o, gate, vm_boot, on_done, on_note);
+  vm_boot.reset();  // a boot that ran nothing: qemu stopped
   {
     std::lock_guard lock(watch_mutex);
     suite_over = true;

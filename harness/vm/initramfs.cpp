@@ -23,14 +23,17 @@
 #include "process/child.h"
 #include "vm/cpio.h"
 #include "vm/vm_exit_blob.h"
+#include "vm/vm_fetch_blob.h"
 
 namespace bpfault::vm {
 namespace fs = std::filesystem;
 
 // The host reads "bpfault-vm:" lines on the console (ttyS0), the command's stdout on ttyS1,
-// and the exit code from qemu's status (isa-debug-exit). A missing filesystem is reported,
-// not fatal: the command then says what it lacks.
-const char* const init_script = R"(#!/bin/sh
+// and the exit code from qemu's status (isa-debug-exit). The run's files and its command come
+// after the boot, through the shared memory of qemu's ivshmem device (vm/handover.h): the guest
+// boots while the host builds them. A missing filesystem is reported, not fatal: the command
+// then says what it lacks.
+const char* const init_script = R"init(#!/bin/sh
 # /init of bpfault's VM (harness/vm/initramfs.cpp)
 # BPFAULT_CACHE: vm::kGuestCacheRoot, where the host puts what the guest's bpfault finds in its cache
 export PATH=/bpfault:/bin HOME=/root TMPDIR=/tmp LD_LIBRARY_PATH=/bpfault/lib BPFAULT_CACHE=/var/cache/bpfault
@@ -45,6 +48,14 @@ ip link set lo up || echo "bpfault-vm: cannot bring up the loopback interface"
 read -r up idle </proc/uptime
 read -r release </proc/sys/kernel/osrelease
 echo "bpfault-vm: init $release $up"
+# the run's files and command, once the host has them (qemu's ivshmem device: Red Hat's 1af4:1110)
+for d in /sys/bus/pci/devices/*; do
+	[ "$(cat "$d/vendor"):$(cat "$d/device")" = 0x1af4:0x1110 ] && shared=$d/resource2
+done
+bpfault-vm-fetch "${shared:-/nonexistent}" | cpio -i -d -m -u 2>/dev/null
+[ -f /bpfault/command ] || { echo "bpfault-vm: the run's files did not arrive"; exec /bin/bpfault-vm-exit 125; }
+read -r up idle </proc/uptime
+echo "bpfault-vm: files $up"
 stty -F /dev/ttyS1 raw -echo
 cd /
 . /bpfault/command
@@ -56,11 +67,11 @@ stty -F /dev/ttyS1 raw -echo
 echo "bpfault-vm: done $rc"
 stty -echo
 exec /bin/bpfault-vm-exit $rc
-)";
+)init";
 
 namespace {
 
-constexpr int kBaseFormat = 1;  // bump when the base archive's layout changes
+constexpr int kBaseFormat = 2;  // bump when the base archive's layout changes
 constexpr size_t kKeepBases = 4;
 
 // A file mapped read-only: hashing and packing read the page cache without copying it
@@ -217,6 +228,7 @@ std::string base_key(const BaseInputs& in) {
   add(std::to_string(kBaseFormat));
   add(init_script);
   add({reinterpret_cast<const char*>(vm_exit_blob), sizeof vm_exit_blob});
+  add({reinterpret_cast<const char*>(vm_fetch_blob), sizeof vm_fetch_blob});
   add(in.busybox->data());
   add(in.harness->data());
   add(in.interp);
@@ -245,6 +257,7 @@ Result<std::string> build_base(const BaseInputs& in) {
   for (std::string a; std::getline(applets, a);)
     if (!a.empty() && a != "busybox") w.add_symlink("/bin/" + a, "busybox");
   w.add_file("/bin/bpfault-vm-exit", {reinterpret_cast<const char*>(vm_exit_blob), sizeof vm_exit_blob}, 0755);
+  w.add_file("/bin/bpfault-vm-fetch", {reinterpret_cast<const char*>(vm_fetch_blob), sizeof vm_fetch_blob}, 0755);
   w.add_file("/bpfault/bpfault", without_debug_info(in.harness_path, in.harness->data()), 0755);
   w.add_dir("/bpfault/lib");
   for (const auto& [lib, data] : in.libs) w.add_file("/bpfault/lib/" + lib.name, data.data(), 0755);
@@ -290,14 +303,7 @@ Initramfs::~Initramfs() {
 
 std::string Initramfs::path() const { return fmt::format("/proc/{}/fd/{}", getpid(), fd_); }
 
-Result<Initramfs> Initramfs::pack(const fs::path& harness, const std::vector<File>& files,
-                                  const std::vector<std::string>& guest_argv) {
-  if (guest_argv.empty()) return fail(ErrorKind::internal, "vm", "no command to run in the VM");
-  for (const File& f : files)
-    if (f.guest.empty() || f.guest[0] != '/' || f.guest == "/")
-      return fail(ErrorKind::internal, f.host.string(),
-                  fmt::format("guest path '{}' must be absolute, below /", f.guest));
-
+Result<Initramfs> Initramfs::base(const fs::path& harness) {
   BaseInputs in;
   auto busybox = find_busybox();
   if (!busybox) return tl::unexpected(busybox.error());
@@ -341,9 +347,26 @@ Result<Initramfs> Initramfs::pack(const fs::path& harness, const std::vector<Fil
                   fmt::format("cannot write the base archive: {}", ec.message()));
     diag::keep_newest(base_cache(), "base-", ".cpio", kKeepBases);
   }
+  // held open: a retried boot reads it again, even if another run has removed it from the cache
+  out.fd_ = open(base.c_str(), O_RDONLY | O_CLOEXEC);
+  struct stat st {};
+  if (out.fd_ < 0 || fstat(out.fd_, &st))
+    return fail(ErrorKind::environment, base.string(),
+                fmt::format("cannot read the base archive: {}", strerror(errno)));
+  out.bytes_ = static_cast<size_t>(st.st_size);
+  return out;
+}
 
-  CpioWriter w(1u << 20);  // inode numbers apart from the base's
-  std::set<std::string> in_guest{in.interp};
+Result<std::string> run_archive(const fs::path& harness, const std::vector<File>& files,
+                                const std::vector<std::string>& guest_argv) {
+  if (guest_argv.empty()) return fail(ErrorKind::internal, "vm", "no command to run in the VM");
+  for (const File& f : files)
+    if (f.guest.empty() || f.guest[0] != '/' || f.guest == "/")
+      return fail(ErrorKind::internal, f.host.string(),
+                  fmt::format("guest path '{}' must be absolute, below /", f.guest));
+  CpioWriter w(1u << 20);          // inode numbers apart from the base's
+  std::set<std::string> in_guest;  // and not again what the base has: bpfault's loader
+  if (auto exe = MappedFile::open(harness_path(harness))) in_guest.insert(interpreter(exe->data()));
   for (const File& f : files) {
     if (auto r = add_tree(w, f.host, f.guest); !r) return tl::unexpected(r.error());
     in_guest.insert(f.guest);
@@ -362,28 +385,7 @@ Result<Initramfs> Initramfs::pack(const fs::path& harness, const std::vector<Fil
   if (const char* debug = std::getenv("BPFAULT_LIBBPF_DEBUG"); debug && *debug)
     command = "export BPFAULT_LIBBPF_DEBUG=1\n" + command;
   w.add_file("/bpfault/command", command + "\n");
-  std::string run_archive = w.finish();
-
-  out.fd_ = memfd_create("bpfault-initramfs", MFD_CLOEXEC);
-  if (out.fd_ < 0) return fail(ErrorKind::internal, "vm", fmt::format("memfd_create: {}", strerror(errno)));
-  int base_fd = open(base.c_str(), O_RDONLY | O_CLOEXEC);
-  struct stat st {};
-  if (base_fd < 0 || fstat(base_fd, &st))
-    return fail(ErrorKind::environment, base.string(),
-                fmt::format("cannot read the base archive: {}", strerror(errno)));
-  off_t offset = 0;
-  while (offset < st.st_size)
-    if (sendfile(out.fd_, base_fd, &offset, static_cast<size_t>(st.st_size - offset)) <= 0) break;
-  close(base_fd);
-  if (offset != st.st_size)
-    return fail(ErrorKind::internal, base.string(), fmt::format("copying the base archive: {}", strerror(errno)));
-  for (size_t done = 0; done < run_archive.size();) {
-    ssize_t n = write(out.fd_, run_archive.data() + done, run_archive.size() - done);
-    if (n <= 0) return fail(ErrorKind::internal, "vm", fmt::format("writing the initramfs: {}", strerror(errno)));
-    done += static_cast<size_t>(n);
-  }
-  out.bytes_ = static_cast<size_t>(st.st_size) + run_archive.size();
-  return out;
+  return w.finish();
 }
 
 }  // namespace bpfault::vm

@@ -1,8 +1,8 @@
 // The VM's initramfs, uncompressed (under TCG the kernel's gunzip costs more than reading a
-// bigger archive: notes/vm-kernels.md §3). Two archives, concatenated in a memfd that qemu
-// reads through /proc/<pid>/fd/<n>: a base (busybox, /init, bpfault with its libraries and
-// loader, the exit helper), cached under <cache>/vm keyed by a hash of its content, and
-// a small per-run one (the caller's files and the command).
+// bigger archive: notes/vm-kernels.md §3): a base archive (busybox, /init, bpfault with its
+// libraries and loader, the guest's helpers), cached under <cache>/vm keyed by a hash of its
+// content, which qemu boots; and the run's archive (the caller's files and the command), which
+// the host hands over once they are built (vm/handover.h) and /init unpacks.
 #pragma once
 
 #include <filesystem>
@@ -16,8 +16,8 @@ namespace bpfault::vm {
 
 class Initramfs {
  public:
-  static Result<Initramfs> pack(const std::filesystem::path& harness, const std::vector<File>& files,
-                                const std::vector<std::string>& guest_argv);
+  // The base archive for `harness` (empty: this process's executable), made once and kept.
+  static Result<Initramfs> base(const std::filesystem::path& harness);
   Initramfs(Initramfs&& other) noexcept;
   Initramfs& operator=(Initramfs&&) = delete;
   Initramfs(const Initramfs&) = delete;
@@ -33,6 +33,12 @@ class Initramfs {
   size_t bytes_ = 0;
   bool base_from_cache_ = false;
 };
+
+// The run's archive: `files` at their guest paths, what a dynamic program among them needs to
+// start (its loader and libraries, at their host paths), and /bpfault/command, which sets the
+// guest command's arguments (argv[0] "bpfault": the packed harness).
+Result<std::string> run_archive(const std::filesystem::path& harness, const std::vector<File>& files,
+                                const std::vector<std::string>& guest_argv);
 
 // The guest's /init script (exposed for tests of the protocol).
 extern const char* const init_script;

@@ -6,9 +6,12 @@
 // notes/vm-kernels.md.
 #pragma once
 
+#include <sys/types.h>
+
 #include <chrono>
 #include <filesystem>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -45,7 +48,7 @@ struct File {
 };
 
 struct Options {
-  std::chrono::seconds timeout{600};  // the host's watchdog for the whole boot + command
+  std::chrono::seconds timeout{600};  // the host's watchdog for the whole boot + command (run())
   bool verbose = false;               // echo qemu's command line and the guest console to stderr
   std::filesystem::path harness;      // the bpfault executable to pack; empty: this process's
   int retries = 1;                    // boots again when a boot failed before /init ran the command
@@ -67,9 +70,10 @@ struct Outcome {
   std::string kernel_release;  // as the guest reported it
   std::string console_tail;    // the last lines of the guest console (kernel messages, stderr)
   double boot_s = 0;           // qemu start -> /init running
-  double first_line_s = 0;     // qemu start -> the command's first stdout line (0: none)
-  double wall_s = 0;           // qemu start -> qemu gone (the last attempt)
-  double pack_s = 0;           // building the initramfs
+  double waited_s = 0;      // the guest at /init until its files were handed over (Boot: booted while they were built)
+  double first_line_s = 0;  // qemu start -> the command's first stdout line (0: none)
+  double wall_s = 0;        // qemu start -> qemu gone (the last attempt)
+  double pack_s = 0;        // packing the run's files and handing them over
   size_t initramfs_bytes = 0;
   bool base_from_cache = false;  // the base archive (busybox, bpfault, libraries) was reused
   int attempts = 0;
@@ -82,14 +86,38 @@ std::string_view status_name(Outcome::Status status);  // "completed", "crashed"
 // qemu-system-x86_64 from $PATH, or an error saying how to install it.
 Result<std::filesystem::path> find_qemu();
 
-// Boots `kernel` once with an initramfs holding busybox, bpfault (with the shared libraries
-// it needs and their loader) and `files`, runs guest_argv (argv[0] "bpfault" is the packed
-// harness) with its stdout streamed to on_line as lines arrive (second UART) and its stderr
-// on the console, and returns its exit code (isa-debug-exit). A boot that fails before /init
-// runs the command is retried once (a KVM boot that shows no life is redone under TCG, not
-// counted as a retry); a VM that dies while the command runs (panic, oops, no
-// exit record) is reported as crashed with the console tail, at once. Errors are for what
-// prevents a boot: no qemu, no busybox-static, a missing file.
+// A boot of `kernel` with an initramfs holding busybox, bpfault (with the shared libraries it
+// needs and their loader) and the guest's helpers, started before the caller has the files it
+// will run (a suite's builds): the guest's /init waits for them. run() hands them over, runs
+// guest_argv (argv[0] "bpfault" is the packed harness) with its stdout streamed to on_line as
+// lines arrive (second UART) and its stderr on the console, and returns its exit code
+// (isa-debug-exit). A boot that fails before /init runs the command is retried once (a KVM boot
+// that shows no life is redone under TCG, not counted as a retry); a VM that dies while the
+// command runs (panic, oops, no exit record) is reported as crashed with the console tail, at
+// once. Errors are for what prevents a boot: no qemu, no busybox-static, a missing file.
+// Destroyed without run(), it stops qemu.
+class Boot {
+ public:
+  static Result<Boot> start(const Kernel& kernel, const Options& opts);
+  // The guest has reached /init and waits for its files (until run() takes over).
+  bool at_init() const;
+  pid_t qemu_pid() const;  // the first boot's qemu, until run() takes over (-1 after)
+  // The watchdog (Options::timeout is run()'s) counts `timeout` from here.
+  Result<Outcome> run(const std::vector<File>& files, const std::vector<std::string>& guest_argv,
+                      const std::function<void(std::string_view line)>& on_line, std::chrono::seconds timeout);
+
+  Boot(Boot&&) noexcept;
+  Boot& operator=(Boot&&) noexcept;
+  Boot(const Boot&) = delete;
+  ~Boot();
+
+ private:
+  struct State;
+  explicit Boot(std::unique_ptr<State> s);
+  std::unique_ptr<State> s_;
+};
+
+// Boot::start, then run() at once with opts.timeout.
 Result<Outcome> run(const Kernel& kernel, const std::vector<File>& files, const std::vector<std::string>& guest_argv,
                     const std::function<void(std::string_view line)>& on_line, const Options& opts);
 

@@ -119,6 +119,56 @@ TEST(VmTest, StreamsStdoutAndReturnsTheExitCode) {
   EXPECT_GE(r.outcome.first_line_s, r.outcome.boot_s);
 }
 
+// A suite's VM boots while its files are built: a file made only once the guest waits at /init
+// reaches it (it cannot have been in the initramfs qemu booted), and the guest says it waited.
+TEST(VmTest, ABootStartedBeforeItsFilesRunsThemOnceHandedOver) {
+  REQUIRE_VM("", k);
+  Options opts;
+  opts.harness = harness;
+  auto boot = Boot::start(k, opts);
+  ASSERT_TRUE(boot) << boot.error().format();
+  // a liveness bound, not a timing: TCG boots in 2-4 s
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  while (!boot->at_init() && std::chrono::steady_clock::now() < give_up)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  ASSERT_TRUE(boot->at_init()) << "the guest never reached /init";
+
+  auto dir = fs::temp_directory_path() / ("bpfault-vm-late-" + std::to_string(getpid()));
+  fs::create_directories(dir);
+  std::ofstream(dir / "built-late.txt") << "made after the boot\n";
+  std::vector<std::string> lines;
+  auto out = boot->run(
+      {{dir / "built-late.txt", "/data/built-late.txt"}}, {"sh", "-c", "cat /data/built-late.txt"},
+      [&](std::string_view l) { lines.emplace_back(l); }, std::chrono::seconds(120));
+  fs::remove_all(dir);
+  ASSERT_TRUE(out) << out.error().format();
+  EXPECT_EQ(out->status, Outcome::Status::completed) << out->console_tail;
+  EXPECT_EQ(out->guest_exit, 0);
+  EXPECT_EQ(lines, (std::vector<std::string>{"made after the boot"}));
+  EXPECT_GT(out->boot_s, 0);
+  EXPECT_GT(out->waited_s, 0) << "the guest reached /init before its files were handed over";
+  EXPECT_EQ(out->attempts, 1);
+}
+
+// A boot given no files is stopped with its Boot: no qemu is left waiting at /init.
+TEST(VmTest, ABootNeverGivenItsFilesLeavesNoQemu) {
+  REQUIRE_VM("", k);
+  Options opts;
+  opts.harness = harness;
+  pid_t qemu = 0;
+  {
+    auto boot = Boot::start(k, opts);
+    ASSERT_TRUE(boot) << boot.error().format();
+    qemu = boot->qemu_pid();
+    ASSERT_GT(qemu, 0);
+    EXPECT_EQ(kill(qemu, 0), 0) << "qemu runs while the Boot lives";
+  }
+  // the Child reaped it: the pid is gone (or, at worst, recycled by an unrelated process)
+  std::ifstream stat("/proc/" + std::to_string(qemu) + "/cmdline");
+  std::string cmdline((std::istreambuf_iterator<char>(stat)), {});
+  EXPECT_EQ(cmdline.find("qemu-system"), std::string::npos) << "qemu " << qemu << " still runs";
+}
+
 // A panic while the command runs may be bpfault's doing: reported at once, never retried away.
 TEST(VmTest, GuestPanicWhileTheCommandRunsIsReportedNotRetried) {
   REQUIRE_VM("", k);
