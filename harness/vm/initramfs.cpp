@@ -52,7 +52,7 @@ echo "bpfault-vm: init $release $up"
 for d in /sys/bus/pci/devices/*; do
 	[ "$(cat "$d/vendor"):$(cat "$d/device")" = 0x1af4:0x1110 ] && shared=$d/resource2
 done
-bpfault-vm-fetch "${shared:-/nonexistent}" | cpio -i -d -m -u 2>/dev/null
+bpfault-vm-fetch "${shared:-/nonexistent}" | cpio -i -d -m -u 2>/run/unpack || cat /run/unpack  # (its errors)
 [ -f /bpfault/command ] || { echo "bpfault-vm: the run's files did not arrive"; exec /bin/bpfault-vm-exit 125; }
 read -r up idle </proc/uptime
 echo "bpfault-vm: files $up"
