@@ -301,7 +301,9 @@ Initramfs::~Initramfs() {
   if (fd_ >= 0) close(fd_);
 }
 
-std::string Initramfs::path() const { return fmt::format("/proc/{}/fd/{}", getpid(), fd_); }
+std::string fd_path(int fd) { return fmt::format("/proc/{}/fd/{}", getpid(), fd); }
+
+std::string Initramfs::path() const { return fd_path(fd_); }
 
 Result<Initramfs> Initramfs::base(const fs::path& harness) {
   BaseInputs in;

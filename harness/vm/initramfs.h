@@ -40,6 +40,10 @@ class Initramfs {
 Result<std::string> run_archive(const std::filesystem::path& harness, const std::vector<File>& files,
                                 const std::vector<std::string>& guest_argv);
 
+// The path qemu opens to reach this process's `fd` (a memfd, a pipe): nothing is inherited and
+// no file is left behind.
+std::string fd_path(int fd);
+
 // The guest's /init script (exposed for tests of the protocol).
 extern const char* const init_script;
 

@@ -50,7 +50,7 @@ class SerialPipe {
   SerialPipe& operator=(const SerialPipe&) = delete;
 
   bool ok() const { return fds_[0] >= 0; }
-  std::string qemu_path() const { return fmt::format("file:/proc/{}/fd/{}", getpid(), fds_[1]); }
+  std::string qemu_path() const { return "file:" + fd_path(fds_[1]); }
 
   // Everything readable now, split into lines; `partial` keeps an unfinished one.
   template <class F>
@@ -109,7 +109,10 @@ class Handover {
     bytes_ = size_t{1} << 20;
     while (bytes_ < static_cast<size_t>(memory_mb) << 20) bytes_ <<= 1;  // a PCI BAR: a power of two
     fd_ = memfd_create("bpfault-handover", MFD_CLOEXEC);
-    if (fd_ >= 0 && ftruncate(fd_, static_cast<off_t>(bytes_))) {
+    if (fd_ < 0) {
+      error_ = errno;
+    } else if (ftruncate(fd_, static_cast<off_t>(bytes_))) {
+      error_ = errno;
       close(fd_);
       fd_ = -1;
     }
@@ -120,12 +123,11 @@ class Handover {
   Handover(const Handover&) = delete;
   Handover& operator=(const Handover&) = delete;
 
-  bool ok() const { return fd_ >= 0; }
+  int error() const { return error_; }  // why there is no shared memory (0: there is)
   std::vector<std::string> qemu_args() const {
-    return {
-        "-object",
-        fmt::format("memory-backend-file,id=handover,share=on,mem-path=/proc/{}/fd/{},size={}", getpid(), fd_, bytes_),
-        "-device", "ivshmem-plain,memdev=handover"};
+    return {"-object",
+            fmt::format("memory-backend-file,id=handover,share=on,mem-path={},size={}", fd_path(fd_), bytes_),
+            "-device", "ivshmem-plain,memdev=handover"};
   }
   // The archive, then (last) the header that tells the guest it is all there.
   Result<void> put(std::string_view archive) {
@@ -147,6 +149,7 @@ class Handover {
 
  private:
   int fd_ = -1;
+  int error_ = 0;
   size_t bytes_ = 0;
 };
 
@@ -360,8 +363,9 @@ Result<Boot> Boot::start(const Kernel& kernel, const Options& opts) {
   if (!fs::is_regular_file(kernel.vmlinux, ec))
     return fail(ErrorKind::environment, kernel.vmlinux.string(), fmt::format("VM kernel {} is missing", kernel.name),
                 "run ci/kernels to download it");
-  if (!s->handover.ok())
-    return fail(ErrorKind::internal, "vm", fmt::format("the shared memory for the VM's files: {}", strerror(errno)));
+  if (int err = s->handover.error())
+    return fail(ErrorKind::environment, "vm", fmt::format("no shared memory for the VM's files: {}", strerror(err)),
+                "memfd_create and ftruncate of the guest's memory size must succeed (RLIMIT_FSIZE, tmpfs limits)");
   auto base = Initramfs::base(opts.harness);
   if (!base) return tl::unexpected(base.error());
   s->base.emplace(std::move(*base));

@@ -102,7 +102,7 @@ class Boot {
   // The guest has reached /init and waits for its files (until run() takes over).
   bool at_init() const;
   pid_t qemu_pid() const;  // the first boot's qemu, until run() takes over (-1 after)
-  // The watchdog (Options::timeout is run()'s) counts `timeout` from here.
+  // Once per Boot. The watchdog (Options::timeout is vm::run()'s) counts `timeout` from here.
   Result<Outcome> run(const std::vector<File>& files, const std::vector<std::string>& guest_argv,
                       const std::function<void(std::string_view line)>& on_line, std::chrono::seconds timeout);
 
