@@ -46,8 +46,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (plan->sites.size() > PROBE_MAX_SITES) return 0;  // refused later, when loading
   for (const auto& pp : plan->probes) {
     if (pp.rule.npreds > PROBE_MAX_PREDS || pp.rule.nsteps > PROBE_MAX_STEPS) __builtin_trap();
-    for (int t = 0; t < pp.rule.nsteps; ++t)
-      if (pp.rule.steps[t].ncall > PROBE_MAX_WRITES || pp.rule.steps[t].nret > PROBE_MAX_WRITES) __builtin_trap();
+    for (int i = 0; i < pp.rule.npreds; ++i)
+      if (pp.rule.preds[i].nbytes > PROBE_BYTES) __builtin_trap();
+    for (int t = 0; t < pp.rule.nsteps; ++t) {
+      const probe_step& st = pp.rule.steps[t];
+      if (st.ncall > PROBE_MAX_WRITES || st.nret > PROBE_MAX_WRITES) __builtin_trap();
+      for (int i = 0; i < st.ncall + st.nret; ++i) {
+        const probe_write& w = i < st.ncall ? st.call[i] : st.ret[i - st.ncall];
+        if (w.src == SRC_BYTES && w.len > PROBE_BYTES) __builtin_trap();
+      }
+    }
   }
   return 0;
 }

@@ -3,6 +3,7 @@
 #include <elf.h>
 
 #include <algorithm>
+#include <charconv>
 
 #include <fmt/format.h>
 
@@ -70,9 +71,9 @@ const Value* Function::result(std::string_view n) const {
     if (v.name == n) return &v;
   // "r1" or "~r1": the second result, whatever its name
   std::string_view digits = n.starts_with("~r") ? n.substr(2) : n.starts_with("r") ? n.substr(1) : std::string_view{};
-  if (digits.empty() || !std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; }))
-    return nullptr;
-  const size_t i = std::stoul(std::string(digits));
+  size_t i = 0;  // "r99999999999999999999" is no result, not an overflow
+  const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), i);
+  if (digits.empty() || ec != std::errc() || end != digits.data() + digits.size()) return nullptr;
   return i < results.size() ? &results[i] : nullptr;
 }
 

@@ -801,6 +801,11 @@ Result<probe_pred> predicate(Ctx& c, const scenario::Predicate& p) {
       return refuse(c, p.pointer,
                     fmt::format("{} has type {}: prefix and equals compare strings", p.arg, type_name(*v)), "");
     std::string bytes = p.value.get<std::string>();
+    // the schema's maxLength counts characters; the kernel's buffer holds UTF-8 bytes
+    if (bytes.size() > PROBE_BYTES)
+      return refuse(c, p.pointer,
+                    fmt::format("{} bytes in UTF-8; bpfault compares at most {}", bytes.size(), PROBE_BYTES),
+                    p.op == "prefix" ? "match a shorter prefix" : "compare a prefix of at most 32 bytes instead");
     out.op = p.op == "prefix" ? P_PREFIX : P_STREQ;
     out.loc = loc_of(*data);
     out.len_loc = loc_of(*len);

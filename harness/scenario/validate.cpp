@@ -107,7 +107,7 @@ std::string expected_of(const json& node) {
   else if (node.contains("exclusiveMinimum"))
     out += fmt::format(" above {}", node["exclusiveMinimum"].dump());
   if (node.contains("minLength")) out = "a non-empty string";
-  if (node.contains("maxLength")) out = fmt::format("a string of at most {} bytes", node["maxLength"].dump());
+  if (node.contains("maxLength")) out = fmt::format("a string of at most {} characters", node["maxLength"].dump());
   if (node.contains("minProperties"))
     out += fmt::format(" with at least {} key{}", node["minProperties"].dump(), node["minProperties"] == 1 ? "" : "s");
   if (node.contains("pattern")) out += fmt::format(" matching /{}/", node["pattern"].get<std::string>());
@@ -117,8 +117,12 @@ std::string expected_of(const json& node) {
 std::string found_of(const json* v) {
   if (!v) return "nothing";
   if (v->is_object() && v->empty()) return "an empty object";
-  if (v->is_string() && v->get_ref<const std::string&>().size() > 32)
-    return fmt::format("a string of {} bytes", v->get_ref<const std::string&>().size());
+  if (v->is_string() && v->get_ref<const std::string&>().size() > 32) {
+    // characters, as the schema's maxLength counts them: UTF-8 bytes that do not continue one
+    const auto& text = v->get_ref<const std::string&>();
+    const auto chars = std::ranges::count_if(text, [](char b) { return (static_cast<unsigned char>(b) & 0xC0) != 0x80; });
+    return fmt::format("a string of {} characters", chars);
+  }
   std::string s = v->dump();
   if (s.size() > 40) s = s.substr(0, 37) + "...";
   const char* kind = v->is_string()    ? "the string"

@@ -254,7 +254,9 @@ TEST_P(ResultShapes, StringTextThatCannotBeGivenIsRefusedWithTheReason) {
       {fmt::format(R"j("set_results": {{"r1": "{}"}})j", std::string(4097, 'x')),
        "bpfault gives a string at most 4096"},
       {R"j("set_results": {"r1": "a\u0000b"})j", "NUL byte"},
-      {R"j("set_results": {"r1": {"bytes": "0123456789012345678901234567890123"}})j", "at most 32 bytes"},
+      {R"j("set_results": {"r1": {"bytes": "0123456789012345678901234567890123"}})j", "at most 32 characters"},
+      // 17 characters pass the schema's maxLength; their 34 bytes in UTF-8 do not fit the kernel's 32
+      {R"j("set_results": {"r1": {"bytes": "ééééééééééééééééé"}})j", "34 bytes; bpfault writes at most 32"},
       {R"j("return": {"r1": {"bytes": "hi"}})j", "no bytes of its own"},
   };
   for (const auto& [injection, why] : cases) {
