@@ -662,13 +662,18 @@ void name_from_symbols(Function& f, const PclnFunc& pf, const Symbols& syms) {
   }
 }
 
-// Body, RETs and whether the function can be probed at all.
-void set_probe_points(Function& f, const PclnFunc& pf, const CodeScan& scan, const ElfFile& elf, const Pclntab& pcln,
-                      const DwarfInfo* dwarf) {
+// Whether the function can be probed at all: its code is in the file.
+bool code_in_file(Function& f, const PclnFunc& pf, const ElfFile& elf) {
   if (pf.end > pf.entry && elf.at_vaddr(pf.entry, pf.end - pf.entry).empty()) {
     f.not_probeable = "its code is not in the file (no PT_LOAD covers it)";
-    return;
+    return false;
   }
+  return true;
+}
+
+// Body and RETs (and why there is no RET probe, when there is none), from the sweep.
+void set_probe_points(Function& f, const PclnFunc& pf, const CodeScan& scan, const Pclntab& pcln,
+                      const DwarfInfo* dwarf) {
   f.rets = scan.rets;
   f.body = scan.body;
   if (dwarf && !scan.body_at_push) {  // a push rbp is before prologue_end on purpose (see prologue_end())
@@ -682,10 +687,11 @@ void set_probe_points(Function& f, const PclnFunc& pf, const CodeScan& scan, con
     }
   }
   if (f.body != f.entry) f.body_sp_delta = pcln.pc_value(pf.pcsp, pf.entry, f.body).value_or(0);
+  // Its call is still probed (the body is decoded): only what needs a RET is refused.
   if (scan.stop) {
-    f.not_probeable =
-        fmt::format("cannot decode the instruction at +{:#x} ({}): a RET could hide behind it, so no RET probe is safe",
-                    *scan.stop - pf.entry, scan.stop_bytes);
+    f.rets.clear();
+    f.no_ret = fmt::format("the instruction at +{:#x} ({}) cannot be decoded, and a RET could hide behind it",
+                           *scan.stop - pf.entry, scan.stop_bytes);
   } else if (f.rets.empty()) {
     std::string how = "it never returns to its caller (it panics, exits or loops)";
     if (scan.tail_target) {
@@ -693,7 +699,7 @@ void set_probe_points(Function& f, const PclnFunc& pf, const CodeScan& scan, con
       how = fmt::format("it ends with a tail jump to {}",
                         t ? std::string(t->name) : fmt::format("{:#x}", *scan.tail_target));
     }
-    f.not_probeable = fmt::format("no RET: {}; its results cannot be observed (entry probes still work)", how);
+    f.no_ret = how;
   }
 }
 
@@ -849,23 +855,17 @@ Result<std::shared_ptr<BinaryInfo>> analyse_file(ElfFile elf, std::string build_
   if (!focus.empty())
     for (size_t i = 0; i < compiled; ++i) focused[i] = named_by(info->functions[i], focus);
 
-  // The machine-code sweep: RETs and the call site of each function analysed.
+  // The machine-code sweep: RETs and the call site of each function analysed (not for names:
+  // whether a function can be probed does not depend on its RETs, and the sweep is most of
+  // the cost of a whole analysis without DWARF).
   const CodeDecoder decoder(info->arch);
   std::vector<CodeScan> scans(compiled);
-  auto sweep = [&](size_t from, size_t to) {
-    for (size_t i = from; i < to; ++i) {
+  if (detail == Detail::full)
+    for (size_t i = 0; i < compiled; ++i) {
       if (!focused[i]) continue;
       auto code = elf.at_vaddr(funcs[i].entry, funcs[i].end - funcs[i].entry);
       if (!code.empty()) scans[i] = decoder.scan(code, funcs[i].entry);
     }
-  };
-  if (!want_dwarf) {  // the sweep is all there is: on both CPUs
-    auto half = std::async(std::launch::async, [&] { sweep(compiled / 2, compiled); });
-    sweep(0, compiled / 2);
-    half.get();
-  } else {
-    sweep(0, compiled);
-  }
   // Inlined copies from pclntab's inline trees (stripped binaries too), found by name.
   if (want_dwarf) add_inlined_copies(*pcln, elf, decoder, info->functions, focus.empty() ? nullptr : &focus);
   focused.resize(info->functions.size(), 1);  // what add_inlined_copies added was focused
@@ -897,7 +897,8 @@ Result<std::shared_ptr<BinaryInfo>> analyse_file(ElfFile elf, std::string build_
       f.not_probeable = outside;
       continue;
     }
-    set_probe_points(f, funcs[i], scans[i], elf, *pcln, dwarf ? &*dwarf : nullptr);
+    if (code_in_file(f, funcs[i], elf) && detail == Detail::full)
+      set_probe_points(f, funcs[i], scans[i], *pcln, dwarf ? &*dwarf : nullptr);
     if (dwarf)
       if (auto it = dwarf->inlined_at.find(f.name); it != dwarf->inlined_at.end()) {
         f.inlined_at = it->second;
@@ -973,7 +974,7 @@ std::shared_ptr<BinaryInfo> from_disk(ElfFile& elf, const std::string& key, Deta
                                       const std::vector<std::string>& focus) {
   if (!disk_cache()) return nullptr;
   for (const std::vector<std::string>* f : {&kWhole, &focus})
-    for (Detail d : {Detail::full, Detail::functions}) {
+    for (Detail d : {Detail::full, Detail::names}) {
       if (d < detail || (f == &focus && focus.empty())) continue;
       auto cached = load_analysis(*disk_cache(), key, d, *f);
       if (!cached) continue;
@@ -1043,7 +1044,7 @@ std::vector<fs::path> kept_analyses(const fs::path& file) {
     remember_key(stamp, key);
   }
   std::error_code ec;
-  for (Detail d : {Detail::full, Detail::functions})
+  for (Detail d : {Detail::full, Detail::names})
     if (fs::path f = analysis_file(*disk_cache(), key, d); fs::is_regular_file(f, ec)) out.push_back(f);
   return out;
 }

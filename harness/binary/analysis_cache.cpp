@@ -22,7 +22,7 @@ namespace fs = std::filesystem;
 namespace {
 
 constexpr std::string_view kMagic = "bpfault analysis\n";
-constexpr uint32_t kFormat = 5;     // bump when the layout below changes
+constexpr uint32_t kFormat = 6;     // bump when the layout below changes
 constexpr size_t kKeepFiles = 256;  // focused analyses (~0.3 MB for a fixture) each take one
 constexpr uint32_t kNone = UINT32_MAX;
 
@@ -53,7 +53,7 @@ void fields(Ar& ar, InlinedCopy& c) {
 }
 template <typename Ar>
 void fields(Ar& ar, Function& f) {
-  ar(f.name)(f.symbol)(f.entry)(f.end)(f.body)(f.body_sp_delta)(f.rets)(f.abi0)(f.wrapper)(f.has_signature)(
+  ar(f.name)(f.symbol)(f.entry)(f.end)(f.body)(f.body_sp_delta)(f.rets)(f.no_ret)(f.abi0)(f.wrapper)(f.has_signature)(
       f.args_size);
   ar(f.params)(f.results)(f.not_probeable)(f.inlined_at)(f.inlined_copies)(f.warnings)(f.analysed);
 }
@@ -240,7 +240,7 @@ fs::path analysis_file(const fs::path& dir, const std::string& key, Detail detai
                        const std::vector<std::string>& focus) {
   const std::string id = key + "/" + diag::executable_build_id();
   const XXH128_hash_t h = XXH3_128bits(id.data(), id.size());
-  std::string name = fmt::format("{:016x}{:016x}-{}", h.high64, h.low64, detail == Detail::full ? "full" : "functions");
+  std::string name = fmt::format("{:016x}{:016x}-{}", h.high64, h.low64, detail == Detail::full ? "full" : "names");
   if (!focus.empty()) {
     const std::string globs = fmt::format("{}", fmt::join(focus, "\n"));
     name += fmt::format("-focus-{:016x}", XXH3_64bits(globs.data(), globs.size()));

@@ -145,6 +145,11 @@ struct Function {
   uint64_t body = 0;
   int32_t body_sp_delta = 0;   // from pclntab's pcsp: 0 (Go 1.19, 386, frameless) or 8
   std::vector<uint64_t> rets;  // every RET instruction
+  // Why the function has no RET a probe can use ("it ends with a tail jump to main.f", "the
+  // instruction at +0x1f (...) cannot be decoded, ..."): its call can still be counted, recorded
+  // and faulted, but its results cannot be recorded or set, nor its latency timed. Empty when
+  // `rets` is the whole truth.
+  std::string no_ret;
   bool abi0 = false;           // stack ABI: an assembly body, or the ABI0 wrapper of a Go function
   bool wrapper = false;        // compiler-made ABI or method wrapper
   bool has_signature = false;  // DWARF described it (false when stripped)
@@ -157,7 +162,7 @@ struct Function {
   int32_t args_size = 0;      // bytes of stack arguments and results (pclntab), for ABI0 bodies
   std::vector<Value> params;  // receiver first; hidden ones included (.dict, blank _, 1.19 wrappers' .this)
   std::vector<Value> results;
-  std::string not_probeable;            // empty when probe-able; else why ("no RET: ...", "inlined everywhere: ...")
+  std::string not_probeable;            // empty when probe-able; else why ("inlined everywhere: ...", no code)
   std::vector<std::string> inlined_at;  // call sites ("main.go:12") where a copy was inlined (DWARF)
   std::vector<InlinedCopy> inlined_copies;  // every inlined copy, by its mark (pclntab: stripped too)
   std::vector<std::string> warnings;        // "also inlined at 2 call sites (main.go:12, ...)", DWARF disagreements
@@ -181,11 +186,11 @@ struct Frame {  // a symbolized program counter
   int line = 0;
 };
 
-// How much to analyse. `functions` skips DWARF: every function with its probe points (the
-// body then comes from decoding the prologue, which the tests check against prologue_end),
-// runtime facts from the per-release table, but no signatures and no inlined-everywhere
-// entries. It is what `bpfault list` without -v needs, at about half the cost.
-enum class Detail : uint8_t { functions, full };
+// How much to analyse. `names` is every function's name, code range and whether it can be
+// probed at all, and runtime facts from the per-release table: no DWARF (no signatures, no
+// inlined-everywhere entries) and no machine-code sweep (no body, no RETs). It is what
+// `bpfault list` without -v needs, at a fraction of the cost.
+enum class Detail : uint8_t { names, full };
 
 class DonorData;  // stdlib_signatures.h
 
@@ -195,7 +200,7 @@ struct BinaryInfo {
   std::string go_version;  // "go1.27.3", from .go.buildinfo
   std::string build_id;    // Go build id (.note.go.buildid), else a content hash
   bool stripped = false;   // no .symtab
-  bool has_dwarf = false;  // DWARF was read (false when absent, unreadable, or Detail::functions)
+  bool has_dwarf = false;  // DWARF was read (false when absent, unreadable, or Detail::names)
   Detail detail = Detail::full;
   // The functions analysed in full, as globs of their Go names or symbols (`analyse`'s focus);
   // empty: every function. The others have their names and code ranges only, and say so in

@@ -50,11 +50,11 @@ std::string build_info_lines(const bpfault::binary::BuildInfo& b) {
 
 bpfault::Result<bpfault::cli::Outcome> run_list(const ListOptions& o) {
   using namespace bpfault::binary;
-  // Without -v no signature is printed: skipping DWARF halves the time on a big binary. With a
-  // GLOB only the functions it names are analysed further than their names.
+  // Without -v only names are printed: no DWARF and no machine-code sweep are needed (Detail::names).
+  // With a GLOB only the functions it names are analysed further than their names.
   std::vector<std::string> focus;
   if (o.glob != "*") focus.push_back(o.glob);
-  auto info = analyse(o.binary, o.verbose ? Detail::full : Detail::functions, focus);
+  auto info = analyse(o.binary, o.verbose ? Detail::full : Detail::names, focus);
   if (!info) return tl::unexpected(info.error());
   if (o.verbose && !(*info)->has_dwarf) {
     // A stripped binary: its standard-library functions' signatures from the same toolchain.
@@ -117,6 +117,8 @@ bpfault::Result<bpfault::cli::Outcome> run_list(const ListOptions& o) {
     out += "    " + signature(*f) + "\n";
     if (!f->signature_from.empty()) out += fmt::format("    signature from {}\n", f->signature_from);
     out += "    " + probe_points(*f) + "\n";
+    if (!f->no_ret.empty())
+      out += fmt::format("    no RET: {}; its results cannot be recorded or set, nor its latency timed\n", f->no_ret);
     for (const auto& w : f->warnings) out += "    warning: " + w + "\n";
     copies(*f, "    ");
     for (const auto* vs : {&f->params, &f->results})

@@ -43,7 +43,7 @@ CommandRegistration::CommandRegistration(int order, AddCommand add) { registry()
 std::vector<std::string> readable_values(const binary::Function& f, bool results) {
   std::vector<std::string> out;
   for (const auto* list : {&f.params, &f.results}) {
-    if (list == &f.results && !results) break;
+    if (list == &f.results && (!results || f.rets.empty())) break;  // no RET (f.no_ret): no result is seen
     for (const auto& v : *list) {
       bool ok = !v.hidden && !v.pieces.empty();
       for (const auto& p : v.pieces)

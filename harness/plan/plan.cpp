@@ -398,14 +398,24 @@ Result<Plan> make_plan(const scenario::Scenario& s, std::shared_ptr<const binary
         plan.sites.back().inlined_copy = static_cast<int32_t>(c);
       }
     }
+    const std::string ret_ptr = pp.probe->latency            ? pp.probe->pointer + "/latency"  // what asks for RETs
+                                : !pp.record_results.empty() ? pp.probe->pointer + "/record"
+                                                             : pp.probe->pointer;
+    if ((record_ret || !ret_writes.empty()) && f.entry != 0 && f.rets.empty())  // its call is probed as any other's
+      return fail(ErrorKind::bad_input, where(s, ret_ptr),
+                  fmt::format("{} has no RET a probe can use: {}; its results cannot be recorded or set, nor its "
+                              "latency timed",
+                              f.name, f.no_ret),
+                  f.no_ret.find("tail jump to ") != std::string::npos
+                      ? "probe the function it jumps to, whose RET returns to this one's caller; its call here can "
+                        "still be counted, recorded, or faulted (an early \"return\", a crash, a delay, set_args)"
+                      : "its call can still be counted, recorded, or faulted (an early \"return\", a crash, a delay, "
+                        "set_args); to see what comes back, probe its caller");
     if ((record_ret || !ret_writes.empty()) && std::ranges::find(f.rets, f.body) != f.rets.end()) {
       // The probe point is the RET itself: the call site and a RET site would be one address, and
       // the kernel runs two uprobes there in an order of its own, so a RET could pair with the
       // previous call (measured: every latency one iteration long, one call per goroutine untimed).
-      const std::string ptr = pp.probe->latency            ? pp.probe->pointer + "/latency"
-                              : !pp.record_results.empty() ? pp.probe->pointer + "/record"
-                                                           : pp.probe->pointer;
-      return fail(ErrorKind::bad_input, where(s, ptr),
+      return fail(ErrorKind::bad_input, where(s, ret_ptr),
                   fmt::format("{} returns at its first instruction (its body is one RET): its call and its return "
                               "are the same instant, so it has no latency, its results are what it was called with, "
                               "and no RET comes after its body to change them",

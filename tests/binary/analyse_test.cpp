@@ -319,13 +319,17 @@ TEST(Sigs, FunctionsThatCannotBeProbedSayWhy) {
     SCOPED_TRACE("go" + release);
     auto bi = load("sigs", release);
     ASSERT_TRUE(bi);
+    // no RET: their calls are probed, only their RETs are missing, and why
     const Function& panics = get(*bi, "main.fPanic");
     EXPECT_TRUE(panics.rets.empty());
-    EXPECT_TRUE(panics.not_probeable.starts_with("no RET: it never returns")) << panics.not_probeable;
+    EXPECT_TRUE(panics.probeable()) << panics.not_probeable;
+    EXPECT_NE(panics.body, 0u);
+    EXPECT_TRUE(panics.no_ret.starts_with("it never returns")) << panics.no_ret;
     const Function& tail = get(*bi, "main.asmTail");
     EXPECT_TRUE(tail.abi0);
-    EXPECT_TRUE(tail.not_probeable.starts_with("no RET: it ends with a tail jump to main.asmAdd"))
-        << tail.not_probeable;
+    EXPECT_TRUE(tail.probeable()) << tail.not_probeable;
+    EXPECT_TRUE(tail.no_ret.starts_with("it ends with a tail jump to main.asmAdd")) << tail.no_ret;
+    EXPECT_TRUE(get(*bi, "main.fErr").no_ret.empty());
     EXPECT_FALSE(tail.has_signature);  // assembly without a wrapper: DWARF has no parameters
     EXPECT_EQ(signature(tail), "main.asmTail(? ABI0: 24 bytes of arguments and results on the stack)");
     const Function& inl = get(*bi, "main.smallAdd");
@@ -805,7 +809,7 @@ TEST(Analyse, CachedPerBuildId) {
   EXPECT_NE((*d)->build_id, (*a)->build_id);
 }
 
-TEST(Analyse, FunctionsDetailSkipsDwarfButKeepsEveryProbePoint) {
+TEST(Analyse, NamesDetailSkipsDwarfAndTheSweepButKnowsWhatCanBeProbed) {
   for (const auto& release : test::go_releases()) {
     SCOPED_TRACE("go" + release);
     const fs::path bin = test::fixture("sigs", release);
@@ -814,15 +818,15 @@ TEST(Analyse, FunctionsDetailSkipsDwarfButKeepsEveryProbePoint) {
     const fs::path copy = fs::temp_directory_path() / fmt::format("bpfault-detail-{}-{}", getpid(), release);
     fs::copy_file(bin, copy, fs::copy_options::overwrite_existing);
     std::ofstream(copy, std::ios::app) << '\n';
-    auto quick = analyse(copy, Detail::functions);
+    auto quick = analyse(copy, Detail::names);
     ASSERT_TRUE(quick) << quick.error().format();
-    EXPECT_EQ((*quick)->detail, Detail::functions);
+    EXPECT_EQ((*quick)->detail, Detail::names);
     EXPECT_FALSE((*quick)->has_dwarf);
     auto full = analyse(copy, Detail::full);
     ASSERT_TRUE(full);
     EXPECT_EQ((*full)->detail, Detail::full);
     EXPECT_NE(quick->get(), full->get());
-    EXPECT_EQ(analyse(copy, Detail::functions)->get(), full->get());  // the full one answers from now on
+    EXPECT_EQ(analyse(copy, Detail::names)->get(), full->get());  // the full one answers from now on
     EXPECT_EQ((*quick)->goid_offset, (*full)->goid_offset);
     size_t compiled = 0;
     for (const Function& f : (*full)->functions) compiled += f.entry != 0;
@@ -831,9 +835,9 @@ TEST(Analyse, FunctionsDetailSkipsDwarfButKeepsEveryProbePoint) {
       const Function &a = (*quick)->functions[i], &b = (*full)->functions[i];
       EXPECT_EQ(a.name, b.name);
       EXPECT_EQ(a.entry, b.entry);
-      EXPECT_EQ(a.body, b.body) << a.name;
-      EXPECT_EQ(a.rets, b.rets) << a.name;
-      EXPECT_EQ(a.not_probeable, b.not_probeable) << a.name;
+      EXPECT_EQ(a.symbol, b.symbol);
+      EXPECT_EQ(a.probeable(), b.probeable()) << a.name << ": " << b.not_probeable;
+      EXPECT_TRUE(a.rets.empty() && a.no_ret.empty() && a.body == 0) << a.name << ": no sweep for names";
       EXPECT_FALSE(a.has_signature);
     }
     fs::remove(copy);

@@ -118,7 +118,7 @@ TEST_F(AnalysisCache, GivesBackExactlyWhatWasAnalysed) {
         SCOPED_TRACE(fmt::format("{} go{} {}", fixture, release, variant.tag()));
         const fs::path bin = test::fixture(fixture, release, variant);
         ASSERT_FALSE(bin.empty());
-        for (Detail detail : {Detail::full, Detail::functions}) {
+        for (Detail detail : {Detail::full, Detail::names}) {
           auto info = analyse(bin, detail);
           ASSERT_TRUE(info) << info.error().format();
           const std::string key = fmt::format("{}/{}", (*info)->build_id, static_cast<int>(detail));
@@ -141,7 +141,7 @@ TEST_F(AnalysisCache, AnotherKeyOrDetailIsAMiss) {
   ASSERT_TRUE(back);
   EXPECT_EQ(back->runtime_text, std::optional<uint64_t>(0x401000));
   EXPECT_FALSE(load_analysis(dir_, "other", Detail::full));
-  EXPECT_FALSE(load_analysis(dir_, "k", Detail::functions));
+  EXPECT_FALSE(load_analysis(dir_, "k", Detail::names));
 }
 
 // Damage anywhere is caught: by the payload's hash, and when the hash is made to match, by the

@@ -119,7 +119,7 @@ TEST(Focus, AnswersOnlyTheFocusItWasMadeFor) {
   ASSERT_TRUE(a) << a.error().format();
   EXPECT_EQ((*a)->focus, (std::vector<std::string>{"main.fInts", "main.main"}));  // sorted: one key for one set
   EXPECT_EQ(analyse(copy, Detail::full, {"main.fInts"})->get(), a->get());        // a part of what it covers
-  EXPECT_EQ(analyse(copy, Detail::functions, {"main.main"})->get(), a->get());
+  EXPECT_EQ(analyse(copy, Detail::names, {"main.main"})->get(), a->get());
   auto b = analyse(copy, Detail::full, {"main.fBool"});  // not covered: analysed for it
   ASSERT_TRUE(b);
   EXPECT_NE(b->get(), a->get());
