@@ -162,8 +162,8 @@ struct Function {
   int32_t args_size = 0;      // bytes of stack arguments and results (pclntab), for ABI0 bodies
   std::vector<Value> params;  // receiver first; hidden ones included (.dict, blank _, 1.19 wrappers' .this)
   std::vector<Value> results;
-  std::string not_probeable;            // empty when probe-able; else why ("inlined everywhere: ...", no code)
-  std::vector<std::string> inlined_at;  // call sites ("main.go:12") where a copy was inlined (DWARF)
+  std::string not_probeable;                // empty when probe-able; else why ("inlined everywhere: ...", no code)
+  std::vector<std::string> inlined_at;      // call sites ("main.go:12") where a copy was inlined (DWARF)
   std::vector<InlinedCopy> inlined_copies;  // every inlined copy, by its mark (pclntab: stripped too)
   std::vector<std::string> warnings;        // "also inlined at 2 call sites (main.go:12, ...)", DWARF disagreements
   // false: outside the analysis' focus (BinaryInfo::focus): named, with its code's range, and

@@ -120,7 +120,8 @@ std::string found_of(const json* v) {
   if (v->is_string() && v->get_ref<const std::string&>().size() > 32) {
     // characters, as the schema's maxLength counts them: UTF-8 bytes that do not continue one
     const auto& text = v->get_ref<const std::string&>();
-    const auto chars = std::ranges::count_if(text, [](char b) { return (static_cast<unsigned char>(b) & 0xC0) != 0x80; });
+    const auto chars =
+        std::ranges::count_if(text, [](char b) { return (static_cast<unsigned char>(b) & 0xC0) != 0x80; });
     return fmt::format("a string of {} characters", chars);
   }
   std::string s = v->dump();
