@@ -805,7 +805,8 @@ Result<probe_pred> predicate(Ctx& c, const scenario::Predicate& p) {
     if (bytes.size() > PROBE_BYTES)
       return refuse(c, p.pointer,
                     fmt::format("{} bytes in UTF-8; bpfault compares at most {}", bytes.size(), PROBE_BYTES),
-                    p.op == "prefix" ? "match a shorter prefix" : "compare a prefix of at most 32 bytes instead");
+                    p.op == "prefix" ? "match a shorter prefix"
+                                     : fmt::format("compare a prefix of at most {} bytes instead", PROBE_BYTES));
     out.op = p.op == "prefix" ? P_PREFIX : P_STREQ;
     out.loc = loc_of(*data);
     out.len_loc = loc_of(*len);
