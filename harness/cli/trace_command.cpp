@@ -94,8 +94,11 @@ Result<cli::Outcome> trace(const TraceArgs& a) {
     scenario::Probe p;
     p.function = funcs[i];
     p.pointer = fmt::format(" argument {}", i + 1);
-    if (const binary::Function* f = (*info)->find(funcs[i]); f && !a.count)
+    if (const binary::Function* f = (*info)->find(funcs[i]); f && !a.count) {
       p.record = bpfault::cli::readable_values(*f, a.ret);
+      if (a.ret && !f->no_ret.empty())  // traced at its call; --ret has nothing to show, and says so
+        fmt::print(stderr, "{} has no RET: {}; --ret prints no results for it\n", f->name, f->no_ret);
+    }
     p.stack = a.stack;
     p.latency = a.hist;
     s.probes.push_back(std::move(p));

@@ -193,6 +193,18 @@ TEST_F(Cli, TracePrintsArgumentsAndTheFourFrames) {
   EXPECT_NE(r.err.find("@usecs[main.ebpfDemo]"), std::string::npos) << r.err;
 }
 
+// A function without a RET is traced at its call; --ret says it has nothing to show for it.
+TEST_F(Cli, TraceRetOfAFunctionWithoutARetSaysWhy) {
+  auto r = bpfault({"trace", test::fixture("sigs").string(), "main.fPanic", "--ret"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("main.fPanic(n=13) goid=1 call=1"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("main.fPanic has no RET: it never returns to its caller (it panics, exits or loops); --ret "
+                       "prints no results for it"),
+            std::string::npos)
+      << r.err;
+  EXPECT_NE(r.err.find("main.fPanic: 1 calls\n"), std::string::npos) << r.err;
+}
+
 // --stack prints Go's traceback: io.ReadFull, inlined into main.fill, is a frame of its own,
 // marked, between io.ReadAtLeast and main.fill.
 TEST_F(Cli, TraceStackShowsInlinedFramesInOrder) {
