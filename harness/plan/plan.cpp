@@ -406,11 +406,9 @@ Result<Plan> make_plan(const scenario::Scenario& s, std::shared_ptr<const binary
                   fmt::format("{} has no RET a probe can use: {}; its results cannot be recorded or set, nor its "
                               "latency timed",
                               f.name, f.no_ret),
-                  f.no_ret.find("tail jump to ") != std::string::npos
-                      ? "probe the function it jumps to, whose RET returns to this one's caller; its call here can "
-                        "still be counted, recorded, or faulted (an early \"return\", a crash, a delay, set_args)"
-                      : "its call can still be counted, recorded, or faulted (an early \"return\", a crash, a delay, "
-                        "set_args); to see what comes back, probe its caller");
+                  "its call can still be counted, recorded, or faulted (an early \"return\", a crash, a delay, "
+                  "set_args); to see what comes back, probe its caller, or the function a tail jump goes to (its "
+                  "RET returns to this one's caller)");
     if ((record_ret || !ret_writes.empty()) && std::ranges::find(f.rets, f.body) != f.rets.end()) {
       // The probe point is the RET itself: the call site and a RET site would be one address, and
       // the kernel runs two uprobes there in an order of its own, so a RET could pair with the
