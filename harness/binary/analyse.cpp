@@ -772,13 +772,16 @@ DwarfFocus dwarf_focus(const BinaryInfo& info, const std::vector<char>& focused,
   for (size_t i = 0; i < info.functions.size(); ++i) {
     const Function& f = info.functions[i];
     if (!focused[i]) continue;
-    if (f.entry) df.pcs.push_back(f.entry);
+    if (f.entry) df.pcs.push_back(f.entry), df.entries.push_back(f.entry);
     for (const InlinedCopy& c : f.inlined_copies) df.pcs.push_back(c.mark);
+    df.names.push_back(f.name);
     package(go_package(f.name));
   }
   for (const std::string& glob : focus)
     if (glob.find_first_of("*?") == std::string::npos) package(go_package(glob));
   std::ranges::sort(df.pcs);
+  std::ranges::sort(df.entries);
+  std::ranges::sort(df.names);
   return df;
 }
 
@@ -838,7 +841,7 @@ Result<std::shared_ptr<BinaryInfo>> analyse_file(ElfFile elf, std::string build_
   const uint8_t wrapper_id = pcln->wrapper_func_id();
   info->functions.reserve(funcs.size());
   for (const PclnFunc& pf : funcs) {
-    Function f;
+    Function& f = info->functions.emplace_back();
     f.name = std::string(pf.name);
     f.entry = pf.entry;
     f.end = pf.end;
@@ -848,7 +851,6 @@ Result<std::shared_ptr<BinaryInfo>> analyse_file(ElfFile elf, std::string build_
     name_from_symbols(f, pf, syms);
     // A Go body the linker names NAME.abi0: the compiler pinned it to ABI0 (//go:cgo_unsafe_args)
     if (!f.wrapper && (f.symbol.ends_with(".abi0") || (f.symbol.empty() && cgo_unsafe_args(f.name)))) f.abi0 = true;
-    info->functions.push_back(std::move(f));
   }
   const size_t compiled = funcs.size();
   std::vector<char> focused(compiled, 1);
@@ -1082,7 +1084,12 @@ Result<std::shared_ptr<const BinaryInfo>> analyse(const fs::path& file, Detail d
   auto elf = ElfFile::open(file);
   if (!elf) return tl::unexpected(elf.error());
   std::string build_id = read_build_id(*elf);
-  const std::string key = analysis_key(*elf, build_id);
+  // Without a disk cache a key names the file only in this process, where its identity does:
+  // hashing cmd/go's 24 MB would cost a first scenario 3 ms.
+  const std::string key = disk_cache() || !stamp ? analysis_key(*elf, build_id)
+                                                 : fmt::format("{}/{}:{}:{}:{}.{}", build_id, std::get<0>(*stamp),
+                                                               std::get<1>(*stamp), std::get<2>(*stamp),
+                                                               std::get<3>(*stamp), std::get<4>(*stamp));
   remember_key(stamp, key);
   {
     std::lock_guard lock(mu);

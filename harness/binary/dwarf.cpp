@@ -216,9 +216,12 @@ std::vector<DwarfPiece> decode_ops(const Dwarf_Op* ops, size_t n) {
   return out;
 }
 
-// `die`'s DW_AT_location as libdw can read it.
-bool location_attr(Dwarf_Die* die, Dwarf_Attribute& a) {
+// `die`'s DW_AT_location as libdw can read it (a location list inflated first).
+bool location_attr(const DwarfFile& file, Dwarf_Die* die, Dwarf_Attribute& a) {
   if (!dwarf_attr(die, DW_AT_location, &a)) return false;
+  if (a.form == DW_FORM_sec_offset || a.form == DW_FORM_loclistx || a.form == DW_FORM_data4 ||
+      a.form == DW_FORM_data8)
+    if (!file.need_location_lists().empty()) return false;
   // Go writes single location expressions as DW_FORM_block1 even in DWARF 4/5 units, and
   // libdw refuses block forms there ("not a location list value"). A block1 shorter than 128
   // bytes is byte-identical to an exprloc (same one-byte length), so relabel it.
@@ -230,9 +233,9 @@ bool location_attr(Dwarf_Die* die, Dwarf_Attribute& a) {
 }
 
 // The location of `die` valid at `pc`, decoded from the ops Go emits.
-std::optional<std::vector<DwarfPiece>> location_at(Dwarf_Die* die, uint64_t pc) {
+std::optional<std::vector<DwarfPiece>> location_at(const DwarfFile& file, Dwarf_Die* die, uint64_t pc) {
   Dwarf_Attribute a;
-  if (!location_attr(die, a)) return std::nullopt;
+  if (!location_attr(file, die, a)) return std::nullopt;
   Dwarf_Op* ops = nullptr;
   size_t n = 0;
   if (dwarf_getlocation_addr(&a, pc, &ops, &n, 1) <= 0 || n == 0) return std::nullopt;
@@ -240,10 +243,10 @@ std::optional<std::vector<DwarfPiece>> location_at(Dwarf_Die* die, uint64_t pc) 
 }
 
 // Every entry of `die`'s location list (a single expression: one entry for every PC).
-std::vector<DwarfLocRange> locations(Dwarf_Die* die) {
+std::vector<DwarfLocRange> locations(const DwarfFile& file, Dwarf_Die* die) {
   std::vector<DwarfLocRange> out;
   Dwarf_Attribute a;
-  if (!location_attr(die, a)) return out;
+  if (!location_attr(file, die, a)) return out;
   Dwarf_Addr base = 0, lo = 0, hi = 0;
   Dwarf_Op* ops = nullptr;
   size_t n = 0;
@@ -450,7 +453,8 @@ class LineProgram {
 class Reader {
  public:
   Reader(const DwarfFile& file, DwarfInfo& info, int ptr_size)
-      : dw_(file.dwarf()),
+      : file_(file),
+        dw_(file.dwarf()),
         info_(info),
         types_(*info.types, ptr_size),
         lines_(file.section(".debug_line"), file.section(".debug_line_str"), file.section(".debug_str")) {}
@@ -461,6 +465,7 @@ class Reader {
     size_t hsize;
     int rc;
     bool runtime_read = false;
+    focus_ = focus;
     while ((rc = dwarf_nextcu(dw_, off, &next, &hsize, nullptr, nullptr, nullptr)) == 0) {
       Dwarf_Die cu;
       if (!dwarf_offdie(dw_, off + hsize, &cu))
@@ -479,6 +484,7 @@ class Reader {
         if (Dwarf_Die cu; dwarf_offdie(dw_, off + hsize, &cu)) unit(cu, false);
     }
     if (info_.functions.empty() && !focus) return "no compiled function described (damaged or foreign DWARF)";
+    if (const std::string& lists = file_.deferred_error(); !lists.empty()) return lists;
     std::sort(info_.functions.begin(), info_.functions.end(), [](auto& a, auto& b) { return a.low_pc < b.low_pc; });
     std::sort(info_.prologue_ends.begin(), info_.prologue_ends.end());
     return {};
@@ -526,11 +532,12 @@ class Reader {
     DwarfFunction f;
     f.low_pc = low;
     f.name = name_of(&sp);
+    const bool focused = !focus_ || std::ranges::binary_search(focus_->entries, low);
     Dwarf_Die c;
     std::vector<std::pair<Dwarf_Die, std::string>> stack;  // with the function that calls what is inlined there
     if (dwarf_child(&sp, &c) == 0) do {
         const int tag = dwarf_tag(&c);
-        if (tag == DW_TAG_formal_parameter) {
+        if (tag == DW_TAG_formal_parameter && focused) {
           // Go 1.19 lists some results twice (os.ReadFile: ~r0 ~r0 ~r1 ~r1): names are unique
           // in a Go signature but for blank `_`, so a repeated one is the compiler's duplicate
           DwarfParam p = param(c, low);
@@ -564,7 +571,7 @@ class Reader {
     p.result = result;
     Dwarf_Die t;
     if (ref(&die, DW_AT_type, t)) p.type = types_.get(t);
-    p.entry_loc = location_at(&die, entry);
+    p.entry_loc = location_at(file_, &die, entry);
     return p;
   }
 
@@ -586,7 +593,8 @@ class Reader {
     for (ptrdiff_t off = 0; in.ranges.size() < 1024 && (off = dwarf_ranges(&d, off, &base, &lo, &hi)) > 0;)
       in.ranges.emplace_back(lo, hi);
     Dwarf_Die c;
-    if (dwarf_child(&d, &c) == 0) do {
+    const bool focused = !focus_ || std::ranges::binary_search(focus_->names, in.function);
+    if (focused && dwarf_child(&d, &c) == 0) do {
         if (dwarf_tag(&c) != DW_TAG_formal_parameter) continue;
         Dwarf_Attribute a;
         bool result = false;
@@ -597,7 +605,7 @@ class Reader {
           if (const char* n = dwarf_formstring(&a)) p.name = n;
         Dwarf_Die t;
         if (ref(&c, DW_AT_type, t)) p.type = types_.get(t);
-        p.where = locations(&c);
+        p.where = locations(file_, &c);
         in.params.push_back(std::move(p));
       } while (dwarf_siblingof(&c, &c) == 0);
     info_.inlined_at[in.function].push_back(std::move(site));
@@ -634,7 +642,9 @@ class Reader {
     } while (dwarf_siblingof(&m, &m) == 0);
   }
 
+  const DwarfFile& file_;
   Dwarf* dw_;
+  const DwarfFocus* focus_ = nullptr;
   DwarfInfo& info_;
   TypeBuilder types_;
   LineProgram lines_;

@@ -87,9 +87,14 @@ struct DwarfInfo {
 // Which units to read when not all: those that hold code at one of `pcs` (sorted) or are named
 // as one of `packages` (Go names a unit by its package's import path), and the runtime's types.
 // What is in no such unit is not in the DwarfInfo: its functions, inlined copies, prologue ends.
+// In those units, only the focused functions' parameters are read (their types and locations:
+// what else the units hold is read for its inlined copies, whose outer functions they are), by
+// `entries` (sorted) for a compiled function and `names` (sorted) for an inlined copy.
 struct DwarfFocus {
   std::vector<uint64_t> pcs;
   std::vector<std::string> packages;
+  std::vector<uint64_t> entries;
+  std::vector<std::string> names;
 };
 
 // Every unit, or those `focus` wants; an error when libdw cannot read what is there.

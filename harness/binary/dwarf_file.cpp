@@ -4,6 +4,7 @@
 #include <elfutils/libdw.h>
 #include <gelf.h>
 #include <libdeflate.h>
+#include <sys/mman.h>
 
 #include <algorithm>
 #include <cstring>
@@ -26,11 +27,16 @@ struct Inflate {
   uint64_t at = 0;  // offset in the image
 };
 
-std::string inflate_all(std::span<Inflate* const> todo, uint8_t* image) {
+// Location lists: read only for the parameters of the functions analysed, inflated when one is.
+bool deferred(const Inflate& s) {
+  return s.compressed && (s.name == ".debug_loclists" || s.name == ".debug_loc");
+}
+
+std::string inflate_all(std::span<const Inflate* const> todo, uint8_t* image) {
   libdeflate_decompressor* d = libdeflate_alloc_decompressor();
   if (!d) return "libdeflate could not allocate a decompressor";
   std::string err;
-  for (Inflate* s : todo) {
+  for (const Inflate* s : todo) {
     if (!s->compressed) {
       std::memcpy(image + s->at, s->in.data(), s->size);
       continue;
@@ -86,6 +92,10 @@ void write_headers(uint8_t* image, const std::vector<Inflate>& secs, uint64_t na
 
 }  // namespace
 
+struct DwarfFile::Deferred {
+  Inflate section;
+};
+
 Result<std::unique_ptr<DwarfFile>> DwarfFile::open(const ElfFile& elf) {
   auto refuse = [&](const std::string& why) {
     return fail(ErrorKind::bad_input, elf.path().string(), "cannot read DWARF: " + why,
@@ -140,17 +150,16 @@ Result<std::unique_ptr<DwarfFile>> DwarfFile::open(const ElfFile& elf) {
   names += ".shstrtab";
   names += '\0';
   const uint64_t names_at = at, shdrs_at = (at + names.size() + 7) & ~uint64_t{7};
-  // Not zeroed (13 MB for cmd/go): every byte is a header, a section or padding written below.
+  // Anonymous memory: zeros, and no page is touched (13 MB for cmd/go) until a section is written
+  // there; the gaps and a deferred section stay zeros.
   out->image_size_ = shdrs_at + (secs.size() + 2) * shdr;
+  void* map = mmap(nullptr, out->image_size_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   // each section's claim is capped, not their sum: a damaged file must get an error, not bad_alloc
-  out->image_.reset(new (std::nothrow) uint8_t[out->image_size_]);
-  if (!out->image_)
+  if (map == MAP_FAILED)
     return tl::unexpected(refuse(
         fmt::format("its debug sections claim {} bytes inflated, more than can be allocated", out->image_size_)));
-  uint8_t* image = out->image_.get();
-  uint64_t end = ehdr;  // the alignment gaps are zeroed
-  for (const Inflate& s : secs) std::memset(image + end, 0, s.at - end), end = s.at + s.size;
-  std::memset(image + names_at + names.size(), 0, shdrs_at - names_at - names.size());
+  out->image_ = static_cast<uint8_t*>(map);
+  uint8_t* image = out->image_;
   if (is64)
     write_headers<Elf64_Ehdr, Elf64_Shdr>(image, secs, names_at, names, shdrs_at,
                                           elf.arch() == Arch::amd64 ? EM_X86_64 : EM_386, ELFCLASS64);
@@ -158,12 +167,16 @@ Result<std::unique_ptr<DwarfFile>> DwarfFile::open(const ElfFile& elf) {
     write_headers<Elf32_Ehdr, Elf32_Shdr>(image, secs, names_at, names, shdrs_at, EM_386, ELFCLASS32);
 
   // Two threads (the CI machine's CPUs), the biggest sections dealt out first.
-  std::vector<Inflate*> order;
-  for (Inflate& s : secs) order.push_back(&s);
+  std::vector<const Inflate*> order;
+  for (const Inflate& s : secs)
+    if (deferred(s))
+      out->deferred_.push_back(Deferred{s});
+    else
+      order.push_back(&s);
   std::sort(order.begin(), order.end(), [](auto* a, auto* b) { return a->in.size() > b->in.size(); });
-  std::vector<Inflate*> mine, theirs;
+  std::vector<const Inflate*> mine, theirs;
   uint64_t mine_bytes = 0, their_bytes = 0;
-  for (Inflate* s : order) {
+  for (const Inflate* s : order) {
     if (mine_bytes <= their_bytes)
       mine.push_back(s), mine_bytes += s->in.size();
     else
@@ -182,9 +195,21 @@ Result<std::unique_ptr<DwarfFile>> DwarfFile::open(const ElfFile& elf) {
   return out;
 }
 
+const std::string& DwarfFile::need_location_lists() const {
+  std::call_once(deferred_once_, [this] {
+    std::vector<const Inflate*> todo;
+    for (const Deferred& d : deferred_) todo.push_back(&d.section);
+    deferred_error_ = inflate_all(todo, image_);
+    if (!deferred_error_.empty())  // zeros again where libdw reads: no list, no location
+      for (const Deferred& d : deferred_) std::memset(image_ + d.section.at, 0, d.section.size);
+  });
+  return deferred_error_;
+}
+
 DwarfFile::~DwarfFile() {
   if (dwarf_) dwarf_end(dwarf_);
   if (elf_) elf_end(elf_);
+  if (image_) munmap(image_, image_size_);
 }
 
 std::span<const uint8_t> DwarfFile::section(std::string_view name) const {

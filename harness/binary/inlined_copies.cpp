@@ -209,17 +209,15 @@ void add_inlined_copies(const Pclntab& pcln, const ElfFile& elf, const CodeDecod
                         std::vector<Function>& functions, const std::vector<std::string>* focus) {
   // Under a focus, what is decided per copy (its line, whether its mark counts exactly) is
   // decided only for the focused names: most of the cost is there, not in walking the trees.
-  std::unordered_map<std::string_view, bool> wanted;
+  // Keyed by where the name is in pclntab's name table: each name is there once, and hashing a
+  // pointer, not the text, is what keeps the walk over every tree cheap.
+  std::unordered_map<const char*, bool> wanted;
   auto is_wanted = [&](std::string_view name) {
     if (!focus) return true;
-    auto [it, added] = wanted.try_emplace(name, false);
+    auto [it, added] = wanted.try_emplace(name.data(), false);
     if (added) it->second = std::ranges::any_of(*focus, [&](const std::string& g) { return glob_match(g, name); });
     return it->second;
   };
-  std::unordered_map<std::string, size_t> by_name;  // the body, not a wrapper
-  for (size_t i = 0; i < functions.size(); ++i)
-    if (auto [it, added] = by_name.try_emplace(functions[i].name, i); !added && functions[it->second].wrapper)
-      it->second = i;
   std::map<std::string, std::vector<InlinedCopy>> copies;  // by the inlined function's name
   // A call between a borrowed mark and the copy's code keeps their counts equal when it returns:
   // a function of the program, not one of the runtime's that never do (a panic, a throw, an exit).
@@ -312,18 +310,27 @@ void add_inlined_copies(const Pclntab& pcln, const ElfFile& elf, const CodeDecod
       copies[std::string(e.call.name)].push_back(std::move(c));
     }
   }
+  if (copies.empty()) return;
+  // The function each list belongs to: its body, not a wrapper (looked up only for the names that
+  // have copies: under a focus, a few of the program's functions).
+  std::map<std::string_view, size_t> owner;
+  for (size_t i = 0; i < functions.size(); ++i)
+    if (auto c = copies.find(functions[i].name); c != copies.end())
+      if (auto [it, added] = owner.try_emplace(c->first, i); !added && functions[it->second].wrapper) it->second = i;
+  std::vector<std::pair<size_t, std::vector<InlinedCopy>*>> lists;  // indexes first: push_back moves functions
   for (auto& [name, list] : copies) {
     std::sort(list.begin(), list.end(), [](const InlinedCopy& a, const InlinedCopy& b) { return a.mark < b.mark; });
-    auto it = by_name.find(name);
-    if (it == by_name.end()) {  // inlined everywhere, and no DWARF named it
-      Function f;
-      f.name = name;
-      f.not_probeable = "inlined everywhere: no out-of-line copy";
-      functions.push_back(std::move(f));
-      it = by_name.emplace(functions.back().name, functions.size() - 1).first;
+    if (auto it = owner.find(name); it != owner.end()) {
+      lists.emplace_back(it->second, &list);
+      continue;
     }
-    functions[it->second].inlined_copies = std::move(list);
+    Function f;  // inlined everywhere, and no DWARF named it
+    f.name = name;
+    f.not_probeable = "inlined everywhere: no out-of-line copy";
+    lists.emplace_back(functions.size(), &list);
+    functions.push_back(std::move(f));
   }
+  for (auto& [i, list] : lists) functions[i].inlined_copies = std::move(*list);
 }
 
 }  // namespace bpfault::binary

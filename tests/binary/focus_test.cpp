@@ -173,11 +173,47 @@ TEST(DwarfFile, InflatesEverySectionAsLibdwDoes) {
       ASSERT_NE(*file, nullptr);
       const auto expected = libdw_sections(bin);
       ASSERT_TRUE(expected.count(".debug_info"));
-      for (const auto& [name, bytes] : expected) {
+      auto text = [&](std::string_view name) {
         const auto ours = (*file)->section(name);
-        EXPECT_EQ(std::string(reinterpret_cast<const char*>(ours.data()), ours.size()), bytes) << name;
-      }
+        return std::string(reinterpret_cast<const char*>(ours.data()), ours.size());
+      };
+      // the location lists are inflated when one is read: zeros (of the right size) until then
+      const std::string lists = expected.count(".debug_loclists") ? ".debug_loclists" : ".debug_loc";
+      ASSERT_TRUE(expected.count(lists));
+      EXPECT_EQ(text(lists), std::string(expected.at(lists).size(), '\0')) << lists << " inflated before it was asked for";
+      EXPECT_EQ((*file)->need_location_lists(), "");
+      for (const auto& [name, bytes] : expected) EXPECT_TRUE(text(name) == bytes) << name << " differs from libdw's";
     }
+}
+
+// A function analysed in full reads its parameters' location lists; one that has none (or a
+// focus on functions without parameters) never inflates them: a damaged .debug_loclists is found
+// only when a list is read, and then the analysis goes on without signatures, saying why.
+TEST(DwarfFile, DamagedLocationListsAreFoundWhenAListIsRead) {
+  const fs::path bin = test::fixture("sigs", test::go_releases().back());
+  ASSERT_FALSE(bin.empty());
+  const fs::path copy = fresh_copy(bin, "damaged-lists");
+  {
+    auto elf = ElfFile::open(copy);
+    ASSERT_TRUE(elf);
+    const ElfFile::Section* lists = elf->section(".debug_loclists");
+    ASSERT_NE(lists, nullptr);
+    ASSERT_TRUE(lists->flags & SHF_COMPRESSED);
+    std::fstream f(copy, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(static_cast<std::streamoff>(lists->offset + lists->size / 2));
+    const std::string junk(64, '\xa5');
+    f.write(junk.data(), static_cast<std::streamsize>(junk.size()));
+  }
+  auto main_only = analyse(copy, Detail::full, {"main.main"});  // no parameters: no list read
+  ASSERT_TRUE(main_only) << main_only.error().format();
+  EXPECT_TRUE((*main_only)->has_dwarf) << fmt::format("{}", fmt::join((*main_only)->warnings, "\n"));
+  auto with_params = analyse(copy, Detail::full, {"main.fErr"});
+  ASSERT_TRUE(with_params) << with_params.error().format();
+  EXPECT_FALSE((*with_params)->has_dwarf);
+  bool said = false;
+  for (const auto& w : (*with_params)->warnings) said |= w.find(".debug_loclists does not inflate") != std::string::npos;
+  EXPECT_TRUE(said) << fmt::format("{}", fmt::join((*with_params)->warnings, "\n"));
+  fs::remove(copy);
 }
 
 TEST(DwarfFile, ADamagedSectionIsRefusedByName) {
