@@ -1086,10 +1086,10 @@ Result<std::shared_ptr<const BinaryInfo>> analyse(const fs::path& file, Detail d
   std::string build_id = read_build_id(*elf);
   // Without a disk cache a key names the file only in this process, where its identity does:
   // hashing cmd/go's 24 MB would cost a first scenario 3 ms.
-  const std::string key = disk_cache() || !stamp ? analysis_key(*elf, build_id)
-                                                 : fmt::format("{}/{}:{}:{}:{}.{}", build_id, std::get<0>(*stamp),
-                                                               std::get<1>(*stamp), std::get<2>(*stamp),
-                                                               std::get<3>(*stamp), std::get<4>(*stamp));
+  const std::string key = disk_cache() || !stamp
+                              ? analysis_key(*elf, build_id)
+                              : fmt::format("{}/{}:{}:{}:{}.{}", build_id, std::get<0>(*stamp), std::get<1>(*stamp),
+                                            std::get<2>(*stamp), std::get<3>(*stamp), std::get<4>(*stamp));
   remember_key(stamp, key);
   {
     std::lock_guard lock(mu);

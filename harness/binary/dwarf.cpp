@@ -219,8 +219,7 @@ std::vector<DwarfPiece> decode_ops(const Dwarf_Op* ops, size_t n) {
 // `die`'s DW_AT_location as libdw can read it (a location list inflated first).
 bool location_attr(const DwarfFile& file, Dwarf_Die* die, Dwarf_Attribute& a) {
   if (!dwarf_attr(die, DW_AT_location, &a)) return false;
-  if (a.form == DW_FORM_sec_offset || a.form == DW_FORM_loclistx || a.form == DW_FORM_data4 ||
-      a.form == DW_FORM_data8)
+  if (a.form == DW_FORM_sec_offset || a.form == DW_FORM_loclistx || a.form == DW_FORM_data4 || a.form == DW_FORM_data8)
     if (!file.need_location_lists().empty()) return false;
   // Go writes single location expressions as DW_FORM_block1 even in DWARF 4/5 units, and
   // libdw refuses block forms there ("not a location list value"). A block1 shorter than 128

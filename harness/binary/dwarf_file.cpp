@@ -28,9 +28,7 @@ struct Inflate {
 };
 
 // Location lists: read only for the parameters of the functions analysed, inflated when one is.
-bool deferred(const Inflate& s) {
-  return s.compressed && (s.name == ".debug_loclists" || s.name == ".debug_loc");
-}
+bool deferred(const Inflate& s) { return s.compressed && (s.name == ".debug_loclists" || s.name == ".debug_loc"); }
 
 std::string inflate_all(std::span<const Inflate* const> todo, uint8_t* image) {
   libdeflate_decompressor* d = libdeflate_alloc_decompressor();
@@ -153,7 +151,8 @@ Result<std::unique_ptr<DwarfFile>> DwarfFile::open(const ElfFile& elf) {
   // Anonymous memory: zeros, and no page is touched (13 MB for cmd/go) until a section is written
   // there; the gaps and a deferred section stay zeros.
   out->image_size_ = shdrs_at + (secs.size() + 2) * shdr;
-  void* map = mmap(nullptr, out->image_size_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  void* map =
+      mmap(nullptr, out->image_size_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   // each section's claim is capped, not their sum: a damaged file must get an error, not bad_alloc
   if (map == MAP_FAILED)
     return tl::unexpected(refuse(

@@ -4,6 +4,8 @@
 #include <bpf/libbpf.h>
 
 #include <fcntl.h>
+#include <linux/perf_event.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -11,10 +13,16 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <chrono>
+#include <condition_variable>
 #include <cstddef>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <future>
 #include <mutex>
+#include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -398,6 +406,73 @@ Result<ProbeSession> ProbeSession::load(const SessionConfig& config) {
 
 unsigned ProbeSession::loads() { return objects_loaded; }
 
+namespace {
+
+// The keeper's state: until when it registers (warm_attach sets it, attach clears it).
+std::mutex warm_mu;
+std::condition_variable warm_cv;
+std::chrono::steady_clock::time_point warm_until;
+bool warm_running = false;
+
+// At exit the keeper is stopped and waited for: its uprobes must be handed to the releasing
+// grandchild, or the exiting process would wait for their release itself.
+void stop_warming() {
+  std::unique_lock lock(warm_mu);
+  warm_until = {};
+  warm_cv.notify_all();
+  warm_cv.wait(lock, [] { return !warm_running; });
+}
+
+int open_dummy_uprobe(int pmu, const std::string& path, uint64_t offset) {
+  perf_event_attr a{};
+  a.size = sizeof a;
+  a.type = static_cast<uint32_t>(pmu);
+  a.config1 = reinterpret_cast<uint64_t>(path.c_str());
+  a.config2 = offset;
+  return static_cast<int>(syscall(SYS_perf_event_open, &a, getpid(), -1, -1, PERF_FLAG_FD_CLOEXEC));
+}
+
+void keep_warm() {
+  constexpr int kMax = 64;  // 3 ms apart: ~200 ms, more than a first analysis of cmd/go
+  std::vector<int> fds;
+  int pmu = -1;
+  if (FILE* f = std::fopen("/sys/bus/event_source/devices/uprobe/type", "r")) {
+    if (std::fscanf(f, "%d", &pmu) != 1) pmu = -1;
+    std::fclose(f);
+  }
+  // a page of an anonymous file: a uprobe's offset must be inside it, and nothing maps it
+  const int file = static_cast<int>(syscall(SYS_memfd_create, "bpfault-warm", MFD_CLOEXEC));
+  const std::string path = fmt::format("/proc/self/fd/{}", file);
+  if (pmu >= 0 && file >= 0 && ftruncate(file, 4096) == 0)
+    for (int i = 0; i < kMax; ++i) {
+      const int fd = open_dummy_uprobe(pmu, path, static_cast<uint64_t>(i));
+      if (fd < 0) break;  // the kernel refuses: the attach waits as before
+      fds.push_back(fd);
+      std::unique_lock lock(warm_mu);
+      if (warm_cv.wait_for(lock, std::chrono::milliseconds(3),
+                           [] { return std::chrono::steady_clock::now() >= warm_until; }))
+        break;
+    }
+  if (file >= 0) close(file);
+  const int gate = release_elsewhere(fds);
+  for (int fd : fds) close(fd);
+  if (gate >= 0) close(gate);
+  std::lock_guard lock(warm_mu);
+  warm_running = false;
+  warm_cv.notify_all();
+}
+
+}  // namespace
+
+void ProbeSession::warm_attach() {
+  std::lock_guard lock(warm_mu);
+  warm_until = std::chrono::steady_clock::now() + std::chrono::milliseconds(200);
+  if (warm_running) return;
+  warm_running = true;
+  [[maybe_unused]] static const bool stopped_at_exit = std::atexit(stop_warming) == 0;
+  std::thread(keep_warm).detach();
+}
+
 void ProbeSession::preload(Program p, bool uprobe_multi) {
   static std::atomic<unsigned> started{0};  // a bit per Program: once per process each
   if (started.fetch_or(program_bit(p)) & program_bit(p)) return;
@@ -421,6 +496,11 @@ Result<void> ProbeSession::set_armed(uint32_t probe, bool armed) const {
 
 Result<void> ProbeSession::attach(pid_t tgid) {
   loaded_->skel->bss->target_tgid = static_cast<uint32_t>(tgid);
+  auto cool = [] {  // attached: the keeper stops (warm_attach)
+    std::lock_guard lock(warm_mu);
+    warm_until = {};
+    warm_cv.notify_all();
+  };
   const std::string path = config_.binary.string();
   for (Program p : kPrograms) {
     std::vector<unsigned long> offsets;
@@ -452,6 +532,7 @@ Result<void> ProbeSession::attach(pid_t tgid) {
       links_.push_back(link);
     }
   }
+  cool();
   return {};
 }
 

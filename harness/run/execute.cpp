@@ -261,6 +261,7 @@ Preparation prepare(const scenario::Scenario& s, const Options& o) {
                                                           [](const scenario::Probe& p) { return p.injects(); });
   if (observes)
     kernel::ProbeSession::preload(plan::Program::observe, kernel::capabilities().has(kernel::Cap::uprobe_multi));
+  if (!s.probes.empty()) kernel::ProbeSession::warm_attach();  // the attach's lock, warm when it comes
   Unprepared stopped;
   auto stop = [&](Error e) {
     stopped.error = std::move(e);

@@ -180,7 +180,8 @@ TEST(DwarfFile, InflatesEverySectionAsLibdwDoes) {
       // the location lists are inflated when one is read: zeros (of the right size) until then
       const std::string lists = expected.count(".debug_loclists") ? ".debug_loclists" : ".debug_loc";
       ASSERT_TRUE(expected.count(lists));
-      EXPECT_EQ(text(lists), std::string(expected.at(lists).size(), '\0')) << lists << " inflated before it was asked for";
+      EXPECT_EQ(text(lists), std::string(expected.at(lists).size(), '\0'))
+          << lists << " inflated before it was asked for";
       EXPECT_EQ((*file)->need_location_lists(), "");
       for (const auto& [name, bytes] : expected) EXPECT_TRUE(text(name) == bytes) << name << " differs from libdw's";
     }
@@ -211,7 +212,8 @@ TEST(DwarfFile, DamagedLocationListsAreFoundWhenAListIsRead) {
   ASSERT_TRUE(with_params) << with_params.error().format();
   EXPECT_FALSE((*with_params)->has_dwarf);
   bool said = false;
-  for (const auto& w : (*with_params)->warnings) said |= w.find(".debug_loclists does not inflate") != std::string::npos;
+  for (const auto& w : (*with_params)->warnings)
+    said |= w.find(".debug_loclists does not inflate") != std::string::npos;
   EXPECT_TRUE(said) << fmt::format("{}", fmt::join((*with_params)->warnings, "\n"));
   fs::remove(copy);
 }
