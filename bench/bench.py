@@ -119,13 +119,25 @@ def hyperfine(label, cmd, runs, warmup, env, log_dir):
     return Stat(label, r["times"], r["user"] + r["system"])
 
 
-def paired(a, b, pairs, env):
-    """Alternating runs of two commands: lists of (wall a, wall b) and (cpu a, cpu b)."""
+# Before each run of a "spaced" pair: longer than the kernel's RCU grace periods, so the run finds
+# uprobe registration cold (dup_mmap_sem's RCU sync idle), as a user's first command does; back to
+# back, each run finds it warm from the previous one's link release.
+SPACED = 0.5
+
+
+def paired(a, b, pairs, env, gap=0.0):
+    """Alternating runs of two commands: lists of (wall a, wall b) and (cpu a, cpu b); `gap`
+    seconds of sleep before each run."""
     timed(a, env), timed(b, env)  # one warm-up each
     walls, cpus = [], []
+
+    def spaced(cmd):
+        time.sleep(gap)
+        return timed(cmd, env)
+
     for i in range(pairs):
         first, second = (a, b) if i % 2 == 0 else (b, a)
-        r1, r2 = timed(first, env), timed(second, env)
+        r1, r2 = spaced(first), spaced(second)
         ra, rb = (r1, r2) if i % 2 == 0 else (r2, r1)
         if ra[2] != 0 or rb[2] != 0:
             raise Fail(f"a paired run failed (exit {ra[2]} / {rb[2]})")
@@ -313,6 +325,8 @@ class Bench:
         bp = cmds["**bpfault** `run scenarios/seed-trace-args.json`"]
         pairs = [
             ("bpfault − tracee alone", bp, cmds["tracee alone"], "diff"),
+            (f"the same, each run {SPACED} s after the last (uprobe registration cold, as for a user's first command)",
+             bp, cmds["tracee alone"], "spaced diff"),
             ("bpfault, analysis not kept on disk − tracee alone", ["env", "BPFAULT_NO_ANALYSIS_CACHE=1", *bp], cmds["tracee alone"], "diff"),
             # the baseline: libbpf reading the kernel's whole BTF in this process (as before it was kept per boot)
             ("bpfault, kernel BTF read whole in the process (`BPFAULT_NO_BTF_CACHE=1`) − bpfault",
@@ -334,10 +348,11 @@ class Bench:
         for label, a, b, kind in pairs:
             log(f"paired: {label} ({self.pairs} pairs)")
             try:
-                walls, cpus = paired(a, b, self.pairs, self.env)
+                walls, cpus = paired(a, b, self.pairs, self.env, SPACED if kind.startswith("spaced") else 0.0)
             except Fail as e:
                 rows.append([label, "—", "—", "—", str(e)])
                 continue
+            kind = kind.removeprefix("spaced ")
             if kind == "ratio":
                 w = [x / y for x, y in walls]
                 c = [x / y for x, y in cpus if y > 0]
@@ -362,7 +377,11 @@ class Bench:
         self.goal("(context) one more scenario inside a suite process ≤ 45 ms", ms(m), m <= 0.045 if m == m else None)
         alone = median(stats["tracee alone"].times) if stats["tracee alone"].times else float("nan")
         d = res.get("bpfault − tracee alone", float("nan"))
-        self.goal("(issue 21) the first scenario of a process ≤ 12 ms over its tracee", ms(d), d <= 0.012 if d == d else None)
+        self.goal("(issue 21) the first scenario of a process ≤ 12 ms over its tracee (back to back)", ms(d),
+                  d <= 0.012 if d == d else None)
+        d = next((v for k, v in res.items() if k.startswith("the same, each run")), float("nan"))
+        self.goal(f"(issue 21) the first scenario of a process ≤ 12 ms over its tracee (runs {SPACED} s apart)", ms(d),
+                  d <= 0.012 if d == d else None)
         # the seed is one run per variant (amd64, 386): per run, the one more file's share
         runs_per_file = max(1, len(json.loads(seed.read_text())["target"].get("variants", [])))
         over = m / runs_per_file - alone
@@ -990,13 +1009,14 @@ class Bench:
             self.bpfault_run([big, small])  # fails loudly if either scenario is wrong
             log(f"analysis: paired first scenario on cmd/go (Go {ver}) / on the demo, one probe {what}")
             try:
-                walls, _ = paired([*cold, str(big)], [*cold, str(small)], self.pairs, self.env)
+                walls, _ = paired([*cold, str(big)], [*cold, str(small)], self.pairs, self.env, SPACED)
             except Fail as e:
                 self.say(f"First scenario on cmd/go ({what}): {e}", "")
                 continue
             w = [x / y for x, y in walls]
             self.say(f"One probe ({what}: `{big_fn}` / `{small_fn}`) on cmd/go of Go {ver} / on the demo, each process "
-                     f"analysing its binary (`BPFAULT_NO_ANALYSIS_CACHE=1`; {len(w)} pairs): {ratio(median(w))} "
+                     f"analysing its binary (`BPFAULT_NO_ANALYSIS_CACHE=1`; {len(w)} pairs, each run {SPACED} s after "
+                     f"the last): {ratio(median(w))} "
                      f"({span(w, ratio)}); walls {ms(median([x for x, _ in walls]))} / {ms(median([y for _, y in walls]))}.", "")
             self.goal(f"(issue 21) a first scenario on cmd/go (one probe, {what}, nothing kept on disk) ≤ 1.5× the same "
                       "on the demo", ratio(median(w)), median(w) <= 1.5)

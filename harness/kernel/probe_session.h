@@ -52,10 +52,10 @@ class ProbeSession {
   // Registering a uprobe (attach) takes the kernel's dup_mmap_sem as a writer, whose RCU sync
   // waits a grace period (5-17 ms here) unless another registration passed within the last one
   // (then 0.02 ms). Until the next attach (at most ~200 ms), a thread registers a uprobe of its
-  // own every 3 ms (pid-filtered, on a file nobody maps: nothing is ever hit), so the attach finds
-  // the lock warm: call it when a scenario's preparation starts. Its uprobes are released where
-  // links are (the release's own wait is not ours). Performance only: where the kernel refuses
-  // such a uprobe, nothing changes.
+  // own every 3 ms (an empty program's uprobe_multi link on a file nobody maps: nothing is ever
+  // hit), so the attach finds the lock warm: call it when a scenario's preparation starts. Its
+  // links are released where the probes' are (the release's own wait is not ours). Performance
+  // only: where the kernel refuses such a link (no uprobe_multi), nothing changes.
   static void warm_attach();
   // Whether this session's object served an earlier one of this process.
   bool reused() const { return reused_; }
