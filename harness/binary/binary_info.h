@@ -134,6 +134,8 @@ struct InlinedCopy {
   std::string unlocated_why(std::string_view name) const;  // "" when located or unknown
 };
 
+inline constexpr const char* kNotAnalysed = "not analysed";  // Function::not_probeable outside a focus
+
 struct Function {
   std::string name;             // as Go prints it: main.(*T).M, main.F[...], main.main.func1, main.asmAdd
   std::string symbol;           // the ELF symbol ("main.asmAdd.abi0" for an assembly body); "" when stripped
@@ -167,7 +169,8 @@ struct Function {
   std::vector<InlinedCopy> inlined_copies;  // every inlined copy, by its mark (pclntab: stripped too)
   std::vector<std::string> warnings;        // "also inlined at 2 call sites (main.go:12, ...)", DWARF disagreements
   // false: outside the analysis' focus (BinaryInfo::focus): named, with its code's range, and
-  // nothing more (`not_probeable` says so).
+  // nothing more; `not_probeable` is then kNotAnalysed (short: a whole program's functions carry
+  // it, in memory and in the kept analyses), and whoever reports it says why from the focus.
   bool analysed = true;
 
   bool probeable() const { return not_probeable.empty(); }

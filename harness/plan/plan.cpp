@@ -211,7 +211,11 @@ Result<Plan> make_plan(const scenario::Scenario& s, std::shared_ptr<const binary
       errors.push_back(Error{
           ErrorKind::bad_input,
           where(s, p.pointer + "/function"),
-          fmt::format("{} cannot be probed: {}{}", f->name, f->not_probeable,
+          fmt::format("{} cannot be probed: {}{}", f->name,
+                      f->analysed ? f->not_probeable
+                                  : fmt::format("not analysed: outside this analysis' focus ({}); a bpfault bug if a "
+                                                "scenario asked for it",
+                                                fmt::join(bin->focus, ", ")),
                       f->inlined_copies.empty() ? ""
                       : p.latency
                           ? fmt::format(" (its {} inlined copies can be counted, stacked and their arguments "
