@@ -496,11 +496,6 @@ Result<void> ProbeSession::set_armed(uint32_t probe, bool armed) const {
 
 Result<void> ProbeSession::attach(pid_t tgid) {
   loaded_->skel->bss->target_tgid = static_cast<uint32_t>(tgid);
-  auto cool = [] {  // attached: the keeper stops (warm_attach)
-    std::lock_guard lock(warm_mu);
-    warm_until = {};
-    warm_cv.notify_all();
-  };
   const std::string path = config_.binary.string();
   for (Program p : kPrograms) {
     std::vector<unsigned long> offsets;
@@ -532,7 +527,9 @@ Result<void> ProbeSession::attach(pid_t tgid) {
       links_.push_back(link);
     }
   }
-  cool();
+  std::lock_guard lock(warm_mu);  // attached: the keeper stops (warm_attach)
+  warm_until = {};
+  warm_cv.notify_all();
   return {};
 }
 
