@@ -1011,6 +1011,11 @@ std::map<Stamp, std::string>& keys() {
   static auto& k = *new std::map<Stamp, std::string>;  // never destroyed, as the analyses
   return k;
 }
+// The key of a file known by its identity alone (no disk cache: the key never leaves the process).
+std::string identity_key(const std::string& build_id, const Stamp& st) {
+  const auto& [dev, ino, size, sec, nsec] = st;
+  return fmt::format("{}/{}:{}:{}:{}.{}", build_id, dev, ino, size, sec, nsec);
+}
 std::optional<Stamp> stamp_of(const fs::path& file) {
   struct stat st;
   if (::stat(file.c_str(), &st) != 0) return std::nullopt;
@@ -1084,10 +1089,7 @@ Result<std::shared_ptr<const BinaryInfo>> analyse(const fs::path& file, Detail d
   std::string build_id = read_build_id(*elf);
   // Without a disk cache a key names the file only in this process, where its identity does:
   // hashing cmd/go's 24 MB would cost a first scenario 3 ms.
-  const std::string key = disk_cache() || !stamp
-                              ? analysis_key(*elf, build_id)
-                              : fmt::format("{}/{}:{}:{}:{}.{}", build_id, std::get<0>(*stamp), std::get<1>(*stamp),
-                                            std::get<2>(*stamp), std::get<3>(*stamp), std::get<4>(*stamp));
+  const std::string key = disk_cache() || !stamp ? analysis_key(*elf, build_id) : identity_key(build_id, *stamp);
   remember_key(stamp, key);
   {
     std::lock_guard lock(mu);

@@ -187,6 +187,20 @@ TEST(DwarfFile, InflatesEverySectionAsLibdwDoes) {
     }
 }
 
+// Overwrites 64 bytes in the middle of `copy`'s compressed section `name` (the deflate stream's
+// middle, past the compression header): it no longer inflates.
+void damage_compressed_section(const fs::path& copy, const std::string& name) {
+  auto elf = ElfFile::open(copy);
+  ASSERT_TRUE(elf);
+  const ElfFile::Section* s = elf->section(name);
+  ASSERT_NE(s, nullptr) << name;
+  ASSERT_TRUE(s->flags & SHF_COMPRESSED) << name;
+  std::fstream f(copy, std::ios::in | std::ios::out | std::ios::binary);
+  f.seekp(static_cast<std::streamoff>(s->offset + s->size / 2));
+  const std::string junk(64, '\xa5');
+  f.write(junk.data(), static_cast<std::streamsize>(junk.size()));
+}
+
 // A function analysed in full reads its parameters' location lists; one that has none (or a
 // focus on functions without parameters) never inflates them: a damaged .debug_loclists is found
 // only when a list is read, and then the analysis goes on without signatures, saying why.
@@ -194,17 +208,7 @@ TEST(DwarfFile, DamagedLocationListsAreFoundWhenAListIsRead) {
   const fs::path bin = test::fixture("sigs", test::go_releases().back());
   ASSERT_FALSE(bin.empty());
   const fs::path copy = fresh_copy(bin, "damaged-lists");
-  {
-    auto elf = ElfFile::open(copy);
-    ASSERT_TRUE(elf);
-    const ElfFile::Section* lists = elf->section(".debug_loclists");
-    ASSERT_NE(lists, nullptr);
-    ASSERT_TRUE(lists->flags & SHF_COMPRESSED);
-    std::fstream f(copy, std::ios::in | std::ios::out | std::ios::binary);
-    f.seekp(static_cast<std::streamoff>(lists->offset + lists->size / 2));
-    const std::string junk(64, '\xa5');
-    f.write(junk.data(), static_cast<std::streamsize>(junk.size()));
-  }
+  ASSERT_NO_FATAL_FAILURE(damage_compressed_section(copy, ".debug_loclists"));
   auto main_only = analyse(copy, Detail::full, {"main.main"});  // no parameters: no list read
   ASSERT_TRUE(main_only) << main_only.error().format();
   EXPECT_TRUE((*main_only)->has_dwarf) << fmt::format("{}", fmt::join((*main_only)->warnings, "\n"));
@@ -222,18 +226,7 @@ TEST(DwarfFile, ADamagedSectionIsRefusedByName) {
   const fs::path bin = test::fixture("sigs", test::go_releases().back());
   ASSERT_FALSE(bin.empty());
   const fs::path copy = fresh_copy(bin, "damaged");
-  {
-    auto elf = ElfFile::open(copy);
-    ASSERT_TRUE(elf);
-    const ElfFile::Section* info = elf->section(".debug_info");
-    ASSERT_NE(info, nullptr);
-    ASSERT_TRUE(info->flags & SHF_COMPRESSED);
-    // the deflate stream's middle, past the 24-byte compression header
-    std::fstream f(copy, std::ios::in | std::ios::out | std::ios::binary);
-    f.seekp(static_cast<std::streamoff>(info->offset + info->size / 2));
-    const std::string junk(64, '\xa5');
-    f.write(junk.data(), static_cast<std::streamsize>(junk.size()));
-  }
+  ASSERT_NO_FATAL_FAILURE(damage_compressed_section(copy, ".debug_info"));
   auto elf = ElfFile::open(copy);
   ASSERT_TRUE(elf);
   auto file = DwarfFile::open(*elf);
