@@ -25,6 +25,12 @@
  * fixtures/tracebacks' 8 frames (6 physical) take 430 to 630 bytes (Go 1.19 to 1.27); a
  * deeper stack is cut there and its record says so. */
 #define PROBE_STACK_COPY 4096
+/* The ring buffer's bytes. 16 MiB: the drain may not run at all for a while when the tracee's
+ * threads hold every CPU. Measured in the VM under TCG (one host thread runs the vCPUs in turn):
+ * the soak's 15 k injections/s (1.7 KB each) left up to ~4.4 MB undrained, which overflowed the
+ * former 2 MiB (2 364 drops of 10^5); 16 MiB holds ~9 600 injections or ~20 000 stack records.
+ * The harness makes a process's first ring while its first scenario prepares. */
+#define PROBE_RING_BYTES (16 << 20)
 
 enum probe_record {
 	RECORD_NONE = 0,

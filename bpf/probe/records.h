@@ -4,12 +4,8 @@
 #define BPFAULT_PROBE_RECORDS_H
 
 /* The harness drains on a timer: a wakeup per event would double a hit's cost. It is woken
- * only when the ring fills past half, so a burst cannot outrun the timer.
- * 16 MiB: the drain may not run at all for a while when the tracee's threads hold every CPU.
- * Measured in the VM under TCG (one host thread runs the vCPUs in turn): the soak's 15 k
- * injections/s (1.7 KB each) left up to ~4.4 MB undrained, which overflowed the former 2 MiB
- * (2 364 drops of 10^5); 16 MiB holds ~9 600 injections or ~20 000 stack records. */
-#define RING_BYTES (16 << 20)
+ * only when the ring fills past half, so a burst cannot outrun the timer. Its size:
+ * PROBE_RING_BYTES (probe.h). */
 
 __u64 drops = 0; /* events lost because the ring buffer was full: a run with drops fails */
 
@@ -25,13 +21,14 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, RING_BYTES); /* ~200 k events/s with a 10 ms drain fill ~70 KB */
+	__uint(max_entries, PROBE_RING_BYTES); /* ~200 k events/s with a 10 ms drain fill ~70 KB */
 } events SEC(".maps");
 
 static __always_inline __u64 submit_flags(void)
 {
-	return bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) > RING_BYTES / 2 ? BPF_RB_FORCE_WAKEUP
-									      : BPF_RB_NO_WAKEUP;
+	return bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) > PROBE_RING_BYTES / 2
+		       ? BPF_RB_FORCE_WAKEUP
+		       : BPF_RB_NO_WAKEUP;
 }
 
 static __always_inline void fill_hit(struct probe_event *e, const __u64 regs[NREGS], __u64 sp,

@@ -15,8 +15,10 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <future>
 #include <mutex>
 #include <string>
@@ -93,12 +95,14 @@ struct LoadedProbes {
   unsigned programs = 0;  // a bit per Program loaded
   bool uprobe_multi = true;
   bool served = false;  // by a session before (a preloaded object had none)
+  int ring_fd = -1;     // the ring's map when it was made before the object (make_ring_ahead)
 
   LoadedProbes() = default;
   LoadedProbes(const LoadedProbes&) = delete;
   LoadedProbes& operator=(const LoadedProbes&) = delete;
   ~LoadedProbes() {
     if (ring) ring_buffer__free(ring);
+    if (ring_fd >= 0) close(ring_fd);
     if (skel) probe_bpf__destroy(skel);
   }
 };
@@ -152,6 +156,20 @@ std::mutex pool_mu;
 auto& idle = *new std::vector<std::unique_ptr<LoadedProbes>>;
 
 unsigned program_bit(Program p) { return 1U << static_cast<unsigned>(p); }
+
+// The ring buffer made for the process's first load (ProbeSession::make_ring_ahead), guarded by
+// pool_mu: an object with only its ring (ring_fd, ring, sink), or nullptr when the kernel refused
+// it (the load then makes its own, and says why that fails).
+auto& ring_ahead = *new std::future<std::unique_ptr<LoadedProbes>>;
+
+// The ring made ahead, waited for while it is being made; nullptr once it was taken, or never made.
+std::unique_ptr<LoadedProbes> take_ring_ahead() {
+  std::unique_lock lock(pool_mu);
+  if (!ring_ahead.valid()) return nullptr;
+  auto ring = std::move(ring_ahead);
+  lock.unlock();
+  return ring.get();
+}
 
 // Objects being loaded ahead of the run that will borrow them (ProbeSession::preload).
 struct Preloading {
@@ -284,6 +302,30 @@ int on_sample(void* ctx, void* data, size_t size) {
   return 0;
 }
 
+// A fork copies the page table entries of every shared mapping: a ring buffer's (its 16 MiB
+// mapped twice, 8 k entries) was most of what each fork of this process cost (a tracee's spawn,
+// a link release: 0.5-1 ms each). No child touches it: a tracee execs, a releaser holds fds.
+// Found by its size among the BPF maps' mappings; a range that is gone by the time it is
+// marked fails harmlessly.
+void keep_ring_from_children() {
+  std::ifstream maps("/proc/self/maps");
+  const auto ring_bytes = static_cast<ptrdiff_t>(2L * PROBE_RING_BYTES + getpagesize());
+  for (std::string line; std::getline(maps, line);) {
+    void *lo = nullptr, *hi = nullptr;  // "%p" reads the hexadecimal addresses
+    if (line.ends_with("anon_inode:bpf-map") && std::sscanf(line.c_str(), "%p-%p", &lo, &hi) == 2 &&
+        static_cast<char*>(hi) - static_cast<char*>(lo) == ring_bytes)
+      madvise(lo, static_cast<size_t>(ring_bytes), MADV_DONTFORK);
+  }
+}
+
+// Maps the ring buffer `fd` into `l`, draining into its sink.
+Result<void> map_ring(LoadedProbes& l, int fd) {
+  l.ring = ring_buffer__new(fd, on_sample, l.sink.get(), nullptr);
+  if (!l.ring) return fail(ErrorKind::internal, "bpf/probe.bpf.c", fmt::format("ring buffer: {}", strerror(errno)));
+  keep_ring_from_children();
+  return {};
+}
+
 std::atomic<unsigned> objects_loaded{0};
 
 // Opens and loads the programs `used`, with the ring buffer that the sink drains into.
@@ -295,6 +337,16 @@ Result<std::unique_ptr<LoadedProbes>> load_new(unsigned used, bool uprobe_multi)
   auto opened = open_configured(used, uprobe_multi, preempt_off);
   if (!opened) return tl::unexpected(opened.error());
   l->skel = *opened;
+  // The ring made ahead, when there is one and the object takes it (a reused map is the object's
+  // or its load fails); else the load makes the map, and it is mapped below.
+  if (auto ahead = take_ring_ahead(); ahead && bpf_map__reuse_fd(l->skel->maps.events, ahead->ring_fd) == 0) {
+    std::swap(l->ring, ahead->ring);
+    std::swap(l->sink, ahead->sink);
+    std::swap(l->ring_fd, ahead->ring_fd);
+  }
+  auto reuse_ring = [&l](probe_bpf* skel) {
+    return l->ring_fd < 0 || bpf_map__reuse_fd(skel->maps.events, l->ring_fd) == 0;
+  };
   // Decided by this object's own setting, not the process's flag: a preload on another thread
   // may have turned the flag off while this one was loading with preemption off.
   const bool tried_preempt_off = l->skel->rodata->preempt_off;
@@ -305,7 +357,7 @@ Result<std::unique_ptr<LoadedProbes>> load_new(unsigned used, bool uprobe_multi)
     opened = open_configured(used, uprobe_multi, false);
     if (!opened) return tl::unexpected(opened.error());
     l->skel = *opened;
-    err = probe_bpf__load(l->skel);
+    err = reuse_ring(l->skel) ? probe_bpf__load(l->skel) : -EINVAL;
     // not the reason when it fails again: refusal() then says why with preemption off, as
     // the programs should be
     if (!err) preempt_off = false;
@@ -320,8 +372,8 @@ Result<std::unique_ptr<LoadedProbes>> load_new(unsigned used, bool uprobe_multi)
                             why.empty() ? "" : ": verifier: " + why),
                 "set BPFAULT_LIBBPF_DEBUG=1 for the whole verifier log, and report it");
   }
-  l->ring = ring_buffer__new(bpf_map__fd(l->skel->maps.events), on_sample, l->sink.get(), nullptr);
-  if (!l->ring) return fail(ErrorKind::internal, "bpf/probe.bpf.c", fmt::format("ring buffer: {}", strerror(errno)));
+  if (l->ring) return l;  // made ahead
+  if (auto r = map_ring(*l, bpf_map__fd(l->skel->maps.events)); !r) return tl::unexpected(r.error());
   return l;
 }
 
@@ -471,6 +523,18 @@ void ProbeSession::warm_attach() {
   warm_running = true;
   [[maybe_unused]] static const bool stopped_at_exit = std::atexit(stop_warming) == 0;
   std::thread(keep_warm).detach();
+}
+
+void ProbeSession::make_ring_ahead() {
+  static std::atomic<bool> made{false};
+  if (made.exchange(true)) return;
+  std::lock_guard lock(pool_mu);
+  ring_ahead = std::async(std::launch::async, []() -> std::unique_ptr<LoadedProbes> {
+    auto l = std::make_unique<LoadedProbes>();
+    l->ring_fd = bpf_map_create(BPF_MAP_TYPE_RINGBUF, "events", 0, 0, PROBE_RING_BYTES, nullptr);
+    if (l->ring_fd < 0 || !map_ring(*l, l->ring_fd)) return nullptr;
+    return l;
+  });
 }
 
 void ProbeSession::preload(Program p, bool uprobe_multi) {

@@ -57,6 +57,11 @@ class ProbeSession {
   // links are released where the probes' are (the release's own wait is not ours). Performance
   // only: where the kernel refuses such a link (no uprobe_multi), nothing changes.
   static void warm_attach();
+  // The process's first load would spend a third of its time (~3 ms here) making the ring
+  // buffer's 16 MiB (PROBE_RING_BYTES: pages zeroed and charged to the cgroup): a thread makes
+  // it while a scenario prepares, and the first load takes it (waiting if it is not made yet).
+  // Once per process: later loads make their own, as do all when the kernel refuses this one.
+  static void make_ring_ahead();
   // Whether this session's object served an earlier one of this process.
   bool reused() const { return reused_; }
   // How many objects this process has loaded (preloads included).

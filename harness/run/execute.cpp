@@ -255,13 +255,16 @@ std::optional<Error> prepare_programs(const scenario::Scenario& s, const Options
 
 Preparation prepare(const scenario::Scenario& s, const Options& o) {
   const auto start = Clock::now();
+  if (!s.probes.empty()) {
+    kernel::ProbeSession::warm_attach();      // the attach's lock, warm when it comes
+    kernel::ProbeSession::make_ring_ahead();  // before the preload, which waits for it
+  }
   // Probes that only observe load uprobe_observe whatever the analysis finds: loading it now
   // overlaps the analysis (the first such scenario of the process borrows it).
   const bool observes = !s.probes.empty() && std::none_of(s.probes.begin(), s.probes.end(),
                                                           [](const scenario::Probe& p) { return p.injects(); });
   if (observes)
     kernel::ProbeSession::preload(plan::Program::observe, kernel::capabilities().has(kernel::Cap::uprobe_multi));
-  if (!s.probes.empty()) kernel::ProbeSession::warm_attach();  // the attach's lock, warm when it comes
   Unprepared stopped;
   auto stop = [&](Error e) {
     stopped.error = std::move(e);
