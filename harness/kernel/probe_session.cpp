@@ -525,9 +525,21 @@ void ProbeSession::warm_attach() {
   std::thread(keep_warm).detach();
 }
 
+namespace {
+
+// At exit a ring still being made is waited for (a few ms): its thread must not run on while
+// the process's static objects are destroyed.
+void finish_ring_ahead() {
+  std::lock_guard lock(pool_mu);
+  if (ring_ahead.valid()) ring_ahead.wait();
+}
+
+}  // namespace
+
 void ProbeSession::make_ring_ahead() {
   static std::atomic<bool> made{false};
   if (made.exchange(true)) return;
+  std::atexit(finish_ring_ahead);
   std::lock_guard lock(pool_mu);
   ring_ahead = std::async(std::launch::async, []() -> std::unique_ptr<LoadedProbes> {
     auto l = std::make_unique<LoadedProbes>();

@@ -53,8 +53,7 @@ int mapped_rings() {
   int n = 0;
   for (std::string line; std::getline(maps, line);) {
     unsigned long lo = 0, hi = 0;
-    if (line.ends_with("anon_inode:bpf-map") && std::sscanf(line.c_str(), "%lx-%lx", &lo, &hi) == 2 &&
-        hi - lo == bytes)
+    if (line.ends_with("anon_inode:bpf-map") && std::sscanf(line.c_str(), "%lx-%lx", &lo, &hi) == 2 && hi - lo == bytes)
       ++n;
   }
   return n;
