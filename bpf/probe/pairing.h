@@ -7,8 +7,8 @@
 
 __u64 goid_misses = 0; /* hits whose goroutine (g.goid, g.stack.hi; g from R14, or the TLS on 386)
 			  could not be read */
-__u64 unpaired =
-	0; /* calls whose RET cannot be paired: in_flight was full (a run with any fails) */
+__u64 unpaired = 0;    /* calls whose RET cannot be paired: in_flight was full, or the kernel had no
+			  memory for    an entry (a run with any fails) */
 
 /* Elements allocated as calls come (the kernel's per-CPU caches since 6.1), not 65 536 of them
  * made before the first scenario: preallocating cost a first load 2.5 ms. */

@@ -28,6 +28,7 @@
 
 #include <fmt/format.h>
 
+#include "kernel/caps.h"
 #include "kernel/kernel_btf.h"
 #include "kernel/verifier_log.h"
 #include "probe.skel.h"
@@ -517,6 +518,10 @@ void keep_warm() {
 }  // namespace
 
 void ProbeSession::warm_attach() {
+  // The capabilities first, and by them: their self-tests write into this process's memory,
+  // which the keeper's fork (its links' handoff) would leave copy-on-write, where a BPF write
+  // fails (write_user would read as refused).
+  if (!capabilities().has(Cap::uprobe_multi)) return;
   std::lock_guard lock(warm_mu);
   warm_until = std::chrono::steady_clock::now() + std::chrono::milliseconds(200);
   if (warm_running) return;

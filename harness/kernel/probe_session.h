@@ -55,7 +55,7 @@ class ProbeSession {
   // own every 3 ms (an empty program's uprobe_multi link on a file nobody maps: nothing is ever
   // hit), so the attach finds the lock warm: call it when a scenario's preparation starts. Its
   // links are released where the probes' are (the release's own wait is not ours). Performance
-  // only: where the kernel refuses such a link (no uprobe_multi), nothing changes.
+  // only: where the kernel has no uprobe_multi, nothing changes. Probes the capabilities first.
   static void warm_attach();
   // The process's first load would spend a third of its time (~3 ms here) making the ring
   // buffer's 16 MiB (PROBE_RING_BYTES: pages zeroed and charged to the cgroup): a thread makes

@@ -242,7 +242,10 @@ Verdict limits_verdict(const RunRecord& r) {
           "{}: {} injections past the limit had a failed write (not kept: see the injected writes of the kept ones)",
           p.function, p.failed_writes_not_kept));
   if (r.unpaired)
-    over.push_back(fmt::format("{} calls not paired with their RET (untimed, no RET writes)", r.unpaired));
+    over.push_back(fmt::format(
+        "{} calls not paired with their RET (untimed, no RET writes: more than {} in flight, or the kernel had no "
+        "memory for an entry)",
+        r.unpaired, kMaxCallsInFlight));
   // An unknown goroutine matches no goroutine condition and cannot be paired with its RET: a
   // hit bpfault could not place is a limit reached, never a silent skip.
   if (r.goid_misses)

@@ -218,7 +218,8 @@ struct RunRecord {
   std::vector<GoTest> tests;  // a test target's Go tests, in the order they finished
   uint64_t drops = 0;         // events the ring buffer lost: a run with drops fails
   uint64_t goid_misses = 0;   // hits whose goroutine id was unreadable (goroutine conditions skipped them)
-  uint64_t unpaired = 0;      // calls whose RET could not be paired: kMaxCallsInFlight reached (a failed verdict)
+  uint64_t unpaired = 0;  // calls whose RET could not be paired: kMaxCallsInFlight reached, or no memory for an entry
+                          // (a failed verdict)
   std::optional<ServiceRun> service;  // a target with ready, steps or stop
   std::optional<Attached> attached;   // a process bpfault attached to (it started none)
   std::vector<StepResult> steps;      // the lifecycle steps that ran, in order

@@ -256,10 +256,6 @@ std::optional<Error> prepare_programs(const scenario::Scenario& s, const Options
 Preparation prepare(const scenario::Scenario& s, const Options& o) {
   const auto start = Clock::now();
   if (!s.probes.empty()) {
-    // The capabilities before the keeper: their self-tests write into this process's memory,
-    // which a fork on another thread (the keeper hands its links to a grandchild) leaves
-    // copy-on-write, and a BPF write cannot break that (write_user would read as refused).
-    kernel::capabilities();
     kernel::ProbeSession::warm_attach();      // the attach's lock, warm when it comes
     kernel::ProbeSession::make_ring_ahead();  // before the preload, which waits for it
   }
